@@ -1,0 +1,51 @@
+# Two commands matter: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test test-sqlite test-postgres check lock clean
+
+$(STAMP): requirements/dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "leb needs Python 3.11 or newer"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
+		{ echo "Could not create $(VENV): on Debian/Ubuntu run 'apt-get install python3-venv'"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+run: $(STAMP)
+	@mkdir -p var
+	$(BIN)/leb migrate --no-input
+	$(BIN)/leb demo
+	$(BIN)/leb serve --with-worker
+
+test: $(STAMP)
+	$(MAKE) --no-print-directory test-sqlite
+	@if [ -n "$$LEB_TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
+	else echo "LEB_TEST_DATABASE_URL not set: PostgreSQL run skipped"; fi
+
+test-sqlite: $(STAMP)
+	@echo "== test suite on SQLite"
+	env -u LEB_DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	@test -n "$$LEB_TEST_DATABASE_URL" || { echo "set LEB_TEST_DATABASE_URL"; exit 1; }
+	@echo "== test suite on $$LEB_TEST_DATABASE_URL"
+	LEB_DATABASE_URL="$$LEB_TEST_DATABASE_URL" LEB_REQUIRE_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy leb
+	$(BIN)/leb makemigrations --check --dry-run
+
+lock: $(STAMP)
+	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras -o base.lock base.in
+	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras -o dev.lock dev.in
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3*

@@ -1,0 +1,329 @@
+"""Every write to lines, phone numbers and line history."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils.translation import gettext_lazy as _
+
+from leb import clock
+from leb.ledger.actions import Leg, get_account, post_transfers, system_account
+from leb.ledger.models import Account, AccountKind
+
+from . import lifecycle
+from .identifiers import normalize_eid, normalize_iccid, normalize_msisdn
+from .models import Line, LineEvent, LineEventKind, LineStatus, NumberPolicy, NumberStatus, PhoneNumber
+
+logger = logging.getLogger(__name__)
+
+
+class LineError(ValidationError):
+    """A refused operation on a line; the message is for the person who asked."""
+
+
+def wallet_for(line: Line) -> Account:
+    """The line's wallet: a liability with a running balance that may never go negative."""
+    if line.wallet_id:
+        return line.wallet  # type: ignore[return-value]
+    account = get_account(
+        f"wallet:line:{line.pk}",
+        AccountKind.WALLET,
+        line.currency,
+        no_negative=True,
+        tracks_balance=True,
+    )
+    Line.objects.filter(pk=line.pk).update(wallet=account)
+    line.wallet = account
+    return account
+
+
+def _event(
+    line: Line,
+    kind: str,
+    now: datetime,
+    *,
+    happened_at: datetime | None = None,
+    from_status: str = "",
+    to_status: str = "",
+    actor: str = "",
+    data: dict[str, Any] | None = None,
+) -> LineEvent:
+    return LineEvent(
+        line=line,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        happened_at=happened_at or now,
+        recorded_at=now,
+        valid_until=line.valid_until,
+        actor=actor,
+        data=data or {},
+    )
+
+
+def lock_line(line_id: int) -> Line:
+    """The line, row-locked for the rest of the transaction (on SQLite the
+    IMMEDIATE transaction already holds the database write lock)."""
+    return (
+        Line.objects.select_for_update(of=("self",))
+        .select_related("policy", "phone_number", "wallet")
+        .get(pk=line_id)
+    )
+
+
+@transaction.atomic
+def do_create_line(
+    *,
+    iccid: str,
+    policy: NumberPolicy,
+    currency: str,
+    activation_code: str = "",
+    msisdn: str = "",
+    eid: str = "",
+    actor: str = "",
+    now: datetime | None = None,
+) -> Line:
+    """A new line in inventory, optionally with its number reserved."""
+    now = now or clock.now()
+    iccid = normalize_iccid(iccid)
+    eid = normalize_eid(eid) if eid else ""
+    if Line.objects.filter(iccid=iccid).exists():
+        raise LineError(_("A line with ICCID %(iccid)s already exists."), params={"iccid": iccid})
+    number = _reserve_number(normalize_msisdn(msisdn), now) if msisdn else None
+    line = Line.objects.create(
+        iccid=iccid,
+        eid=eid,
+        activation_code=activation_code,
+        phone_number=number,
+        policy=policy,
+        currency=currency.upper(),
+    )
+    _event(line, LineEventKind.CREATED, now, to_status=LineStatus.INVENTORY, actor=actor).save()
+    return line
+
+
+def _reserve_number(msisdn: str, now: datetime) -> PhoneNumber:
+    number, _created = PhoneNumber.objects.select_for_update().get_or_create(msisdn=msisdn)
+    if number.status == NumberStatus.QUARANTINED and number.quarantined_until and number.quarantined_until <= now:
+        number.status = NumberStatus.AVAILABLE
+    if number.status != NumberStatus.AVAILABLE:
+        raise LineError(
+            _("Number %(msisdn)s is not available."), params={"msisdn": msisdn}, code="number_taken"
+        )
+    number.status = NumberStatus.ASSIGNED
+    number.quarantined_until = None
+    number.save(update_fields=["status", "quarantined_until", "updated_at"])
+    return number
+
+
+def _take_pool_number(now: datetime) -> PhoneNumber:
+    query = PhoneNumber.objects.filter(status=NumberStatus.AVAILABLE).order_by("msisdn")
+    if connection.features.has_select_for_update_skip_locked:
+        query = query.select_for_update(skip_locked=True)
+    number = query.first()
+    if number is None:
+        raise LineError(_("No phone number is available in the pool."), code="pool_empty")
+    number.status = NumberStatus.ASSIGNED
+    number.save(update_fields=["status", "updated_at"])
+    return number
+
+
+@transaction.atomic
+def do_activate_line(
+    line: Line,
+    *,
+    msisdn: str = "",
+    actor: str = "",
+    now: datetime | None = None,
+) -> Line:
+    """Give the line a number (its reserved one, the one asked for, or the next
+    free one from the pool) and start the first-top-up window."""
+    now = now or clock.now()
+    line = lock_line(line.pk)
+    if line.status != LineStatus.INVENTORY:
+        raise LineError(_("This line is already activated."), code="already_active")
+    if line.phone_number is None:
+        line.phone_number = _reserve_number(normalize_msisdn(msisdn), now) if msisdn else _take_pool_number(now)
+    line.status = LineStatus.ACTIVE
+    line.activated_at = now
+    line.valid_until = now + timedelta(days=line.policy.first_topup_days)
+    line.next_transition_at = lifecycle.next_transition(line.status, line.valid_until, line.policy)
+    line.save(update_fields=["phone_number", "status", "activated_at", "valid_until", "next_transition_at"])
+    wallet_for(line)
+    _event(
+        line,
+        LineEventKind.ACTIVATED,
+        now,
+        from_status=LineStatus.INVENTORY,
+        to_status=LineStatus.ACTIVE,
+        actor=actor,
+        data={"msisdn": line.phone_number.msisdn},
+    ).save()
+    return line
+
+
+@dataclass
+class ValidityChange:
+    from_status: str
+    extension: lifecycle.Extension
+    events: list[LineEvent] = field(default_factory=list)
+
+
+def apply_topup_validity(
+    line: Line, *, days: int, now: datetime, actor: str, data: dict[str, Any]
+) -> ValidityChange:
+    """Extend a locked line's validity and restore it to active. Records the
+    transitions it passed through unseen by the sweep, then the top-up.
+    The caller holds the line lock and has checked the line is not terminated."""
+    policy = line.policy
+    stored = line.status
+    effective = lifecycle.effective_status(line, now)
+    if effective in (LineStatus.TERMINATED, LineStatus.INVENTORY):
+        raise LineError(_("This line cannot be topped up."), code="line_not_topupable")
+    events = [
+        _event(line, LineEventKind.STATUS_CHANGED, now, happened_at=at, from_status=a, to_status=b)
+        for a, b, at in lifecycle.transitions_between(stored, line.valid_until, policy, now)  # type: ignore[arg-type]
+    ]
+    extension = lifecycle.extend_validity(policy, line.valid_until, now, days)
+    line.valid_until = extension.valid_until
+    line.status = LineStatus.ACTIVE
+    line.next_transition_at = lifecycle.next_transition(line.status, line.valid_until, policy)
+    line.save(update_fields=["valid_until", "status", "next_transition_at"])
+    events.append(
+        _event(
+            line,
+            LineEventKind.TOPPED_UP,
+            now,
+            from_status=effective,
+            to_status=LineStatus.ACTIVE,
+            actor=actor,
+            data={**data, "days": days, "capped": extension.capped},
+        )
+    )
+    LineEvent.objects.bulk_create(events)
+    return ValidityChange(from_status=effective, extension=extension, events=events)
+
+
+def revoke_topup_validity(
+    line: Line, *, days: int, now: datetime, actor: str, data: dict[str, Any]
+) -> None:
+    """Take back `days` of validity from a locked line (a refunded top-up),
+    never below now, and let the status follow the dates."""
+    if line.valid_until is None or line.status == LineStatus.TERMINATED:
+        return
+    before = line.status
+    line.valid_until = max(now, line.valid_until - timedelta(days=days))
+    line.status = lifecycle.status_at(line.valid_until, line.policy, now)
+    if line.status == LineStatus.TERMINATED:  # cannot happen: valid_until >= now
+        line.status = LineStatus.GRACE
+    line.next_transition_at = lifecycle.next_transition(line.status, line.valid_until, line.policy)
+    line.save(update_fields=["valid_until", "status", "next_transition_at"])
+    _event(
+        line,
+        LineEventKind.REFUNDED,
+        now,
+        from_status=before,
+        to_status=line.status,
+        actor=actor,
+        data={**data, "days_revoked": days},
+    ).save()
+
+
+@dataclass
+class SweepResult:
+    lines: int = 0
+    transitions: int = 0
+    terminated: int = 0
+    forfeited_minor: dict[str, int] = field(default_factory=dict)
+    numbers_released: int = 0
+    batches: int = 0
+
+
+def _sweep_batch(now: datetime, batch_size: int, result: SweepResult) -> int:
+    with transaction.atomic():
+        query = Line.objects.filter(next_transition_at__lte=now).order_by("next_transition_at", "pk")
+        if connection.features.has_select_for_update_skip_locked:
+            # Two sweeps at once split the due lines instead of waiting on each other.
+            query = query.select_for_update(skip_locked=True, of=("self",))
+        lines = list(query.select_related("policy", "phone_number", "wallet")[:batch_size])
+        if not lines:
+            return 0
+        events: list[LineEvent] = []
+        numbers: list[PhoneNumber] = []
+        for line in lines:
+            assert line.valid_until is not None
+            steps = lifecycle.transitions_between(line.status, line.valid_until, line.policy, now)
+            for from_status, to_status, at in steps:
+                events.append(
+                    _event(line, LineEventKind.STATUS_CHANGED, now, happened_at=at,
+                           from_status=from_status, to_status=to_status, actor="sweep")
+                )
+                result.transitions += 1
+                if to_status == LineStatus.TERMINATED:
+                    events.extend(_terminate(line, at, now, result))
+                    if line.phone_number:
+                        numbers.append(line.phone_number)
+                line.status = to_status
+            line.next_transition_at = lifecycle.next_transition(line.status, line.valid_until, line.policy)
+        Line.objects.bulk_update(lines, ["status", "next_transition_at", "terminated_at"])
+        if numbers:
+            PhoneNumber.objects.bulk_update(numbers, ["status", "quarantined_until", "updated_at"])
+        LineEvent.objects.bulk_create(events)
+        result.lines += len(lines)
+        result.batches += 1
+        return len(lines)
+
+
+def _terminate(line: Line, at: datetime, now: datetime, result: SweepResult) -> list[LineEvent]:
+    events = []
+    line.terminated_at = at
+    result.terminated += 1
+    if line.policy.forfeit_balance_at_termination and line.wallet is not None:
+        balance = Account.objects.values_list("balance", flat=True).get(pk=line.wallet.pk)
+        if balance > 0:
+            post_transfers(
+                f"line:{line.pk}:forfeit",
+                [Leg(line.wallet, system_account(AccountKind.FORFEITED, line.currency), balance, "forfeit")],
+                description=f"balance forfeited at termination of line {line.pk}",
+                now=now,
+            )
+            result.forfeited_minor[line.currency] = result.forfeited_minor.get(line.currency, 0) + balance
+            events.append(
+                _event(line, LineEventKind.BALANCE_FORFEITED, now, happened_at=at, actor="sweep",
+                       data={"amount": balance, "currency": line.currency})
+            )
+    if line.phone_number is not None:
+        number = line.phone_number
+        number.status = NumberStatus.QUARANTINED
+        number.quarantined_until = lifecycle.number_released_at(at, line.policy)
+        number.updated_at = now
+        events.append(
+            _event(line, LineEventKind.NUMBER_QUARANTINED, now, happened_at=at, actor="sweep",
+                   data={"msisdn": number.msisdn, "until": number.quarantined_until.isoformat()})
+        )
+    return events
+
+
+def release_quarantined_numbers(now: datetime) -> int:
+    return PhoneNumber.objects.filter(
+        status=NumberStatus.QUARANTINED, quarantined_until__lte=now
+    ).update(status=NumberStatus.AVAILABLE, quarantined_until=None, updated_at=now)
+
+
+def sweep_lines(now: datetime | None = None, *, batch_size: int = 500) -> SweepResult:
+    """Persist every transition that is due. Each batch is its own transaction,
+    so a crash loses nothing and the next run resumes; it selects by the indexed
+    next_transition_at, so its cost follows the due lines, not all lines."""
+    now = now or clock.now()
+    result = SweepResult()
+    while _sweep_batch(now, batch_size, result) == batch_size:
+        pass
+    result.numbers_released = release_quarantined_numbers(now)
+    if result.terminated:
+        logger.info("sweep terminated %d lines, forfeited %s", result.terminated, result.forfeited_minor)
+    return result

@@ -1,0 +1,388 @@
+"""Top-up orders: create, pay, fulfil, refund, expire, recover.
+
+Every action is one transaction. Fulfilment locks the order, then the line
+(always in that order), posts the ledger transfers, extends validity, writes
+the line's history, queues the receipt notification, and takes the receipt
+number last, so the receipt counter's row lock is held only until commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from leb import clock
+from leb.catalog import actions as catalog_actions
+from leb.catalog.models import Plan
+from leb.catalog.quotes import Quote, quote
+from leb.ledger.actions import InsufficientFunds, Leg, post_transfers, reverse_group, system_account
+from leb.ledger.models import AccountKind
+from leb.lines import lifecycle
+from leb.lines.actions import apply_topup_validity, lock_line, revoke_topup_validity, wallet_for
+from leb.lines.models import Line, LineStatus, RefundValidityRule
+
+from .models import OrderStatus, ReceiptCounter, TopUpOrder
+
+logger = logging.getLogger(__name__)
+
+CLOSED = (OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.CANCELLED)
+
+
+class OrderError(ValidationError):
+    """A refused operation on an order; the message is for the person who asked."""
+
+
+def _request_hash(**fields: Any) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _lock_order(order_id: int) -> TopUpOrder:
+    return TopUpOrder.objects.select_for_update(of=("self",)).get(pk=order_id)
+
+
+def do_create_order(
+    *,
+    line: Line,
+    channel: str,
+    idempotency_key: str,
+    plan: Plan | None = None,
+    amount: int | None = None,
+    promo_code: str = "",
+    customer: Any = None,
+    actor: str = "",
+    now: datetime | None = None,
+) -> TopUpOrder:
+    """An order awaiting payment, priced now and frozen. The same key with the
+    same request returns the first order; with a different request, an error."""
+    now = now or clock.now()
+    if (plan is None) == (amount is None):
+        raise OrderError(_("Choose a plan or an amount."), code="plan_or_amount")
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise OrderError(_("A request key of 1 to 200 characters is required."), code="key_invalid")
+    digest = _request_hash(
+        line=line.pk, channel=channel, plan=plan.pk if plan else None, amount=amount,
+        promo=(promo_code or "").strip().lower(),
+    )
+    with transaction.atomic():
+        # The line lock serialises concurrent requests with the same key too.
+        locked_line = lock_line(line.pk)
+        existing = TopUpOrder.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.request_hash != digest:
+                raise OrderError(
+                    _("This request key was already used for a different top-up."), code="key_conflict"
+                )
+            return existing
+        frozen = quote(locked_line, plan if plan is not None else amount, channel, promo_code, now)  # type: ignore[arg-type]
+        order = TopUpOrder.objects.create(
+            line=locked_line,
+            channel=channel,
+            plan=plan,
+            currency=frozen.currency,
+            price=frozen.price,
+            quote=frozen.to_dict(),
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+            customer=customer,
+            actor=actor,
+            created_at=now,
+            expires_at=now + timedelta(minutes=settings.ORDER_PAYMENT_TTL_MINUTES),
+        )
+        if frozen.promotion_id:
+            catalog_actions.reserve_promotion(
+                frozen.promotion_id, locked_line, order.order_ref, frozen.promotion_cost, now
+            )
+    return order
+
+
+def do_mark_paid(
+    order: TopUpOrder,
+    *,
+    amount: int,
+    currency: str,
+    provider: str,
+    reference: str,
+    now: datetime | None = None,
+) -> TopUpOrder:
+    """Record that the provider holds the money. Repeating the same payment is a
+    no-op; a different amount, currency or second payment is refused.
+    A payment that arrives after its order expired is still honoured."""
+    now = now or clock.now()
+    with transaction.atomic():
+        order = _lock_order(order.pk)
+        if order.paid_at is not None:
+            if (order.paid_amount, order.currency, order.payment_provider, order.payment_reference) == (
+                amount, currency.upper(), provider, reference
+            ):
+                return order
+            raise OrderError(
+                _("This order is already paid; a second, different payment was refused."),
+                code="paid_twice",
+            )
+        if currency.upper() != order.currency or amount != order.price:
+            raise OrderError(
+                _("The payment (%(amount)s %(currency)s) does not match the order."),
+                code="amount_mismatch",
+                params={"amount": amount, "currency": currency},
+            )
+        if order.status in CLOSED:
+            # The money arrived anyway: keep the promise the subscriber paid for.
+            frozen = Quote.from_dict(order.quote)
+            if frozen.promotion_id:
+                catalog_actions.reclaim_promotion(order.order_ref)
+            logger.warning("late payment for %s order %s honoured", order.status, order.pk)
+        clearing = system_account(AccountKind.CLEARING, order.currency, provider)
+        suspense = system_account(AccountKind.SUSPENSE, order.currency)
+        post_transfers(
+            f"{order.order_ref}:payment",
+            [Leg(clearing, suspense, amount, "payment")],
+            description=f"payment {provider} {reference}",
+            now=now,
+        )
+        order.status = OrderStatus.PAID
+        order.paid_at = now
+        order.paid_amount = amount
+        order.payment_provider = provider
+        order.payment_reference = reference
+        order.finished_at = None
+        order.failure_reason = ""
+        order.save()
+    return order
+
+
+def _fulfil_legs(order: TopUpOrder, frozen: Quote, line: Line, restore_fee: int) -> list[Leg]:
+    currency = order.currency
+    wallet = wallet_for(line)
+    suspense = system_account(AccountKind.SUSPENSE, currency)
+    paid = order.price
+    from_payment = min(paid, frozen.credit)
+    legs = []
+    if from_payment:
+        legs.append(Leg(suspense, wallet, from_payment, "topup.credit"))
+    if paid > from_payment:
+        legs.append(Leg(suspense, system_account(AccountKind.REVENUE, currency, "topup"), paid - from_payment, "topup.fee"))
+    promotion_funded = frozen.credit - from_payment + frozen.bonus_credit
+    if promotion_funded:
+        legs.append(Leg(system_account(AccountKind.PROMOTION_EXPENSE, currency), wallet, promotion_funded, "topup.bonus"))
+    if restore_fee:
+        legs.append(Leg(wallet, system_account(AccountKind.REVENUE, currency, "restore"), restore_fee, "restore_fee"))
+    return legs
+
+
+def next_receipt_number(now: datetime) -> str:
+    """Take the next number of the year (operator's time zone) in one statement."""
+    year = timezone.localtime(now).year
+    table = connection.ops.quote_name(ReceiptCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (year, last) VALUES (%s, 1) "  # noqa: S608
+            f"ON CONFLICT (year) DO UPDATE SET last = {table}.last + 1 RETURNING last",
+            [year],
+        )
+        (number,) = cursor.fetchone()
+    return f"{year}-{number:07d}"
+
+
+def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpOrder:
+    """Turn a paid order into balance and validity, exactly once."""
+    from .tasks import send_topup_receipt
+
+    now = now or clock.now()
+    with transaction.atomic():
+        order = _lock_order(order.pk)
+        if order.status in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
+            return order
+        if order.status != OrderStatus.PAID:
+            raise OrderError(_("This order is not paid."), code="not_paid")
+        line = lock_line(order.line_id)
+        frozen = Quote.from_dict(order.quote)
+        status = lifecycle.effective_status(line, now)
+        if status in (LineStatus.TERMINATED, LineStatus.INVENTORY):
+            return _fail_paid_order(order, now, str(_("The line can no longer be topped up.")))
+        restore_fee = 0
+        if status == LineStatus.SUSPENDED and line.policy.restore_fee:
+            restore_fee = min(line.policy.restore_fee, frozen.credit + frozen.bonus_credit)
+        post_transfers(
+            f"{order.order_ref}:fulfil",
+            _fulfil_legs(order, frozen, line, restore_fee),
+            description=f"top-up {order.public_id}",
+            now=now,
+        )
+        change = apply_topup_validity(
+            line,
+            days=frozen.validity_days,
+            now=now,
+            actor=f"order:{order.channel}",
+            data={"order": str(order.public_id), "credit": frozen.credit_to_wallet, "restore_fee": restore_fee},
+        )
+        if frozen.promotion_id:
+            catalog_actions.use_promotion(order.order_ref)
+        send_topup_receipt.enqueue(order.pk)
+        order.status = OrderStatus.FULFILLED
+        order.fulfilled_at = now
+        order.valid_until_after = change.extension.valid_until
+        order.receipt_number = next_receipt_number(now)
+        order.save(update_fields=["status", "fulfilled_at", "valid_until_after", "receipt_number"])
+    return order
+
+
+def _fail_paid_order(order: TopUpOrder, now: datetime, reason: str) -> TopUpOrder:
+    """Paid, but impossible to fulfil: the money goes back towards the payer."""
+    reverse_group(f"{order.order_ref}:payment", f"{order.order_ref}:payment:return", now=now)
+    catalog_actions.release_promotion(order.order_ref)
+    order.status = OrderStatus.FAILED
+    order.finished_at = now
+    order.failure_reason = reason[:200]
+    order.refund_due = True
+    order.save(update_fields=["status", "finished_at", "failure_reason", "refund_due"])
+    return order
+
+
+def _close_unpaid(order: TopUpOrder, status: str, reason: str, now: datetime) -> TopUpOrder:
+    with transaction.atomic():
+        order = _lock_order(order.pk)
+        if order.status == status:
+            return order
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            raise OrderError(_("Only an order awaiting payment can be closed."), code="not_pending")
+        catalog_actions.release_promotion(order.order_ref)
+        order.status = status
+        order.finished_at = now
+        order.failure_reason = reason[:200]
+        order.save(update_fields=["status", "finished_at", "failure_reason"])
+    return order
+
+
+def do_cancel_order(order: TopUpOrder, *, reason: str = "", now: datetime | None = None) -> TopUpOrder:
+    return _close_unpaid(order, OrderStatus.CANCELLED, reason, now or clock.now())
+
+
+def do_fail_order(order: TopUpOrder, *, reason: str, now: datetime | None = None) -> TopUpOrder:
+    """The payment was declined or abandoned at the provider."""
+    return _close_unpaid(order, OrderStatus.FAILED, reason, now or clock.now())
+
+
+def do_refund_order(
+    order: TopUpOrder, *, reason: str, actor: str, now: datetime | None = None
+) -> TopUpOrder:
+    """Reverse a fulfilled top-up: the ledger postings are reversed (the wallet
+    must still hold the credit) and validity follows the line's policy."""
+    now = now or clock.now()
+    with transaction.atomic():
+        order = _lock_order(order.pk)
+        if order.status == OrderStatus.REFUNDED:
+            return order
+        if order.status != OrderStatus.FULFILLED:
+            raise OrderError(_("Only a completed top-up can be refunded."), code="not_fulfilled")
+        line = lock_line(order.line_id)
+        if line.status == LineStatus.TERMINATED:
+            raise OrderError(_("The line is terminated; its balance is gone."), code="line_terminated")
+        frozen = Quote.from_dict(order.quote)
+        try:
+            reverse_group(f"{order.order_ref}:fulfil", f"{order.order_ref}:fulfil:reversal", now=now)
+        except InsufficientFunds as exc:
+            raise OrderError(
+                _("The credit from this top-up has already been used; it cannot be refunded."),
+                code="credit_used",
+            ) from exc
+        reverse_group(f"{order.order_ref}:payment", f"{order.order_ref}:payment:reversal", now=now)
+        if line.policy.refund_validity_rule == RefundValidityRule.REVOKE:
+            revoke_topup_validity(
+                line, days=frozen.validity_days, now=now, actor=actor,
+                data={"order": str(order.public_id), "reason": reason},
+            )
+        catalog_actions.release_promotion(order.order_ref, include_used=True)
+        order.status = OrderStatus.REFUNDED
+        order.refunded_at = now
+        order.failure_reason = reason[:200]
+        order.refund_due = order.payment_provider not in ("admin", "")
+        order.save(update_fields=["status", "refunded_at", "failure_reason", "refund_due"])
+    return order
+
+
+@dataclass
+class BatchResult:
+    done: int = 0
+    errors: int = 0
+
+
+def expire_unpaid_orders(now: datetime | None = None, *, batch_size: int = 500) -> BatchResult:
+    now = now or clock.now()
+    result = BatchResult()
+    ids = list(
+        TopUpOrder.objects.filter(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for order_id in ids:
+        try:
+            _close_unpaid(TopUpOrder(pk=order_id), OrderStatus.EXPIRED, "payment not received in time", now)
+            result.done += 1
+        except OrderError:
+            result.errors += 1  # paid in the meantime: nothing to expire
+    return result
+
+
+def recover_paid_orders(now: datetime | None = None, *, batch_size: int = 200) -> BatchResult:
+    """Finish orders that were paid but not fulfilled (a crash in between)."""
+    now = now or clock.now()
+    cutoff = now - timedelta(seconds=settings.RECOVERY_GRACE_SECONDS)
+    result = BatchResult()
+    ids = list(
+        TopUpOrder.objects.filter(status=OrderStatus.PAID, paid_at__lte=cutoff)
+        .order_by("paid_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    for order_id in ids:
+        try:
+            do_fulfil_order(TopUpOrder(pk=order_id), now=now)
+            result.done += 1
+        except Exception:
+            logger.exception("recovery could not fulfil order %s", order_id)
+            result.errors += 1
+    return result
+
+
+def do_admin_topup(
+    *,
+    line: Line,
+    staff: Any,
+    reason: str,
+    idempotency_key: str,
+    plan: Plan | None = None,
+    amount: int | None = None,
+    now: datetime | None = None,
+) -> TopUpOrder:
+    """A staff top-up (e.g. goodwill or a payment taken over the counter):
+    channel `admin`, paid through the admin clearing account, audited."""
+    from leb.audit.actions import record
+
+    now = now or clock.now()
+    if not reason.strip():
+        raise OrderError(_("Give a reason for a manual top-up."), code="reason_required")
+    actor = f"staff:{staff.get_username()}"
+    with transaction.atomic():
+        order = do_create_order(
+            line=line, channel="admin", idempotency_key=idempotency_key, plan=plan, amount=amount,
+            actor=actor, now=now,
+        )
+        order = do_mark_paid(
+            order, amount=order.price, currency=order.currency, provider="admin",
+            reference=idempotency_key, now=now,
+        )
+        if order.status == OrderStatus.FULFILLED:
+            return order  # a replay of the same manual top-up
+        order = do_fulfil_order(order, now=now)
+        record(actor, "topup.manual", f"order:{order.pk}", {"line": line.pk, "reason": reason,
+               "price": order.price, "currency": order.currency}, now=now)
+    return order
