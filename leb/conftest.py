@@ -1,0 +1,128 @@
+"""Shared fixtures: personas, policies, plans and a line factory."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from stdnum import luhn
+
+_serial = itertools.count(1)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # In CI the PostgreSQL run must really be on PostgreSQL: never fall back.
+    if os.environ.get("LEB_REQUIRE_POSTGRES"):
+        from django.conf import settings
+
+        engine = settings.DATABASES["default"]["ENGINE"]
+        if "postgresql" not in engine:
+            pytest.exit(f"LEB_REQUIRE_POSTGRES is set but the database engine is {engine}", returncode=3)
+
+
+def make_iccid(n: int) -> str:
+    body = f"8985200{n:011d}"
+    return body + luhn.calc_check_digit(body)
+
+
+def make_hk_msisdn(n: int) -> str:
+    return f"+85294{n % 1_000_000:06d}"
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime(2026, 6, 1, 4, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def hk_policy(db: Any) -> Any:
+    from leb.lines.models import ExtensionRule, NumberPolicy
+
+    return NumberPolicy.objects.create(
+        code="hk-test", name="HK test", first_topup_days=30, grace_days=30, suspension_days=60,
+        quarantine_days=90, max_validity_days=365, extension_rule=ExtensionRule.STACK, restore_fee=1000,
+    )
+
+
+@pytest.fixture
+def uk_policy(db: Any) -> Any:
+    from leb.lines.models import ExtensionRule, NumberPolicy, RefundValidityRule
+
+    return NumberPolicy.objects.create(
+        code="uk-test", name="UK test", first_topup_days=180, grace_days=89, suspension_days=4,
+        quarantine_days=180, max_validity_days=None, extension_rule=ExtensionRule.RESET,
+        refund_validity_rule=RefundValidityRule.KEEP,
+    )
+
+
+@pytest.fixture
+def hkd_plan(db: Any) -> Any:
+    from leb.catalog.models import Plan
+
+    return Plan.objects.create(
+        code="hk-50", name_en="HK$50 / 180 days", name_zh_hans="50港元 / 180天",
+        name_zh_hant="50港元 / 180日", currency="HKD", price=5000, credit=5000, validity_days=180,
+    )
+
+
+@pytest.fixture
+def gbp_plan(db: Any) -> Any:
+    from leb.catalog.models import Plan
+
+    return Plan.objects.create(
+        code="uk-10", name_en="£10 / 180 days", name_zh_hans="10英镑 / 180天",
+        name_zh_hant="10英鎊 / 180日", currency="GBP", price=1000, credit=1000, validity_days=180,
+    )
+
+
+@pytest.fixture
+def make_line(db: Any, hk_policy: Any, now: datetime) -> Callable[..., Any]:
+    from leb.lines.actions import do_activate_line, do_create_line
+
+    def factory(
+        *, policy: Any = None, currency: str = "HKD", activate: bool = True, at: datetime | None = None,
+        owner: Any = None,
+    ) -> Any:
+        n = next(_serial)
+        line = do_create_line(
+            iccid=make_iccid(n), policy=policy or hk_policy, currency=currency,
+            activation_code=f"1$smdp.example.com$MATCH-{n}", msisdn=make_hk_msisdn(n), now=at or now,
+        )
+        if owner is not None:
+            line.owner = owner
+            line.save(update_fields=["owner"])
+        if activate:
+            line = do_activate_line(line, now=at or now)
+        return line
+
+    return factory
+
+
+@pytest.fixture
+def ledger_ok() -> Callable[[], None]:
+    """Call after moving money: every ledger invariant must hold."""
+    from leb.ledger.queries import verify_ledger
+
+    def check() -> None:
+        report = verify_ledger()
+        assert report.ok, report.problems
+
+    return check
+
+
+def topup(line: Any, plan: Any = None, *, amount: int | None = None, now: datetime, key: str = "",
+          channel: str = "web", promo_code: str = "") -> Any:
+    """Create, pay and fulfil an order the way a channel does."""
+    from leb.topups.actions import do_create_order, do_fulfil_order, do_mark_paid
+
+    order = do_create_order(
+        line=line, channel=channel, plan=plan, amount=amount, promo_code=promo_code,
+        idempotency_key=key or f"test:{next(_serial)}", now=now,
+    )
+    order = do_mark_paid(order, amount=order.price, currency=order.currency, provider="sandbox",
+                         reference=f"ref-{order.pk}", now=now)
+    return do_fulfil_order(order, now=now)
