@@ -21,7 +21,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
         engine = settings.DATABASES["default"]["ENGINE"]
         if "postgresql" not in engine:
-            pytest.exit(f"LEB_REQUIRE_POSTGRES is set but the database engine is {engine}", returncode=3)
+            pytest.exit(
+                f"LEB_REQUIRE_POSTGRES is set but the database engine is {engine}", returncode=3
+            )
 
 
 def make_iccid(n: int) -> str:
@@ -43,8 +45,15 @@ def hk_policy(db: Any) -> Any:
     from leb.lines.models import ExtensionRule, NumberPolicy
 
     return NumberPolicy.objects.create(
-        code="hk-test", name="HK test", first_topup_days=30, grace_days=30, suspension_days=60,
-        quarantine_days=90, max_validity_days=365, extension_rule=ExtensionRule.STACK, restore_fee=1000,
+        code="hk-test",
+        name="HK test",
+        first_topup_days=30,
+        grace_days=30,
+        suspension_days=60,
+        quarantine_days=90,
+        max_validity_days=365,
+        extension_rule=ExtensionRule.STACK,
+        restore_fee=1000,
     )
 
 
@@ -53,8 +62,14 @@ def uk_policy(db: Any) -> Any:
     from leb.lines.models import ExtensionRule, NumberPolicy, RefundValidityRule
 
     return NumberPolicy.objects.create(
-        code="uk-test", name="UK test", first_topup_days=180, grace_days=89, suspension_days=4,
-        quarantine_days=180, max_validity_days=None, extension_rule=ExtensionRule.RESET,
+        code="uk-test",
+        name="UK test",
+        first_topup_days=180,
+        grace_days=89,
+        suspension_days=4,
+        quarantine_days=180,
+        max_validity_days=None,
+        extension_rule=ExtensionRule.RESET,
         refund_validity_rule=RefundValidityRule.KEEP,
     )
 
@@ -64,8 +79,14 @@ def hkd_plan(db: Any) -> Any:
     from leb.catalog.models import Plan
 
     return Plan.objects.create(
-        code="hk-50", name_en="HK$50 / 180 days", name_zh_hans="50港元 / 180天",
-        name_zh_hant="50港元 / 180日", currency="HKD", price=5000, credit=5000, validity_days=180,
+        code="hk-50",
+        name_en="HK$50 / 180 days",
+        name_zh_hans="50港元 / 180天",
+        name_zh_hant="50港元 / 180日",
+        currency="HKD",
+        price=5000,
+        credit=5000,
+        validity_days=180,
     )
 
 
@@ -74,8 +95,14 @@ def gbp_plan(db: Any) -> Any:
     from leb.catalog.models import Plan
 
     return Plan.objects.create(
-        code="uk-10", name_en="£10 / 180 days", name_zh_hans="10英镑 / 180天",
-        name_zh_hant="10英鎊 / 180日", currency="GBP", price=1000, credit=1000, validity_days=180,
+        code="uk-10",
+        name_en="£10 / 180 days",
+        name_zh_hans="10英镑 / 180天",
+        name_zh_hant="10英鎊 / 180日",
+        currency="GBP",
+        price=1000,
+        credit=1000,
+        validity_days=180,
     )
 
 
@@ -84,13 +111,21 @@ def make_line(db: Any, hk_policy: Any, now: datetime) -> Callable[..., Any]:
     from leb.lines.actions import do_activate_line, do_create_line
 
     def factory(
-        *, policy: Any = None, currency: str = "HKD", activate: bool = True, at: datetime | None = None,
+        *,
+        policy: Any = None,
+        currency: str = "HKD",
+        activate: bool = True,
+        at: datetime | None = None,
         owner: Any = None,
     ) -> Any:
         n = next(_serial)
         line = do_create_line(
-            iccid=make_iccid(n), policy=policy or hk_policy, currency=currency,
-            activation_code=f"1$smdp.example.com$MATCH-{n}", msisdn=make_hk_msisdn(n), now=at or now,
+            iccid=make_iccid(n),
+            policy=policy or hk_policy,
+            currency=currency,
+            activation_code=f"1$smdp.example.com$MATCH-{n}",
+            msisdn=make_hk_msisdn(n),
+            now=at or now,
         )
         if owner is not None:
             line.owner = owner
@@ -114,15 +149,34 @@ def ledger_ok() -> Callable[[], None]:
     return check
 
 
-def topup(line: Any, plan: Any = None, *, amount: int | None = None, now: datetime, key: str = "",
-          channel: str = "web", promo_code: str = "") -> Any:
+def topup(
+    line: Any,
+    plan: Any = None,
+    *,
+    amount: int | None = None,
+    now: datetime,
+    key: str = "",
+    channel: str = "web",
+    promo_code: str = "",
+) -> Any:
     """Create, pay and fulfil an order the way a channel does."""
     from leb.topups.actions import do_create_order, do_fulfil_order, do_mark_paid
 
     order = do_create_order(
-        line=line, channel=channel, plan=plan, amount=amount, promo_code=promo_code,
-        idempotency_key=key or f"test:{next(_serial)}", now=now,
+        line=line,
+        channel=channel,
+        plan=plan,
+        amount=amount,
+        promo_code=promo_code,
+        idempotency_key=key or f"test:{next(_serial)}",
+        now=now,
     )
-    order = do_mark_paid(order, amount=order.price, currency=order.currency, provider="sandbox",
-                         reference=f"ref-{order.pk}", now=now)
+    order = do_mark_paid(
+        order,
+        amount=order.price,
+        currency=order.currency,
+        provider="sandbox",
+        reference=f"ref-{order.pk}",
+        now=now,
+    )
     return do_fulfil_order(order, now=now)

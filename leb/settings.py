@@ -36,7 +36,9 @@ PRODUCTION = env_bool("PRODUCTION", False)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("LEB_PRODUCTION=1 refuses to start with LEB_DEBUG on.")
 if (PRODUCTION or not DEBUG) and SECRET_KEY == DEFAULT_SECRET_KEY:
-    raise ImproperlyConfigured("Refusing to start without debug and with the default LEB_SECRET_KEY.")
+    raise ImproperlyConfigured(
+        "Refusing to start without debug and with the default LEB_SECRET_KEY."
+    )
 if PRODUCTION and len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("LEB_SECRET_KEY must be at least 32 characters in production.")
 
@@ -108,12 +110,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": int(env("SQLITE_BUSY_TIMEOUT", "20")),
         "init_command": (
-            "PRAGMA journal_mode=WAL;"
-            "PRAGMA synchronous=NORMAL;"
-            "PRAGMA foreign_keys=ON;"
+            "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;"
         ),
     }
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")} if env_bool("TEST_SQLITE_FILE", False) else {}
+    _db["TEST"] = (
+        {"NAME": str(VAR_DIR / "test.sqlite3")} if env_bool("TEST_SQLITE_FILE", False) else {}
+    )
 else:
     _db.setdefault("OPTIONS", {})
 DATABASES = {"default": _db}
@@ -182,7 +184,9 @@ SWEEP_BATCH_SIZE = int(env("SWEEP_BATCH_SIZE", "500"))
 # --- Email ------------------------------------------------------------------
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(env("EMAIL_PORT", "25"))
@@ -202,4 +206,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-

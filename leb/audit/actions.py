@@ -16,14 +16,18 @@ GENESIS = "0" * 64
 _CHAIN_LOCK = 0x1EB_A0D1
 
 
-def entry_hash(prev_hash: str, at: datetime, actor: str, action: str, target: str, data: dict[str, Any]) -> str:
+def entry_hash(
+    prev_hash: str, at: datetime, actor: str, action: str, target: str, data: dict[str, Any]
+) -> str:
     payload = json.dumps(
         [prev_hash, at.isoformat(), actor, action, target, data], sort_keys=True, default=str
     )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def record(actor: str, action: str, target: str, data: dict[str, Any], *, now: datetime | None = None) -> AuditEntry:
+def record(
+    actor: str, action: str, target: str, data: dict[str, Any], *, now: datetime | None = None
+) -> AuditEntry:
     """Append to the chain in the caller's transaction."""
     now = now or clock.now()
     data = json.loads(json.dumps(data, default=str))
@@ -34,7 +38,12 @@ def record(actor: str, action: str, target: str, data: dict[str, Any], *, now: d
         last = AuditEntry.objects.order_by("-pk").values_list("entry_hash", flat=True).first()
         prev = last or GENESIS
         return AuditEntry.objects.create(
-            at=now, actor=actor, action=action, target=target, data=data, prev_hash=prev,
+            at=now,
+            actor=actor,
+            action=action,
+            target=target,
+            data=data,
+            prev_hash=prev,
             entry_hash=entry_hash(prev, now, actor, action, target, data),
         )
 
@@ -44,8 +53,12 @@ def verify_chain() -> list[str]:
     prev = GENESIS
     for entry in AuditEntry.objects.order_by("pk").iterator():
         if entry.prev_hash != prev:
-            problems.append(f"entry {entry.pk}: chain broken (an entry before it was changed or removed)")
-        expected = entry_hash(entry.prev_hash, entry.at, entry.actor, entry.action, entry.target, entry.data)
+            problems.append(
+                f"entry {entry.pk}: chain broken (an entry before it was changed or removed)"
+            )
+        expected = entry_hash(
+            entry.prev_hash, entry.at, entry.actor, entry.action, entry.target, entry.data
+        )
         if expected != entry.entry_hash:
             problems.append(f"entry {entry.pk}: content does not match its hash")
         prev = entry.entry_hash

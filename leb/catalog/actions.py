@@ -36,7 +36,9 @@ def reserve_promotion(
             Q(budget_used__lte=F("budget") - cost), pk=promotion_id
         ).update(budget_used=F("budget_used") + cost)
         if not won:
-            raise QuoteError(_("This promotion has ended: its budget is used up."), code="promo_budget")
+            raise QuoteError(
+                _("This promotion has ended: its budget is used up."), code="promo_budget"
+            )
     return PromotionRedemption.objects.create(
         promotion_id=promotion_id,
         line=line,
@@ -56,7 +58,11 @@ def use_promotion(order_ref: str) -> None:
 def release_promotion(order_ref: str, *, include_used: bool = False) -> None:
     """Give the budget back: the order expired, failed or was cancelled, or
     (include_used) its top-up was refunded."""
-    states = [RedemptionState.RESERVED, RedemptionState.USED] if include_used else [RedemptionState.RESERVED]
+    states = (
+        [RedemptionState.RESERVED, RedemptionState.USED]
+        if include_used
+        else [RedemptionState.RESERVED]
+    )
     redemption = (
         PromotionRedemption.objects.select_for_update()
         .filter(order_ref=order_ref, state__in=states)

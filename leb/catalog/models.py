@@ -28,6 +28,9 @@ class TranslatedNameMixin(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        return self.display_name()
+
     def display_name(self, language: str | None = None) -> str:
         language = (language or translation.get_language() or "en").lower()
         if language.startswith("zh-hant") or language in ("zh-hk", "zh-tw", "zh-mo"):
@@ -35,9 +38,6 @@ class TranslatedNameMixin(models.Model):
         if language.startswith("zh"):
             return self.name_zh_hans or self.name_en
         return self.name_en
-
-    def __str__(self) -> str:
-        return self.display_name()
 
 
 class Plan(TranslatedNameMixin):
@@ -83,7 +83,7 @@ class FreeAmountRule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.currency} {self.min_amount}–{self.max_amount}"
+        return f"{self.currency} {self.min_amount}-{self.max_amount}"
 
     def validity_days_for(self, amount: int) -> int:
         days = 0
@@ -123,7 +123,9 @@ class Promotion(TranslatedNameMixin):
                 condition=Q(discount_percent__lte=100) & Q(bonus_credit_percent__lte=1000),
                 name="catalog_promotion_percent_range",
             ),
-            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="catalog_promotion_window"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="catalog_promotion_window"
+            ),
         ]
 
 
@@ -138,7 +140,9 @@ class PromotionRedemption(models.Model):
     created, used when it is fulfilled, released when it expires or fails."""
 
     promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="redemptions")
-    line = models.ForeignKey("lines.Line", on_delete=models.PROTECT, related_name="promotion_redemptions")
+    line = models.ForeignKey(
+        "lines.Line", on_delete=models.PROTECT, related_name="promotion_redemptions"
+    )
     order_ref = models.CharField(_("order"), max_length=64, unique=True)
     cost = models.PositiveBigIntegerField(_("cost (minor units)"))
     state = models.CharField(_("state"), max_length=10, choices=RedemptionState.choices)
@@ -147,7 +151,9 @@ class PromotionRedemption(models.Model):
     class Meta:
         verbose_name = _("promotion redemption")
         verbose_name_plural = _("promotion redemptions")
-        indexes = [models.Index(fields=["promotion", "line", "state"], name="catalog_redemption_idx")]
+        indexes = [
+            models.Index(fields=["promotion", "line", "state"], name="catalog_redemption_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.promotion_id}/{self.order_ref}"

@@ -105,7 +105,13 @@ def _promotion_value(promo: Promotion, price: int, credit: int) -> tuple[int, in
 
 
 def _promotion_problem(
-    promo: Promotion, line: Line, plan: Plan | None, channel: str, now: datetime, price: int, credit: int
+    promo: Promotion,
+    line: Line,
+    plan: Plan | None,
+    channel: str,
+    now: datetime,
+    price: int,
+    credit: int,
 ) -> str | None:
     """None when the promotion applies; else the reason, for the subscriber."""
     if not promo.is_active or not promo.starts_at <= now < promo.ends_at:
@@ -138,7 +144,8 @@ def _check_line(line: Line, now: datetime) -> str:
     status = lifecycle.effective_status(line, now)
     if status == LineStatus.TERMINATED:
         raise QuoteError(
-            _("This line has been terminated and can no longer be topped up."), code="line_terminated"
+            _("This line has been terminated and can no longer be topped up."),
+            code="line_terminated",
         )
     if status == LineStatus.INVENTORY:
         raise QuoteError(_("This line is not activated yet."), code="line_inventory")
@@ -146,8 +153,10 @@ def _check_line(line: Line, now: datetime) -> str:
 
 
 def _plan_terms(plan: Plan, line: Line, channel: str, now: datetime) -> tuple[int, int, int]:
-    on_sale = plan.is_active and (plan.active_from is None or plan.active_from <= now) and (
-        plan.active_until is None or now < plan.active_until
+    on_sale = (
+        plan.is_active
+        and (plan.active_from is None or plan.active_from <= now)
+        and (plan.active_until is None or now < plan.active_until)
     )
     if not on_sale:
         raise QuoteError(_("This plan is not on sale."), code="plan_inactive")
@@ -168,7 +177,8 @@ def _amount_terms(amount: int, line: Line, channel: str) -> tuple[int, int, int]
     rule = FreeAmountRule.objects.filter(currency=line.currency, is_active=True).first()
     if rule is None or channel not in rule.channels:
         raise QuoteError(
-            _("Top-ups of a free amount are not available for this line."), code="amount_unavailable"
+            _("Top-ups of a free amount are not available for this line."),
+            code="amount_unavailable",
         )
     if not rule.min_amount <= amount <= rule.max_amount:
         raise QuoteError(
@@ -182,7 +192,9 @@ def _amount_terms(amount: int, line: Line, channel: str) -> tuple[int, int, int]
 def find_plan(code: str) -> Plan:
     plan = Plan.objects.filter(code=code).first()
     if plan is None:
-        raise QuoteError(_("There is no plan %(code)s."), code="plan_unknown", params={"code": code})
+        raise QuoteError(
+            _("There is no plan %(code)s."), code="plan_unknown", params={"code": code}
+        )
     return plan
 
 
@@ -217,13 +229,19 @@ def quote(
             raise QuoteError(problem, code="promo_not_applicable")
     else:
         candidates = Promotion.objects.filter(
-            Q(promo_code=""), is_active=True, currency=line.currency, starts_at__lte=now, ends_at__gt=now
+            Q(promo_code=""),
+            is_active=True,
+            currency=line.currency,
+            starts_at__lte=now,
+            ends_at__gt=now,
         ).prefetch_related("plans")
         best_value = -1
         for candidate in candidates:
             if _promotion_problem(candidate, line, plan, channel, now, list_price, credit) is None:
                 value = sum(_promotion_value(candidate, list_price, credit))
-                if value > best_value or (value == best_value and promo and candidate.bonus_days > promo.bonus_days):
+                if value > best_value or (
+                    value == best_value and promo and candidate.bonus_days > promo.bonus_days
+                ):
                     promo, best_value = candidate, value
 
     discount, bonus = _promotion_value(promo, list_price, credit) if promo else (0, 0)

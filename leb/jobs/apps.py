@@ -6,3 +6,6 @@ class JobsConfig(AppConfig):
     name = "leb.jobs"
     label = "jobs"
     verbose_name = _("Background jobs")
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 (registers the system checks)

@@ -32,9 +32,7 @@ class IdempotencyConflict(LedgerError):
 
 class InsufficientFunds(LedgerError):
     def __init__(self, account: Account) -> None:
-        super().__init__(
-            _("Account %(code)s may not go below zero.") % {"code": account.code}
-        )
+        super().__init__(_("Account %(code)s may not go below zero.") % {"code": account.code})
         self.account = account
 
 

@@ -96,7 +96,9 @@ class Transfer(models.Model):
         verbose_name = _("transfer")
         verbose_name_plural = _("transfers")
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_transfer_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="ledger_transfer_amount_positive"
+            ),
             models.CheckConstraint(
                 condition=~Q(debit_account=F("credit_account")),
                 name="ledger_transfer_distinct_accounts",

@@ -66,7 +66,9 @@ def verify_ledger() -> VerifyReport:
                 f"!= sum of transfers {computed}"
             )
         if not account.tracks_balance and account.balance != 0:
-            report.problems.append(f"account {account.code}: untracked account has a stored balance")
+            report.problems.append(
+                f"account {account.code}: untracked account has a stored balance"
+            )
         if account.no_negative and computed < 0:
             report.problems.append(f"account {account.code}: no_negative account is at {computed}")
     report.totals = dict(per_currency)

@@ -17,7 +17,15 @@ from leb.ledger.models import Account, AccountKind
 
 from . import lifecycle
 from .identifiers import normalize_eid, normalize_iccid, normalize_msisdn
-from .models import Line, LineEvent, LineEventKind, LineStatus, NumberPolicy, NumberStatus, PhoneNumber
+from .models import (
+    Line,
+    LineEvent,
+    LineEventKind,
+    LineStatus,
+    NumberPolicy,
+    NumberStatus,
+    PhoneNumber,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +117,11 @@ def do_create_line(
 
 def _reserve_number(msisdn: str, now: datetime) -> PhoneNumber:
     number, _created = PhoneNumber.objects.select_for_update().get_or_create(msisdn=msisdn)
-    if number.status == NumberStatus.QUARANTINED and number.quarantined_until and number.quarantined_until <= now:
+    if (
+        number.status == NumberStatus.QUARANTINED
+        and number.quarantined_until
+        and number.quarantined_until <= now
+    ):
         number.status = NumberStatus.AVAILABLE
     if number.status != NumberStatus.AVAILABLE:
         raise LineError(
@@ -148,12 +160,22 @@ def do_activate_line(
     if line.status != LineStatus.INVENTORY:
         raise LineError(_("This line is already activated."), code="already_active")
     if line.phone_number is None:
-        line.phone_number = _reserve_number(normalize_msisdn(msisdn), now) if msisdn else _take_pool_number(now)
+        line.phone_number = (
+            _reserve_number(normalize_msisdn(msisdn), now) if msisdn else _take_pool_number(now)
+        )
     line.status = LineStatus.ACTIVE
     line.activated_at = now
     line.valid_until = now + timedelta(days=line.policy.first_topup_days)
     line.next_transition_at = lifecycle.next_transition(line.status, line.valid_until, line.policy)
-    line.save(update_fields=["phone_number", "status", "activated_at", "valid_until", "next_transition_at"])
+    line.save(
+        update_fields=[
+            "phone_number",
+            "status",
+            "activated_at",
+            "valid_until",
+            "next_transition_at",
+        ]
+    )
     wallet_for(line)
     _event(
         line,
@@ -246,7 +268,9 @@ class SweepResult:
 
 def _sweep_batch(now: datetime, batch_size: int, result: SweepResult) -> int:
     with transaction.atomic():
-        query = Line.objects.filter(next_transition_at__lte=now).order_by("next_transition_at", "pk")
+        query = Line.objects.filter(next_transition_at__lte=now).order_by(
+            "next_transition_at", "pk"
+        )
         if connection.features.has_select_for_update_skip_locked:
             # Two sweeps at once split the due lines instead of waiting on each other.
             query = query.select_for_update(skip_locked=True, of=("self",))
@@ -260,8 +284,15 @@ def _sweep_batch(now: datetime, batch_size: int, result: SweepResult) -> int:
             steps = lifecycle.transitions_between(line.status, line.valid_until, line.policy, now)
             for from_status, to_status, at in steps:
                 events.append(
-                    _event(line, LineEventKind.STATUS_CHANGED, now, happened_at=at,
-                           from_status=from_status, to_status=to_status, actor="sweep")
+                    _event(
+                        line,
+                        LineEventKind.STATUS_CHANGED,
+                        now,
+                        happened_at=at,
+                        from_status=from_status,
+                        to_status=to_status,
+                        actor="sweep",
+                    )
                 )
                 result.transitions += 1
                 if to_status == LineStatus.TERMINATED:
@@ -269,7 +300,9 @@ def _sweep_batch(now: datetime, batch_size: int, result: SweepResult) -> int:
                     if line.phone_number:
                         numbers.append(line.phone_number)
                 line.status = to_status
-            line.next_transition_at = lifecycle.next_transition(line.status, line.valid_until, line.policy)
+            line.next_transition_at = lifecycle.next_transition(
+                line.status, line.valid_until, line.policy
+            )
         Line.objects.bulk_update(lines, ["status", "next_transition_at", "terminated_at"])
         if numbers:
             PhoneNumber.objects.bulk_update(numbers, ["status", "quarantined_until", "updated_at"])
@@ -288,14 +321,29 @@ def _terminate(line: Line, at: datetime, now: datetime, result: SweepResult) -> 
         if balance > 0:
             post_transfers(
                 f"line:{line.pk}:forfeit",
-                [Leg(line.wallet, system_account(AccountKind.FORFEITED, line.currency), balance, "forfeit")],
+                [
+                    Leg(
+                        line.wallet,
+                        system_account(AccountKind.FORFEITED, line.currency),
+                        balance,
+                        "forfeit",
+                    )
+                ],
                 description=f"balance forfeited at termination of line {line.pk}",
                 now=now,
             )
-            result.forfeited_minor[line.currency] = result.forfeited_minor.get(line.currency, 0) + balance
+            result.forfeited_minor[line.currency] = (
+                result.forfeited_minor.get(line.currency, 0) + balance
+            )
             events.append(
-                _event(line, LineEventKind.BALANCE_FORFEITED, now, happened_at=at, actor="sweep",
-                       data={"amount": balance, "currency": line.currency})
+                _event(
+                    line,
+                    LineEventKind.BALANCE_FORFEITED,
+                    now,
+                    happened_at=at,
+                    actor="sweep",
+                    data={"amount": balance, "currency": line.currency},
+                )
             )
     if line.phone_number is not None:
         number = line.phone_number
@@ -303,8 +351,14 @@ def _terminate(line: Line, at: datetime, now: datetime, result: SweepResult) -> 
         number.quarantined_until = lifecycle.number_released_at(at, line.policy)
         number.updated_at = now
         events.append(
-            _event(line, LineEventKind.NUMBER_QUARANTINED, now, happened_at=at, actor="sweep",
-                   data={"msisdn": number.msisdn, "until": number.quarantined_until.isoformat()})
+            _event(
+                line,
+                LineEventKind.NUMBER_QUARANTINED,
+                now,
+                happened_at=at,
+                actor="sweep",
+                data={"msisdn": number.msisdn, "until": number.quarantined_until.isoformat()},
+            )
         )
     return events
 
@@ -325,5 +379,7 @@ def sweep_lines(now: datetime | None = None, *, batch_size: int = 500) -> SweepR
         pass
     result.numbers_released = release_quarantined_numbers(now)
     if result.terminated:
-        logger.info("sweep terminated %d lines, forfeited %s", result.terminated, result.forfeited_minor)
+        logger.info(
+            "sweep terminated %d lines, forfeited %s", result.terminated, result.forfeited_minor
+        )
     return result

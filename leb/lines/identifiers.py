@@ -24,7 +24,7 @@ def _strip(value: str) -> str:
 
 
 def normalize_iccid(value: str) -> str:
-    """19–20 digits with a valid Luhn check digit (ITU-T E.118)."""
+    """19 or 20 digits with a valid Luhn check digit (ITU-T E.118)."""
     digits = _strip(value)
     if not digits:
         raise ValidationError(_("Enter the ICCID printed on your card."), code="iccid_empty")

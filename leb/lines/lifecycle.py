@@ -62,7 +62,9 @@ def effective_status(line: LineLike, now: datetime) -> str:
     return status_at(line.valid_until, line.policy, now)
 
 
-def next_transition(status: str, valid_until: datetime | None, policy: PolicyLike) -> datetime | None:
+def next_transition(
+    status: str, valid_until: datetime | None, policy: PolicyLike
+) -> datetime | None:
     """When a line in `status` next changes status if nobody tops up."""
     if valid_until is None or status in (LineStatus.INVENTORY, LineStatus.TERMINATED):
         return None
@@ -73,7 +75,12 @@ def next_transition(status: str, valid_until: datetime | None, policy: PolicyLik
     return terminated_from(valid_until, policy)
 
 
-_ORDER = [LineStatus.ACTIVE, LineStatus.GRACE, LineStatus.SUSPENDED, LineStatus.TERMINATED]
+_ORDER: list[str] = [
+    LineStatus.ACTIVE,
+    LineStatus.GRACE,
+    LineStatus.SUSPENDED,
+    LineStatus.TERMINATED,
+]
 
 
 def transitions_between(

@@ -37,7 +37,10 @@ class NumberPolicy(models.Model):
         _("validity cap (days from today)"), null=True, blank=True
     )
     extension_rule = models.CharField(
-        _("extension rule"), max_length=10, choices=ExtensionRule.choices, default=ExtensionRule.STACK
+        _("extension rule"),
+        max_length=10,
+        choices=ExtensionRule.choices,
+        default=ExtensionRule.STACK,
     )
     reminder_offsets = models.JSONField(
         _("reminder offsets (days before expiry)"), default=default_reminder_offsets

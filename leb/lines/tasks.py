@@ -9,5 +9,9 @@ def sweep_lines_task() -> dict[str, int]:
     from .actions import sweep_lines
 
     result = sweep_lines(batch_size=settings.SWEEP_BATCH_SIZE)
-    return {"lines": result.lines, "transitions": result.transitions, "terminated": result.terminated,
-            "numbers_released": result.numbers_released}
+    return {
+        "lines": result.lines,
+        "transitions": result.transitions,
+        "terminated": result.terminated,
+        "numbers_released": result.numbers_released,
+    }

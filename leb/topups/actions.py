@@ -70,7 +70,10 @@ def do_create_order(
     if not idempotency_key or len(idempotency_key) > 200:
         raise OrderError(_("A request key of 1 to 200 characters is required."), code="key_invalid")
     digest = _request_hash(
-        line=line.pk, channel=channel, plan=plan.pk if plan else None, amount=amount,
+        line=line.pk,
+        channel=channel,
+        plan=plan.pk if plan else None,
+        amount=amount,
         promo=(promo_code or "").strip().lower(),
     )
     with transaction.atomic():
@@ -80,7 +83,8 @@ def do_create_order(
         if existing is not None:
             if existing.request_hash != digest:
                 raise OrderError(
-                    _("This request key was already used for a different top-up."), code="key_conflict"
+                    _("This request key was already used for a different top-up."),
+                    code="key_conflict",
                 )
             return existing
         frozen = quote(locked_line, plan if plan is not None else amount, channel, promo_code, now)  # type: ignore[arg-type]
@@ -121,9 +125,12 @@ def do_mark_paid(
     with transaction.atomic():
         order = _lock_order(order.pk)
         if order.paid_at is not None:
-            if (order.paid_amount, order.currency, order.payment_provider, order.payment_reference) == (
-                amount, currency.upper(), provider, reference
-            ):
+            if (
+                order.paid_amount,
+                order.currency,
+                order.payment_provider,
+                order.payment_reference,
+            ) == (amount, currency.upper(), provider, reference):
                 return order
             raise OrderError(
                 _("This order is already paid; a second, different payment was refused."),
@@ -170,12 +177,33 @@ def _fulfil_legs(order: TopUpOrder, frozen: Quote, line: Line, restore_fee: int)
     if from_payment:
         legs.append(Leg(suspense, wallet, from_payment, "topup.credit"))
     if paid > from_payment:
-        legs.append(Leg(suspense, system_account(AccountKind.REVENUE, currency, "topup"), paid - from_payment, "topup.fee"))
+        legs.append(
+            Leg(
+                suspense,
+                system_account(AccountKind.REVENUE, currency, "topup"),
+                paid - from_payment,
+                "topup.fee",
+            )
+        )
     promotion_funded = frozen.credit - from_payment + frozen.bonus_credit
     if promotion_funded:
-        legs.append(Leg(system_account(AccountKind.PROMOTION_EXPENSE, currency), wallet, promotion_funded, "topup.bonus"))
+        legs.append(
+            Leg(
+                system_account(AccountKind.PROMOTION_EXPENSE, currency),
+                wallet,
+                promotion_funded,
+                "topup.bonus",
+            )
+        )
     if restore_fee:
-        legs.append(Leg(wallet, system_account(AccountKind.REVENUE, currency, "restore"), restore_fee, "restore_fee"))
+        legs.append(
+            Leg(
+                wallet,
+                system_account(AccountKind.REVENUE, currency, "restore"),
+                restore_fee,
+                "restore_fee",
+            )
+        )
     return legs
 
 
@@ -223,7 +251,11 @@ def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpO
             days=frozen.validity_days,
             now=now,
             actor=f"order:{order.channel}",
-            data={"order": str(order.public_id), "credit": frozen.credit_to_wallet, "restore_fee": restore_fee},
+            data={
+                "order": str(order.public_id),
+                "credit": frozen.credit_to_wallet,
+                "restore_fee": restore_fee,
+            },
         )
         if frozen.promotion_id:
             catalog_actions.use_promotion(order.order_ref)
@@ -263,7 +295,9 @@ def _close_unpaid(order: TopUpOrder, status: str, reason: str, now: datetime) ->
     return order
 
 
-def do_cancel_order(order: TopUpOrder, *, reason: str = "", now: datetime | None = None) -> TopUpOrder:
+def do_cancel_order(
+    order: TopUpOrder, *, reason: str = "", now: datetime | None = None
+) -> TopUpOrder:
     return _close_unpaid(order, OrderStatus.CANCELLED, reason, now or clock.now())
 
 
@@ -286,10 +320,14 @@ def do_refund_order(
             raise OrderError(_("Only a completed top-up can be refunded."), code="not_fulfilled")
         line = lock_line(order.line_id)
         if line.status == LineStatus.TERMINATED:
-            raise OrderError(_("The line is terminated; its balance is gone."), code="line_terminated")
+            raise OrderError(
+                _("The line is terminated; its balance is gone."), code="line_terminated"
+            )
         frozen = Quote.from_dict(order.quote)
         try:
-            reverse_group(f"{order.order_ref}:fulfil", f"{order.order_ref}:fulfil:reversal", now=now)
+            reverse_group(
+                f"{order.order_ref}:fulfil", f"{order.order_ref}:fulfil:reversal", now=now
+            )
         except InsufficientFunds as exc:
             raise OrderError(
                 _("The credit from this top-up has already been used; it cannot be refunded."),
@@ -298,7 +336,10 @@ def do_refund_order(
         reverse_group(f"{order.order_ref}:payment", f"{order.order_ref}:payment:reversal", now=now)
         if line.policy.refund_validity_rule == RefundValidityRule.REVOKE:
             revoke_topup_validity(
-                line, days=frozen.validity_days, now=now, actor=actor,
+                line,
+                days=frozen.validity_days,
+                now=now,
+                actor=actor,
                 data={"order": str(order.public_id), "reason": reason},
             )
         catalog_actions.release_promotion(order.order_ref, include_used=True)
@@ -326,7 +367,9 @@ def expire_unpaid_orders(now: datetime | None = None, *, batch_size: int = 500) 
     )
     for order_id in ids:
         try:
-            _close_unpaid(TopUpOrder(pk=order_id), OrderStatus.EXPIRED, "payment not received in time", now)
+            _close_unpaid(
+                TopUpOrder(pk=order_id), OrderStatus.EXPIRED, "payment not received in time", now
+            )
             result.done += 1
         except OrderError:
             result.errors += 1  # paid in the meantime: nothing to expire
@@ -373,16 +416,30 @@ def do_admin_topup(
     actor = f"staff:{staff.get_username()}"
     with transaction.atomic():
         order = do_create_order(
-            line=line, channel="admin", idempotency_key=idempotency_key, plan=plan, amount=amount,
-            actor=actor, now=now,
+            line=line,
+            channel="admin",
+            idempotency_key=idempotency_key,
+            plan=plan,
+            amount=amount,
+            actor=actor,
+            now=now,
         )
         order = do_mark_paid(
-            order, amount=order.price, currency=order.currency, provider="admin",
-            reference=idempotency_key, now=now,
+            order,
+            amount=order.price,
+            currency=order.currency,
+            provider="admin",
+            reference=idempotency_key,
+            now=now,
         )
         if order.status == OrderStatus.FULFILLED:
             return order  # a replay of the same manual top-up
         order = do_fulfil_order(order, now=now)
-        record(actor, "topup.manual", f"order:{order.pk}", {"line": line.pk, "reason": reason,
-               "price": order.price, "currency": order.currency}, now=now)
+        record(
+            actor,
+            "topup.manual",
+            f"order:{order.pk}",
+            {"line": line.pk, "reason": reason, "price": order.price, "currency": order.currency},
+            now=now,
+        )
     return order

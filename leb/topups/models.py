@@ -52,7 +52,9 @@ class TopUpOrder(models.Model):
     payment_reference = models.CharField(_("payment reference"), max_length=200, blank=True)
     fulfilled_at = models.DateTimeField(_("completed"), null=True, blank=True)
     valid_until_after = models.DateTimeField(_("valid until after top-up"), null=True, blank=True)
-    receipt_number = models.CharField(_("receipt number"), max_length=20, null=True, blank=True, unique=True)
+    receipt_number = models.CharField(
+        _("receipt number"), max_length=20, null=True, blank=True, unique=True
+    )
     finished_at = models.DateTimeField(_("failed/expired/cancelled"), null=True, blank=True)
     failure_reason = models.CharField(_("reason"), max_length=200, blank=True)
     refunded_at = models.DateTimeField(_("refunded"), null=True, blank=True)
@@ -64,7 +66,9 @@ class TopUpOrder(models.Model):
         verbose_name_plural = _("top-up orders")
         indexes = [
             models.Index(
-                fields=["expires_at"], condition=Q(status="pending_payment"), name="topups_pending_idx"
+                fields=["expires_at"],
+                condition=Q(status="pending_payment"),
+                name="topups_pending_idx",
             ),
             models.Index(fields=["paid_at"], condition=Q(status="paid"), name="topups_paid_idx"),
             models.Index(fields=["line", "-created_at"], name="topups_line_idx"),

@@ -15,8 +15,13 @@ pytestmark = pytest.mark.django_db
 
 def promotion(now: datetime, **kw: Any) -> Promotion:
     fields: dict[str, Any] = dict(
-        code=f"promo-{Promotion.objects.count()}", name_en="Promo", name_zh_hans="优惠", name_zh_hant="優惠",
-        currency="HKD", starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=30),
+        code=f"promo-{Promotion.objects.count()}",
+        name_en="Promo",
+        name_zh_hans="优惠",
+        name_zh_hant="優惠",
+        currency="HKD",
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=30),
     )
     fields.update(kw)
     plans = fields.pop("plans", [])
@@ -25,7 +30,9 @@ def promotion(now: datetime, **kw: Any) -> Promotion:
     return promo
 
 
-def test_plan_quote_freezes_price_credit_and_new_validity(make_line: Any, hkd_plan: Plan, now: datetime) -> None:
+def test_plan_quote_freezes_price_credit_and_new_validity(
+    make_line: Any, hkd_plan: Plan, now: datetime
+) -> None:
     # given an active line valid for 30 more days (stack rule, 365-day cap)
     line = make_line()
     # when
@@ -40,14 +47,24 @@ def test_plan_quote_freezes_price_credit_and_new_validity(make_line: Any, hkd_pl
 
 def test_quote_says_when_the_cap_cuts_validity(make_line: Any, now: datetime) -> None:
     line = make_line()
-    year = Plan.objects.create(code="hk-400", name_en="x", name_zh_hans="x", name_zh_hant="x", currency="HKD",
-                               price=9000, credit=9000, validity_days=400)
+    year = Plan.objects.create(
+        code="hk-400",
+        name_en="x",
+        name_zh_hans="x",
+        name_zh_hant="x",
+        currency="HKD",
+        price=9000,
+        credit=9000,
+        validity_days=400,
+    )
     q = quote(line, year, "web", now=now)
     assert q.capped and q.new_valid_until == now + timedelta(days=365)
     assert q.days_lost_to_cap == 65
 
 
-def test_automatic_promotion_applies_best_offer(make_line: Any, hkd_plan: Plan, now: datetime) -> None:
+def test_automatic_promotion_applies_best_offer(
+    make_line: Any, hkd_plan: Plan, now: datetime
+) -> None:
     line = make_line()
     promotion(now, bonus_credit_percent=10, bonus_days=30)
     promotion(now, bonus_credit_fixed=200)
@@ -135,12 +152,20 @@ def test_plan_problems(make_line: Any, hkd_plan: Plan, gbp_plan: Plan, now: date
 
 def test_free_amount_tiers_and_limits(make_line: Any, now: datetime) -> None:
     line = make_line()
-    FreeAmountRule.objects.create(currency="HKD", min_amount=1000, max_amount=100000,
-                                  tiers=[[1000, 30], [5000, 180], [10000, 365]])
+    FreeAmountRule.objects.create(
+        currency="HKD",
+        min_amount=1000,
+        max_amount=100000,
+        tiers=[[1000, 30], [5000, 180], [10000, 365]],
+    )
     assert quote(line, 4999, "web", now=now).validity_days == 30
     assert quote(line, 5000, "web", now=now).validity_days == 180
-    for bad, code in [(0, "amount_not_positive"), (-100, "amount_not_positive"), (999, "amount_range"),
-                      (100001, "amount_range")]:
+    for bad, code in [
+        (0, "amount_not_positive"),
+        (-100, "amount_not_positive"),
+        (999, "amount_range"),
+        (100001, "amount_range"),
+    ]:
         with pytest.raises(QuoteError) as exc:
             quote(line, bad, "web", now=now)
         assert exc.value.code == code
@@ -152,7 +177,9 @@ def test_free_amount_without_rule(make_line: Any, now: datetime) -> None:
     assert exc.value.code == "amount_unavailable"
 
 
-def test_terminated_and_inventory_lines_cannot_be_quoted(make_line: Any, hkd_plan: Plan, now: datetime) -> None:
+def test_terminated_and_inventory_lines_cannot_be_quoted(
+    make_line: Any, hkd_plan: Plan, now: datetime
+) -> None:
     line = make_line()
     sweep_lines(now + timedelta(days=200))
     line.refresh_from_db()

@@ -27,17 +27,26 @@ def accounts() -> dict[str, Account]:
     return {
         "clearing": system_account(AccountKind.CLEARING, "HKD", "sandbox"),
         "revenue": system_account(AccountKind.REVENUE, "HKD", "topup"),
-        "wallet": get_account("wallet:test:1", AccountKind.WALLET, "HKD", no_negative=True, tracks_balance=True),
-        "wallet_gbp": get_account("wallet:test:2", AccountKind.WALLET, "GBP", no_negative=True, tracks_balance=True),
+        "wallet": get_account(
+            "wallet:test:1", AccountKind.WALLET, "HKD", no_negative=True, tracks_balance=True
+        ),
+        "wallet_gbp": get_account(
+            "wallet:test:2", AccountKind.WALLET, "GBP", no_negative=True, tracks_balance=True
+        ),
     }
 
 
-def test_group_posts_all_legs_and_balances_sum_to_zero(accounts: dict[str, Account], ledger_ok: Any) -> None:
+def test_group_posts_all_legs_and_balances_sum_to_zero(
+    accounts: dict[str, Account], ledger_ok: Any
+) -> None:
     # given / when
-    post_transfers("evt:1", [
-        Leg(accounts["clearing"], accounts["wallet"], 5000, "topup.credit"),
-        Leg(accounts["clearing"], accounts["revenue"], 500, "topup.fee"),
-    ])
+    post_transfers(
+        "evt:1",
+        [
+            Leg(accounts["clearing"], accounts["wallet"], 5000, "topup.credit"),
+            Leg(accounts["clearing"], accounts["revenue"], 500, "topup.fee"),
+        ],
+    )
     # then
     assert balance_of(accounts["wallet"]) == 5000
     assert balance_of(accounts["revenue"]) == 500
@@ -46,7 +55,9 @@ def test_group_posts_all_legs_and_balances_sum_to_zero(accounts: dict[str, Accou
     assert verify_ledger().totals["HKD"] == 0
 
 
-def test_same_key_same_content_returns_first_group(accounts: dict[str, Account], ledger_ok: Any) -> None:
+def test_same_key_same_content_returns_first_group(
+    accounts: dict[str, Account], ledger_ok: Any
+) -> None:
     legs = [Leg(accounts["clearing"], accounts["wallet"], 100, "x")]
     first = post_transfers("evt:2", legs)
     second = post_transfers("evt:2", legs)
@@ -63,23 +74,33 @@ def test_same_key_different_content_is_a_conflict(accounts: dict[str, Account]) 
     assert Transfer.objects.count() == 1
 
 
-def test_no_negative_account_refuses_overdraft_and_writes_nothing(accounts: dict[str, Account]) -> None:
+def test_no_negative_account_refuses_overdraft_and_writes_nothing(
+    accounts: dict[str, Account],
+) -> None:
     post_transfers("evt:4", [Leg(accounts["clearing"], accounts["wallet"], 100, "x")])
     with pytest.raises(InsufficientFunds):
-        post_transfers("evt:5", [
-            Leg(accounts["wallet"], accounts["revenue"], 60, "a"),
-            Leg(accounts["wallet"], accounts["revenue"], 60, "b"),
-        ])
+        post_transfers(
+            "evt:5",
+            [
+                Leg(accounts["wallet"], accounts["revenue"], 60, "a"),
+                Leg(accounts["wallet"], accounts["revenue"], 60, "b"),
+            ],
+        )
     assert balance_of(accounts["wallet"]) == 100
     assert not TransferGroup.objects.filter(idempotency_key="evt:5").exists()
 
 
-def test_net_delta_within_a_group_may_pass_through_zero(accounts: dict[str, Account], ledger_ok: Any) -> None:
+def test_net_delta_within_a_group_may_pass_through_zero(
+    accounts: dict[str, Account], ledger_ok: Any
+) -> None:
     # A credit and a debit in one group: only the net result must stay >= 0.
-    post_transfers("evt:6", [
-        Leg(accounts["clearing"], accounts["wallet"], 100, "in"),
-        Leg(accounts["wallet"], accounts["revenue"], 100, "out"),
-    ])
+    post_transfers(
+        "evt:6",
+        [
+            Leg(accounts["clearing"], accounts["wallet"], 100, "in"),
+            Leg(accounts["wallet"], accounts["revenue"], 100, "out"),
+        ],
+    )
     assert balance_of(accounts["wallet"]) == 0
     ledger_ok()
 

@@ -20,18 +20,35 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def policy(**kw: Any) -> SimpleNamespace:
-    base = dict(first_topup_days=30, grace_days=10, suspension_days=20, quarantine_days=90,
-                max_validity_days=365, extension_rule=ExtensionRule.STACK)
+    base = dict(
+        first_topup_days=30,
+        grace_days=10,
+        suspension_days=20,
+        quarantine_days=90,
+        max_validity_days=365,
+        extension_rule=ExtensionRule.STACK,
+    )
     return SimpleNamespace(**{**base, **kw})
 
 
-def line(valid_until: datetime | None, status: str = LineStatus.ACTIVE, **kw: Any) -> SimpleNamespace:
-    return SimpleNamespace(status=status, valid_until=valid_until, terminated_at=None, policy=policy(**kw))
+def line(
+    valid_until: datetime | None, status: str = LineStatus.ACTIVE, **kw: Any
+) -> SimpleNamespace:
+    return SimpleNamespace(
+        status=status, valid_until=valid_until, terminated_at=None, policy=policy(**kw)
+    )
 
 
 @pytest.mark.parametrize(
     ("offset_days", "expected"),
-    [(-1, "active"), (0, "grace"), (9, "grace"), (10, "suspended"), (29, "suspended"), (30, "terminated")],
+    [
+        (-1, "active"),
+        (0, "grace"),
+        (9, "grace"),
+        (10, "suspended"),
+        (29, "suspended"),
+        (30, "terminated"),
+    ],
 )
 def test_effective_status_follows_the_dates(offset_days: int, expected: str) -> None:
     # given a line valid until T0 with 10 days grace and 20 days suspension
@@ -42,7 +59,10 @@ def test_effective_status_follows_the_dates(offset_days: int, expected: str) -> 
 
 def test_inventory_and_terminated_are_sticky() -> None:
     assert lifecycle.effective_status(line(None, LineStatus.INVENTORY), T0) == "inventory"
-    assert lifecycle.effective_status(line(T0 + timedelta(days=99), LineStatus.TERMINATED), T0) == "terminated"
+    assert (
+        lifecycle.effective_status(line(T0 + timedelta(days=99), LineStatus.TERMINATED), T0)
+        == "terminated"
+    )
 
 
 def test_timeline_gives_dates_of_what_happens_next() -> None:
@@ -78,8 +98,12 @@ def test_stack_after_expiry_counts_from_now() -> None:
 
 def test_reset_rule_never_shortens() -> None:
     p = policy(extension_rule=ExtensionRule.RESET, max_validity_days=None)
-    assert lifecycle.extend_validity(p, T0 + timedelta(days=10), T0, 180).valid_until == T0 + timedelta(days=180)
-    assert lifecycle.extend_validity(p, T0 + timedelta(days=200), T0, 180).valid_until == T0 + timedelta(days=200)
+    assert lifecycle.extend_validity(
+        p, T0 + timedelta(days=10), T0, 180
+    ).valid_until == T0 + timedelta(days=180)
+    assert lifecycle.extend_validity(
+        p, T0 + timedelta(days=200), T0, 180
+    ).valid_until == T0 + timedelta(days=200)
 
 
 def test_cap_never_takes_away_existing_validity() -> None:
@@ -90,7 +114,11 @@ def test_cap_never_takes_away_existing_validity() -> None:
 
 def test_transitions_between_lists_every_missed_step() -> None:
     steps = lifecycle.transitions_between("active", T0, policy(), T0 + timedelta(days=40))
-    assert [(a, b) for a, b, _ in steps] == [("active", "grace"), ("grace", "suspended"), ("suspended", "terminated")]
+    assert [(a, b) for a, b, _ in steps] == [
+        ("active", "grace"),
+        ("grace", "suspended"),
+        ("suspended", "terminated"),
+    ]
     assert [at for _, _, at in steps] == [T0, T0 + timedelta(days=10), T0 + timedelta(days=30)]
 
 
@@ -98,8 +126,9 @@ def test_transitions_between_lists_every_missed_step() -> None:
 
 
 @pytest.mark.django_db
-def test_sweep_persists_lagged_transitions_and_forfeits(make_line: Any, hkd_plan: Any, now: datetime,
-                                                        ledger_ok: Any) -> None:
+def test_sweep_persists_lagged_transitions_and_forfeits(
+    make_line: Any, hkd_plan: Any, now: datetime, ledger_ok: Any
+) -> None:
     # given an active line with a balance, far past its whole lifecycle
     subject = make_line()
     topup(subject, hkd_plan, now=now)
@@ -111,7 +140,11 @@ def test_sweep_persists_lagged_transitions_and_forfeits(make_line: Any, hkd_plan
     # then it walked through every state, forfeited the balance and quarantined the number
     subject.refresh_from_db()
     assert subject.status == LineStatus.TERMINATED and subject.next_transition_at is None
-    kinds = list(LineEvent.objects.filter(line=subject, kind="status_changed").values_list("to_status", flat=True))
+    kinds = list(
+        LineEvent.objects.filter(line=subject, kind="status_changed").values_list(
+            "to_status", flat=True
+        )
+    )
     assert kinds == ["grace", "suspended", "terminated"]
     assert result.forfeited_minor == {"HKD": 5000}
     assert subject.wallet is not None
@@ -124,7 +157,9 @@ def test_sweep_persists_lagged_transitions_and_forfeits(make_line: Any, hkd_plan
 
 
 @pytest.mark.django_db
-def test_sweep_is_idempotent_and_releases_numbers_later(make_line: Any, now: datetime, ledger_ok: Any) -> None:
+def test_sweep_is_idempotent_and_releases_numbers_later(
+    make_line: Any, now: datetime, ledger_ok: Any
+) -> None:
     subject = make_line()
     end = subject.valid_until + timedelta(days=95)
     first = sweep_lines(end)
@@ -155,12 +190,14 @@ def test_sweep_resumes_in_batches(make_line: Any, now: datetime) -> None:
     lines = [make_line() for _ in range(7)]
     result = sweep_lines(now + timedelta(days=31), batch_size=3)
     assert result.lines == 7 and result.batches == 3
-    assert set(Line.objects.filter(pk__in=[x.pk for x in lines]).values_list("status", flat=True)) == {"grace"}
+    assert set(
+        Line.objects.filter(pk__in=[x.pk for x in lines]).values_list("status", flat=True)
+    ) == {"grace"}
 
 
 # --- property test ---------------------------------------------------------------------
 
-policies = st.builds(
+policies: st.SearchStrategy[dict[str, Any]] = st.builds(
     dict,
     first_topup_days=st.integers(1, 60),
     grace_days=st.integers(0, 40),
@@ -182,23 +219,41 @@ _example = iter(range(10**9))
 
 
 @pytest.mark.django_db
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(policy_fields=policies, script=steps)
-def test_property_sweep_agrees_with_effective_status(policy_fields: dict[str, Any], script: list[Any]) -> None:
+def test_property_sweep_agrees_with_effective_status(
+    policy_fields: dict[str, Any], script: list[Any]
+) -> None:
     n = next(_example)
     pol = NumberPolicy.objects.create(code=f"prop-{n}", name="p", restore_fee=0, **policy_fields)
     now = T0
-    subject = do_create_line(iccid=make_iccid(900_000 + n), policy=pol, currency="HKD",
-                             msisdn=make_hk_msisdn(500_000 + n), now=now)
+    subject = do_create_line(
+        iccid=make_iccid(900_000 + n),
+        policy=pol,
+        currency="HKD",
+        msisdn=make_hk_msisdn(500_000 + n),
+        now=now,
+    )
     subject = do_activate_line(subject, now=now)
     cap = pol.max_validity_days
     for op, a, b in script:
         if op == "advance":
             now += timedelta(days=a, hours=b)
         elif op == "topup":
-            plan = Plan.objects.create(code=f"p{n}-{next(_example)}", name_en="p", name_zh_hans="p",
-                                       name_zh_hant="p", currency="HKD", price=100, credit=100, validity_days=a)
+            plan = Plan.objects.create(
+                code=f"p{n}-{next(_example)}",
+                name_en="p",
+                name_zh_hans="p",
+                name_zh_hant="p",
+                currency="HKD",
+                price=100,
+                credit=100,
+                validity_days=a,
+            )
             subject.refresh_from_db()
             before = lifecycle.effective_status(subject, now)
             try:

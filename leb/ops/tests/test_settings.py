@@ -13,8 +13,15 @@ def start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Import the settings in a fresh interpreter, as a server process would."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LEB_")}
     return subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='leb.settings'; django.setup()"],
-        env={**clean, **env}, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='leb.settings'; django.setup()",
+        ],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

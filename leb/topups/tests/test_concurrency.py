@@ -51,8 +51,9 @@ def race(n: int, fn: Callable[[int], Any]) -> list[Any]:
     return results
 
 
-def test_two_sweeps_at_once_process_each_line_once(make_line: Any, hkd_plan: Plan, now: datetime,
-                                                   ledger_ok: Any) -> None:
+def test_two_sweeps_at_once_process_each_line_once(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
     # given 60 lines, each with a balance, all past their whole lifecycle
     lines = [make_line() for _ in range(60)]
     from leb.conftest import topup
@@ -72,10 +73,13 @@ def test_two_sweeps_at_once_process_each_line_once(make_line: Any, hkd_plan: Pla
     ledger_ok()
 
 
-def test_concurrent_fulfilment_of_one_order_credits_once(make_line: Any, hkd_plan: Plan, now: datetime,
-                                                         ledger_ok: Any) -> None:
+def test_concurrent_fulfilment_of_one_order_credits_once(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
     line = make_line()
-    order = do_create_order(line=line, channel="web", plan=hkd_plan, idempotency_key="race", now=now)
+    order = do_create_order(
+        line=line, channel="web", plan=hkd_plan, idempotency_key="race", now=now
+    )
     do_mark_paid(order, amount=5000, currency="HKD", provider="sandbox", reference="r", now=now)
     results = race(4, lambda i: do_fulfil_order(TopUpOrder(pk=order.pk), now=now))
     assert all(isinstance(r, TopUpOrder) for r in results), results
@@ -84,24 +88,56 @@ def test_concurrent_fulfilment_of_one_order_credits_once(make_line: Any, hkd_pla
     ledger_ok()
 
 
-def test_concurrent_payment_notifications_pay_once(make_line: Any, hkd_plan: Plan, now: datetime,
-                                                   ledger_ok: Any) -> None:
-    order = do_create_order(line=make_line(), channel="web", plan=hkd_plan, idempotency_key="pay", now=now)
-    race(4, lambda i: do_mark_paid(TopUpOrder.objects.get(pk=order.pk), amount=5000, currency="HKD",
-                                   provider="sandbox", reference="r", now=now))
+def test_concurrent_payment_notifications_pay_once(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
+    order = do_create_order(
+        line=make_line(), channel="web", plan=hkd_plan, idempotency_key="pay", now=now
+    )
+    race(
+        4,
+        lambda i: do_mark_paid(
+            TopUpOrder.objects.get(pk=order.pk),
+            amount=5000,
+            currency="HKD",
+            provider="sandbox",
+            reference="r",
+            now=now,
+        ),
+    )
     assert balance_by_code("suspense:HKD") == 5000
     ledger_ok()
 
 
-def test_promotion_budget_holds_under_concurrency(make_line: Any, hkd_plan: Plan, now: datetime) -> None:
+def test_promotion_budget_holds_under_concurrency(
+    make_line: Any, hkd_plan: Plan, now: datetime
+) -> None:
     # given a promotion whose budget covers exactly 3 bonuses of 500
-    promo = Promotion.objects.create(code="hot", name_en="h", name_zh_hans="h", name_zh_hant="h",
-                                     currency="HKD", promo_code="HOT", bonus_credit_fixed=500, budget=1500,
-                                     starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1))
+    promo = Promotion.objects.create(
+        code="hot",
+        name_en="h",
+        name_zh_hans="h",
+        name_zh_hant="h",
+        currency="HKD",
+        promo_code="HOT",
+        bonus_credit_fixed=500,
+        budget=1500,
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=1),
+    )
     lines = [make_line() for _ in range(8)]
     # when 8 lines order with it at once
-    results = race(8, lambda i: do_create_order(line=lines[i], channel="web", plan=hkd_plan,
-                                                 promo_code="HOT", idempotency_key=f"hot{i}", now=now))
+    results = race(
+        8,
+        lambda i: do_create_order(
+            line=lines[i],
+            channel="web",
+            plan=hkd_plan,
+            promo_code="HOT",
+            idempotency_key=f"hot{i}",
+            now=now,
+        ),
+    )
     # then exactly 3 succeed, the rest are told the budget is used up
     won = [r for r in results if isinstance(r, TopUpOrder)]
     lost = [r for r in results if isinstance(r, QuoteError)]
@@ -113,7 +149,9 @@ def test_promotion_budget_holds_under_concurrency(make_line: Any, hkd_plan: Plan
 
 def test_same_idempotency_key_posted_concurrently_posts_once(db: Any, ledger_ok: Any) -> None:
     clearing = system_account(AccountKind.CLEARING, "HKD", "race")
-    wallet = get_account("wallet:race", AccountKind.WALLET, "HKD", no_negative=True, tracks_balance=True)
+    wallet = get_account(
+        "wallet:race", AccountKind.WALLET, "HKD", no_negative=True, tracks_balance=True
+    )
     legs = [Leg(clearing, wallet, 700, "x")]
     results = race(6, lambda i: post_transfers("race:key", legs))
     assert len({r.pk for r in results}) == 1, results
@@ -122,9 +160,15 @@ def test_same_idempotency_key_posted_concurrently_posts_once(db: Any, ledger_ok:
     ledger_ok()
 
 
-def test_concurrent_orders_with_one_key_create_one_order(make_line: Any, hkd_plan: Plan, now: datetime) -> None:
+def test_concurrent_orders_with_one_key_create_one_order(
+    make_line: Any, hkd_plan: Plan, now: datetime
+) -> None:
     line = make_line()
-    results = race(4, lambda i: do_create_order(line=line, channel="web", plan=hkd_plan,
-                                                idempotency_key="same", now=now))
+    results = race(
+        4,
+        lambda i: do_create_order(
+            line=line, channel="web", plan=hkd_plan, idempotency_key="same", now=now
+        ),
+    )
     assert len({r.pk for r in results}) == 1, results
     assert TopUpOrder.objects.count() == 1

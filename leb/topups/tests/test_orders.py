@@ -51,7 +51,9 @@ def test_full_flow_credits_wallet_extends_validity_and_numbers_receipt(
     ledger_ok()
 
 
-def test_fulfilling_twice_changes_nothing(make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any) -> None:
+def test_fulfilling_twice_changes_nothing(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
     order = topup(make_line(), hkd_plan, now=now)
     again = do_fulfil_order(order, now=now + timedelta(minutes=5))
     assert again.receipt_number == order.receipt_number
@@ -61,7 +63,9 @@ def test_fulfilling_twice_changes_nothing(make_line: Any, hkd_plan: Plan, now: d
     ledger_ok()
 
 
-def test_receipt_numbers_are_gap_free_per_year(make_line: Any, hkd_plan: Plan, now: datetime) -> None:
+def test_receipt_numbers_are_gap_free_per_year(
+    make_line: Any, hkd_plan: Plan, now: datetime
+) -> None:
     numbers = [topup(make_line(), hkd_plan, now=now).receipt_number for _ in range(3)]
     new_year = datetime(2027, 1, 1, 12, tzinfo=UTC)
     numbers.append(topup(make_line(at=new_year), hkd_plan, now=new_year).receipt_number)
@@ -73,8 +77,12 @@ def test_failed_fulfilment_gives_its_receipt_number_back(
 ) -> None:
     # given a paid order whose fulfilment crashes after numbering
     line = make_line()
-    order = do_create_order(line=line, channel="web", plan=hkd_plan, idempotency_key="crash", now=now)
-    order = do_mark_paid(order, amount=5000, currency="HKD", provider="sandbox", reference="r", now=now)
+    order = do_create_order(
+        line=line, channel="web", plan=hkd_plan, idempotency_key="crash", now=now
+    )
+    order = do_mark_paid(
+        order, amount=5000, currency="HKD", provider="sandbox", reference="r", now=now
+    )
     from leb.topups import actions
 
     real = actions.next_receipt_number
@@ -91,11 +99,15 @@ def test_failed_fulfilment_gives_its_receipt_number_back(
     result = recover_paid_orders(now + timedelta(minutes=5))
     # then the order is fulfilled with the first number: no gap
     order.refresh_from_db()
-    assert result.done == 1 and order.status == "fulfilled" and order.receipt_number == "2026-0000001"
+    assert (
+        result.done == 1 and order.status == "fulfilled" and order.receipt_number == "2026-0000001"
+    )
     assert wallet_balance(line) == 5000
 
 
-def test_same_idempotency_key_returns_same_order(make_line: Any, hkd_plan: Plan, now: datetime) -> None:
+def test_same_idempotency_key_returns_same_order(
+    make_line: Any, hkd_plan: Plan, now: datetime
+) -> None:
     line = make_line()
     a = do_create_order(line=line, channel="web", plan=hkd_plan, idempotency_key="k", now=now)
     b = do_create_order(line=line, channel="web", plan=hkd_plan, idempotency_key="k", now=now)
@@ -106,37 +118,51 @@ def test_same_idempotency_key_returns_same_order(make_line: Any, hkd_plan: Plan,
     assert TopUpOrder.objects.count() == 1
 
 
-def test_paid_twice_with_different_amounts_is_refused(make_line: Any, hkd_plan: Plan, now: datetime,
-                                                     ledger_ok: Any) -> None:
-    order = do_create_order(line=make_line(), channel="web", plan=hkd_plan, idempotency_key="p2", now=now)
+def test_paid_twice_with_different_amounts_is_refused(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
+    order = do_create_order(
+        line=make_line(), channel="web", plan=hkd_plan, idempotency_key="p2", now=now
+    )
     do_mark_paid(order, amount=5000, currency="HKD", provider="sandbox", reference="r1", now=now)
     # the same notification again is fine
     do_mark_paid(order, amount=5000, currency="HKD", provider="sandbox", reference="r1", now=now)
     with pytest.raises(OrderError) as exc:
-        do_mark_paid(order, amount=4000, currency="HKD", provider="sandbox", reference="r2", now=now)
+        do_mark_paid(
+            order, amount=4000, currency="HKD", provider="sandbox", reference="r2", now=now
+        )
     assert exc.value.code == "paid_twice"
     assert balance_by_code("suspense:HKD") == 5000
     ledger_ok()
 
 
 @pytest.mark.parametrize(("amount", "currency"), [(4999, "HKD"), (5000, "GBP"), (0, "HKD")])
-def test_payment_must_match_order(make_line: Any, hkd_plan: Plan, now: datetime, amount: int,
-                                  currency: str) -> None:
-    order = do_create_order(line=make_line(), channel="web", plan=hkd_plan, idempotency_key="pm", now=now)
+def test_payment_must_match_order(
+    make_line: Any, hkd_plan: Plan, now: datetime, amount: int, currency: str
+) -> None:
+    order = do_create_order(
+        line=make_line(), channel="web", plan=hkd_plan, idempotency_key="pm", now=now
+    )
     with pytest.raises(OrderError) as exc:
-        do_mark_paid(order, amount=amount, currency=currency, provider="sandbox", reference="r", now=now)
+        do_mark_paid(
+            order, amount=amount, currency=currency, provider="sandbox", reference="r", now=now
+        )
     assert exc.value.code == "amount_mismatch"
     order.refresh_from_db()
     assert order.status == "pending_payment" and order.paid_at is None
 
 
 def test_unpaid_order_cannot_be_fulfilled(make_line: Any, hkd_plan: Plan, now: datetime) -> None:
-    order = do_create_order(line=make_line(), channel="web", plan=hkd_plan, idempotency_key="u", now=now)
+    order = do_create_order(
+        line=make_line(), channel="web", plan=hkd_plan, idempotency_key="u", now=now
+    )
     with pytest.raises(OrderError):
         do_fulfil_order(order, now=now)
 
 
-def test_bad_requests_write_nothing(make_line: Any, hkd_plan: Plan, gbp_plan: Plan, now: datetime) -> None:
+def test_bad_requests_write_nothing(
+    make_line: Any, hkd_plan: Plan, gbp_plan: Plan, now: datetime
+) -> None:
     line = make_line()
     cases: list[dict[str, Any]] = [
         {"plan": gbp_plan},
@@ -169,9 +195,13 @@ def test_paid_order_for_a_line_terminated_meanwhile_fails_with_refund_due(
     make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
 ) -> None:
     line = make_line()
-    order = do_create_order(line=line, channel="web", plan=hkd_plan, idempotency_key="late", now=now)
+    order = do_create_order(
+        line=line, channel="web", plan=hkd_plan, idempotency_key="late", now=now
+    )
     later = now + timedelta(days=150)
-    order = do_mark_paid(order, amount=5000, currency="HKD", provider="sandbox", reference="r", now=later)
+    order = do_mark_paid(
+        order, amount=5000, currency="HKD", provider="sandbox", reference="r", now=later
+    )
     sweep_lines(later)
     order = do_fulfil_order(order, now=later)
     assert order.status == "failed" and order.refund_due
@@ -179,8 +209,9 @@ def test_paid_order_for_a_line_terminated_meanwhile_fails_with_refund_due(
     ledger_ok()
 
 
-def test_topup_in_grace_and_suspension_restores_active(make_line: Any, hkd_plan: Plan, now: datetime,
-                                                       ledger_ok: Any) -> None:
+def test_topup_in_grace_and_suspension_restores_active(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
     grace_line, suspended_line = make_line(), make_line()
     at = now + timedelta(days=40)
     sweep_lines(at)
@@ -198,11 +229,21 @@ def test_topup_in_grace_and_suspension_restores_active(make_line: Any, hkd_plan:
     ledger_ok()
 
 
-def test_discount_and_bonus_funded_by_promotion_expense(make_line: Any, hkd_plan: Plan, now: datetime,
-                                                        ledger_ok: Any) -> None:
-    Promotion.objects.create(code="d", name_en="d", name_zh_hans="d", name_zh_hant="d", currency="HKD",
-                             promo_code="HALF", discount_percent=50, bonus_credit_fixed=100,
-                             starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1))
+def test_discount_and_bonus_funded_by_promotion_expense(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
+    Promotion.objects.create(
+        code="d",
+        name_en="d",
+        name_zh_hans="d",
+        name_zh_hant="d",
+        currency="HKD",
+        promo_code="HALF",
+        discount_percent=50,
+        bonus_credit_fixed=100,
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=1),
+    )
     order = topup(make_line(), hkd_plan, now=now, promo_code="HALF")
     assert order.price == 2500
     assert wallet_balance(order.line) == 5100
@@ -210,20 +251,33 @@ def test_discount_and_bonus_funded_by_promotion_expense(make_line: Any, hkd_plan
     ledger_ok()
 
 
-def test_plan_with_credit_below_price_books_revenue(make_line: Any, now: datetime, ledger_ok: Any) -> None:
-    plan = Plan.objects.create(code="keep", name_en="k", name_zh_hans="k", name_zh_hant="k", currency="HKD",
-                               price=3000, credit=1000, validity_days=90)
+def test_plan_with_credit_below_price_books_revenue(
+    make_line: Any, now: datetime, ledger_ok: Any
+) -> None:
+    plan = Plan.objects.create(
+        code="keep",
+        name_en="k",
+        name_zh_hans="k",
+        name_zh_hant="k",
+        currency="HKD",
+        price=3000,
+        credit=1000,
+        validity_days=90,
+    )
     topup(make_line(), plan, now=now)
     assert balance_by_code("revenue:topup:HKD") == 2000
     ledger_ok()
 
 
-def test_refund_reverses_money_and_validity(make_line: Any, hkd_plan: Plan, now: datetime,
-                                            ledger_ok: Any) -> None:
+def test_refund_reverses_money_and_validity(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
     line = make_line()
     before = line.valid_until
     order = topup(line, hkd_plan, now=now)
-    order = do_refund_order(order, reason="customer request", actor="staff:test", now=now + timedelta(hours=1))
+    order = do_refund_order(
+        order, reason="customer request", actor="staff:test", now=now + timedelta(hours=1)
+    )
     line.refresh_from_db()
     assert order.status == "refunded" and order.refund_due
     assert wallet_balance(line) == 0
@@ -234,8 +288,9 @@ def test_refund_reverses_money_and_validity(make_line: Any, hkd_plan: Plan, now:
     ledger_ok()
 
 
-def test_refund_keep_rule_keeps_validity(make_line: Any, uk_policy: Any, gbp_plan: Plan, now: datetime,
-                                         ledger_ok: Any) -> None:
+def test_refund_keep_rule_keeps_validity(
+    make_line: Any, uk_policy: Any, gbp_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
     line = make_line(policy=uk_policy, currency="GBP")
     order = topup(line, gbp_plan, now=now)
     line.refresh_from_db()
@@ -246,8 +301,9 @@ def test_refund_keep_rule_keeps_validity(make_line: Any, uk_policy: Any, gbp_pla
     ledger_ok()
 
 
-def test_refund_refused_once_balance_is_forfeited(make_line: Any, hkd_plan: Plan, now: datetime,
-                                                  ledger_ok: Any) -> None:
+def test_refund_refused_once_balance_is_forfeited(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
     line = make_line()
     order = topup(line, hkd_plan, now=now)
     sweep_lines(now + timedelta(days=400))
@@ -258,11 +314,23 @@ def test_refund_refused_once_balance_is_forfeited(make_line: Any, hkd_plan: Plan
     ledger_ok()
 
 
-def test_unpaid_orders_expire_and_release_promotion_budget(make_line: Any, hkd_plan: Plan, now: datetime) -> None:
-    promo = Promotion.objects.create(code="b", name_en="b", name_zh_hans="b", name_zh_hant="b", currency="HKD",
-                                     bonus_credit_fixed=500, budget=500, starts_at=now - timedelta(days=1),
-                                     ends_at=now + timedelta(days=9))
-    order = do_create_order(line=make_line(), channel="web", plan=hkd_plan, idempotency_key="e", now=now)
+def test_unpaid_orders_expire_and_release_promotion_budget(
+    make_line: Any, hkd_plan: Plan, now: datetime
+) -> None:
+    promo = Promotion.objects.create(
+        code="b",
+        name_en="b",
+        name_zh_hans="b",
+        name_zh_hant="b",
+        currency="HKD",
+        bonus_credit_fixed=500,
+        budget=500,
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=9),
+    )
+    order = do_create_order(
+        line=make_line(), channel="web", plan=hkd_plan, idempotency_key="e", now=now
+    )
     promo.refresh_from_db()
     assert promo.budget_used == 500
     assert expire_unpaid_orders(now + timedelta(minutes=10)).done == 0
@@ -272,12 +340,21 @@ def test_unpaid_orders_expire_and_release_promotion_budget(make_line: Any, hkd_p
     assert order.status == "expired" and promo.budget_used == 0
 
 
-def test_late_payment_on_expired_order_is_honoured(make_line: Any, hkd_plan: Plan, now: datetime,
-                                                   ledger_ok: Any) -> None:
-    order = do_create_order(line=make_line(), channel="web", plan=hkd_plan, idempotency_key="lp", now=now)
+def test_late_payment_on_expired_order_is_honoured(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
+    order = do_create_order(
+        line=make_line(), channel="web", plan=hkd_plan, idempotency_key="lp", now=now
+    )
     expire_unpaid_orders(now + timedelta(hours=1))
-    order = do_mark_paid(order, amount=5000, currency="HKD", provider="sandbox", reference="r",
-                         now=now + timedelta(hours=2))
+    order = do_mark_paid(
+        order,
+        amount=5000,
+        currency="HKD",
+        provider="sandbox",
+        reference="r",
+        now=now + timedelta(hours=2),
+    )
     order = do_fulfil_order(order, now=now + timedelta(hours=2))
     assert order.status == "fulfilled"
     ledger_ok()
@@ -294,9 +371,12 @@ def test_cancel_and_fail(make_line: Any, hkd_plan: Plan, now: datetime) -> None:
         do_cancel_order(paid, now=now)
 
 
-def test_recovery_finishes_paid_orders_only_after_grace(make_line: Any, hkd_plan: Plan, now: datetime,
-                                                        ledger_ok: Any) -> None:
-    order = do_create_order(line=make_line(), channel="web", plan=hkd_plan, idempotency_key="r", now=now)
+def test_recovery_finishes_paid_orders_only_after_grace(
+    make_line: Any, hkd_plan: Plan, now: datetime, ledger_ok: Any
+) -> None:
+    order = do_create_order(
+        line=make_line(), channel="web", plan=hkd_plan, idempotency_key="r", now=now
+    )
     do_mark_paid(order, amount=5000, currency="HKD", provider="sandbox", reference="r", now=now)
     assert recover_paid_orders(now + timedelta(seconds=5)).done == 0
     assert recover_paid_orders(now + timedelta(minutes=2)).done == 1

@@ -12,7 +12,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        sub.add_parser("verify", help="check balances, zero-sum per currency, no_negative, reversals")
+        sub.add_parser(
+            "verify", help="check balances, zero-sum per currency, no_negative, reversals"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "verify":
@@ -20,7 +22,9 @@ class Command(BaseCommand):
             for problem in report.problems:
                 self.stderr.write(f"FAIL {problem}")
             totals = ", ".join(f"{cur}={total}" for cur, total in sorted(report.totals.items()))
-            summary = f"{report.accounts} accounts, {report.transfers} transfers; sums: {totals or '-'}"
+            summary = (
+                f"{report.accounts} accounts, {report.transfers} transfers; sums: {totals or '-'}"
+            )
             if not report.ok:
                 raise CommandError(f"ledger verify: {len(report.problems)} problem(s); {summary}")
             self.stdout.write(f"ledger verify: OK; {summary}")
