@@ -74,6 +74,8 @@ def normalize_msisdn(value: str, region: str | None = None) -> str:
 def normalize_eid(value: str) -> str:
     """32 digits with ISO 7064 mod 97-10 check digits (GSMA SGP.29)."""
     digits = _strip(value)
+    if not digits:
+        raise ValidationError(_("Enter the EID."), code="eid_empty")
     if not digits.isdigit():
         raise ValidationError(_("An EID contains digits only."), code="eid_chars")
     if len(digits) != 32:

@@ -1,0 +1,699 @@
+"""Back office for lines, numbers and policies.
+
+Lines change only through actions (activation, top-ups, the sweep), so their
+pages are read-only; staff act on them through admin actions and the manual
+top-up page, each of which calls the same action every channel uses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency, get_currency_precision, is_currency
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Model, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import formats, timezone, translation
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from leb import clock
+from leb.audit.actions import record
+from leb.catalog.models import Plan
+from leb.ledger.actions import LedgerError
+from leb.topups.actions import do_admin_topup
+from leb.topups.models import TopUpOrder
+
+from . import lifecycle
+from .actions import do_activate_line
+from .identifiers import format_msisdn, normalize_msisdn
+from .models import Line, LineEvent, LineStatus, NumberPolicy, NumberStatus, PhoneNumber
+
+RECENT_EVENTS = 25
+RECENT_ORDERS = 10
+
+
+# --- Shared helpers (the catalog and top-up admins use them too) ---------------
+
+
+def _babel_locale() -> Locale:
+    try:
+        return Locale.parse(translation.to_locale(translation.get_language() or "en"))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("en")
+
+
+def format_money(amount: int | None, currency: str) -> str:
+    """Minor units as "HKD 50.00": the ISO code avoids "$" meaning three currencies."""
+    if amount is None or not currency:
+        return "-"
+    if not is_currency(currency):
+        return f"{currency} {amount}"
+    value = Decimal(amount).scaleb(-get_currency_precision(currency))
+    return format_currency(
+        value, currency, format="¤¤\u00a0#,##0.00", locale=_babel_locale(), currency_digits=True
+    )
+
+
+def format_when(at: datetime | None) -> str:
+    if at is None:
+        return "-"
+    return formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")
+
+
+def staff_actor(request: HttpRequest) -> str:
+    return f"staff:{request.user.get_username()}"
+
+
+def error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(str(message) for message in exc.messages)
+    return str(exc)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by actions: staff may look, not touch."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Catalog and policy edits change what subscribers pay and keep: every
+    save goes to the hash-chained audit log in the same transaction."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            self._audit(request, obj, "change" if change else "add", list(form.changed_data))
+
+    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+        with transaction.atomic():
+            super().save_related(request, form, formsets, change)
+
+    def _audit(self, request: HttpRequest, obj: Model, verb: str, fields: list[str]) -> None:
+        name = obj._meta.model_name
+        record(staff_actor(request), f"{name}.{verb}", f"{name}:{obj.pk}", {"fields": fields})
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Orders and lines keep pointing at these rows: retire them instead.
+        return False
+
+
+def validate_currency(value: str) -> str:
+    value = (value or "").strip().upper()
+    if not is_currency(value):
+        raise ValidationError(_("%(value)s is not an ISO 4217 currency code."), params={"value": value})
+    return value
+
+
+# --- Policies -------------------------------------------------------------------
+
+
+class NumberPolicyForm(forms.ModelForm):
+    class Meta:
+        model = NumberPolicy
+        fields = "__all__"
+
+    def clean_reminder_offsets(self) -> list[int]:
+        offsets = self.cleaned_data.get("reminder_offsets")
+        if not isinstance(offsets, list) or not all(
+            isinstance(day, int) and not isinstance(day, bool) and day > 0 for day in offsets
+        ):
+            raise ValidationError(_("Enter a list of whole days before expiry, e.g. [30, 7, 1]."))
+        return sorted(set(offsets), reverse=True)
+
+
+@admin.register(NumberPolicy)
+class NumberPolicyAdmin(AuditedAdmin):
+    form = NumberPolicyForm
+    list_display = (
+        "code",
+        "name",
+        "first_topup_days",
+        "grace_days",
+        "suspension_days",
+        "quarantine_days",
+        "max_validity_days",
+        "extension_rule",
+        "lost_after",
+    )
+    list_filter = ("extension_rule",)
+    search_fields = ("code", "name")
+    fieldsets = (
+        (None, {"fields": ("code", "name")}),
+        (
+            _("Timers"),
+            {
+                "fields": (
+                    "first_topup_days",
+                    "grace_days",
+                    "suspension_days",
+                    "quarantine_days",
+                    "max_validity_days",
+                    "extension_rule",
+                    "reminder_offsets",
+                )
+            },
+        ),
+        (
+            _("Money"),
+            {"fields": ("restore_fee", "forfeit_balance_at_termination", "refund_validity_rule")},
+        ),
+    )
+
+    @admin.display(description=_("number lost (days after expiry)"))
+    def lost_after(self, policy: NumberPolicy) -> int:
+        return policy.grace_days + policy.suspension_days
+
+
+# --- Phone numbers ----------------------------------------------------------------
+
+
+class PhoneNumberForm(forms.ModelForm):
+    class Meta:
+        model = PhoneNumber
+        fields = ("msisdn",)
+
+    def clean_msisdn(self) -> str:
+        return normalize_msisdn(self.cleaned_data["msisdn"])
+
+
+def search_msisdn(term: str) -> str:
+    """The E.164 form of what staff typed, or "" when it is not a number."""
+    try:
+        return normalize_msisdn(term)
+    except ValidationError:
+        return ""
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(AuditedAdmin):
+    form = PhoneNumberForm
+    list_display = ("msisdn", "formatted", "status", "quarantined_until", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("msisdn",)
+    fields = ("msisdn", "formatted", "status", "quarantined_until", "updated_at", "lines_display")
+    readonly_fields = ("formatted", "status", "quarantined_until", "updated_at", "lines_display")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A new number only needs its digits; it joins the pool as available.
+        return ("msisdn",) if obj is None else self.fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Status moves with the lines (assign, quarantine, release), never by hand.
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        e164 = search_msisdn(search_term)
+        if e164:
+            results = results | queryset.filter(msisdn=e164)
+        return results, duplicates
+
+    @admin.display(description=_("number"))
+    def formatted(self, number: PhoneNumber) -> str:
+        return format_msisdn(number.msisdn)
+
+    @admin.display(description=_("lines"))
+    def lines_display(self, number: PhoneNumber) -> SafeString | str:
+        lines = list(number.lines.order_by("-pk")[:10])
+        if not lines:
+            return "-"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a> ({})',
+            (
+                (reverse("admin:lines_line_change", args=[line.pk]), line.iccid, line.get_status_display())
+                for line in lines
+            ),
+        )
+
+
+# --- Lines ----------------------------------------------------------------------
+
+_TIMELINE_WORDS = {
+    ("grace_from", True): _("Validity ended on %(date)s; the line can only receive since then."),
+    ("grace_from", False): _("Validity ends on %(date)s; after that the line can only receive."),
+    ("suspended_from", True): _("Barred (suspended) since %(date)s."),
+    ("suspended_from", False): _("Barred (suspended) from %(date)s unless topped up."),
+    ("number_lost", True): _("Terminated on %(date)s: the number was lost."),
+    ("number_lost", False): _("Terminated on %(date)s unless topped up: the number is lost."),
+    ("number_released", True): _("The number went back to the pool on %(date)s."),
+    ("number_released", False): _("The number goes back to the pool on %(date)s."),
+}
+
+
+def timeline_sentences(line: Line, now: datetime) -> list[tuple[str, bool]]:
+    """(sentence, is_past) for a line's dates, oldest first, in plain words."""
+    if line.status == LineStatus.INVENTORY or line.valid_until is None:
+        return [
+            (
+                str(
+                    _(
+                        "Not activated yet. Activation gives %(days)d days until the first top-up "
+                        "is needed."
+                    )
+                    % {"days": line.policy.first_topup_days}
+                ),
+                False,
+            )
+        ]
+    sentences: list[tuple[str, bool]] = []
+    if line.activated_at:
+        sentences.append((str(_("Activated on %(date)s.") % {"date": format_when(line.activated_at)}), True))
+    for entry in lifecycle.timeline(line, now):
+        text = _TIMELINE_WORDS[(entry.event, entry.is_past)] % {"date": format_when(entry.at)}
+        if entry.is_past:
+            relative = _("%(time)s ago") % {"time": timesince(entry.at, now, depth=1)}
+        else:
+            relative = _("in %(time)s") % {"time": timeuntil(entry.at, now, depth=1)}
+        sentences.append((f"{text} ({relative})", entry.is_past))
+    if line.status != LineStatus.TERMINATED and line.policy.forfeit_balance_at_termination:
+        sentences.append((str(_("Any balance left at termination is forfeited.")), False))
+    return sentences
+
+
+class LineEventInline(admin.TabularInline):
+    model = LineEvent
+    extra = 0
+    can_delete = False
+    fields = ("happened_at", "kind", "from_status", "to_status", "valid_until", "actor", "details")
+    readonly_fields = fields
+    ordering = ("-happened_at", "-pk")
+    verbose_name_plural = _("recent events")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LineEvent]:
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        object_id = match.kwargs.get("object_id") if match else None
+        if object_id and str(unquote(object_id)).isdigit():
+            # A long-lived line has hundreds of events; the page shows the latest.
+            recent = LineEvent.objects.filter(line_id=int(unquote(object_id))).order_by(
+                "-happened_at", "-pk"
+            )
+            queryset = queryset.filter(pk__in=list(recent.values_list("pk", flat=True)[:RECENT_EVENTS]))
+        return queryset.order_by("-happened_at", "-pk")
+
+    @admin.display(description=_("details"))
+    def details(self, event: LineEvent) -> str:
+        if not event.data:
+            return ""
+        return json.dumps(event.data, ensure_ascii=False, sort_keys=True)
+
+
+@admin.register(Line)
+class LineAdmin(admin.ModelAdmin):
+    list_display = (
+        "iccid",
+        "number",
+        "policy",
+        "currency",
+        "status",
+        "effective_status",
+        "valid_until",
+        "balance",
+        "owner",
+    )
+    list_filter = ("status", "policy", "currency")
+    list_select_related = ("policy", "phone_number", "owner", "wallet")
+    search_fields = ("iccid", "phone_number__msisdn", "owner__username", "owner__email")
+    date_hierarchy = "valid_until"
+    actions = ["activate_lines"]
+    inlines = [LineEventInline]
+    readonly_fields = (
+        "number",
+        "effective_status",
+        "balance",
+        "timeline_display",
+        "recent_orders",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "iccid",
+                    "number",
+                    "policy",
+                    "currency",
+                    "owner",
+                    "effective_status",
+                    "status",
+                    "balance",
+                )
+            },
+        ),
+        (_("Timeline"), {"fields": ("timeline_display",)}),
+        (_("Recent top-ups"), {"fields": ("recent_orders",)}),
+        (
+            _("Dates"),
+            {"fields": ("activated_at", "valid_until", "next_transition_at", "terminated_at", "created_at")},
+        ),
+        (_("eSIM"), {"fields": ("eid", "activation_code", "installed_at"), "classes": ("collapse",)}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Line]:
+        return super().get_queryset(request).select_related("policy", "phone_number", "owner", "wallet")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # New lines come from stock imports (do_create_line), which check identifiers.
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_activate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("lines.change_line")
+
+    def has_topup_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("topups.add_topuporder")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        # Staff paste numbers and ICCIDs as printed: "+852 9123 4567", "8985 2000 ...".
+        e164 = search_msisdn(search_term)
+        if e164:
+            results = results | queryset.filter(phone_number__msisdn=e164)
+        compact = re.sub(r"[\s\-.]", "", search_term)
+        if compact.isdigit() and len(compact) >= 6 and compact != search_term.strip():
+            results = results | queryset.filter(iccid__startswith=compact)
+        return results, duplicates
+
+    # --- columns and read-only fields
+
+    @admin.display(description=_("number"), ordering="phone_number__msisdn")
+    def number(self, line: Line) -> str:
+        return format_msisdn(line.msisdn) if line.phone_number_id else "-"
+
+    @admin.display(description=_("status now"))
+    def effective_status(self, line: Line) -> str:
+        now_status = lifecycle.effective_status(line, clock.now())
+        label = str(LineStatus(now_status).label)
+        if now_status != line.status:
+            return str(
+                _("%(now)s (recorded as %(stored)s until the next sweep)")
+                % {"now": label, "stored": line.get_status_display()}
+            )
+        return label
+
+    @admin.display(description=_("balance"))
+    def balance(self, line: Line) -> str:
+        return format_money(line.wallet.balance if line.wallet else 0, line.currency)
+
+    @admin.display(description=_("what happens if nobody tops up"))
+    def timeline_display(self, line: Line) -> SafeString:
+        items = timeline_sentences(line, clock.now())
+        return format_html(
+            '<ol class="leb-timeline">{}</ol>',
+            format_html_join(
+                "",
+                '<li class="{}">{}</li>',
+                (("past" if past else "future", text) for text, past in items),
+            ),
+        )
+
+    @admin.display(description=_("top-ups"))
+    def recent_orders(self, line: Line) -> SafeString | str:
+        if not line.pk:
+            return "-"
+        orders = list(line.orders.select_related("plan").order_by("-created_at", "-pk")[:RECENT_ORDERS])
+        if not orders:
+            return str(_("No top-ups yet."))
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:topups_topuporder_change", args=[order.pk]),
+                    order.receipt_number or str(order.public_id)[:8],
+                    format_when(order.created_at),
+                    order.get_channel_display(),
+                    order.plan or _("free amount"),
+                    format_money(order.price, order.currency),
+                    order.get_status_display(),
+                )
+                for order in orders
+            ),
+        )
+        all_url = reverse("admin:topups_topuporder_changelist") + f"?line__id__exact={line.pk}"
+        return format_html(
+            '<table class="leb-orders"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">{}</a></p>',
+            _("receipt"),
+            _("created"),
+            _("channel"),
+            _("plan"),
+            _("price"),
+            _("status"),
+            rows,
+            all_url,
+            _("All top-ups of this line"),
+        )
+
+    # --- staff actions
+
+    @admin.action(description=_("Activate selected lines"), permissions=["activate"])
+    def activate_lines(self, request: HttpRequest, queryset: QuerySet[Line]) -> None:
+        actor = staff_actor(request)
+        activated = 0
+        for line in queryset.order_by("pk"):
+            try:
+                with transaction.atomic():
+                    done = do_activate_line(line, actor=actor)
+                    record(actor, "line.activate", f"line:{line.pk}", {"msisdn": done.msisdn})
+            except ValidationError as exc:
+                self.message_user(
+                    request,
+                    _("%(iccid)s: %(error)s") % {"iccid": line.iccid, "error": error_text(exc)},
+                    messages.ERROR,
+                )
+            else:
+                activated += 1
+        if activated:
+            self.message_user(
+                request,
+                ngettext("Activated %(count)d line.", "Activated %(count)d lines.", activated)
+                % {"count": activated},
+                messages.SUCCESS,
+            )
+
+    def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
+        custom = [
+            path(
+                "<path:object_id>/topup/",
+                self.admin_site.admin_view(self.topup_view),
+                name="lines_line_topup",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "can_topup": self.has_topup_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def topup_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_topup_permission(request):
+            raise PermissionDenied
+        line = self.get_object(request, unquote(object_id))
+        if line is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        change_url = reverse("admin:lines_line_change", args=[line.pk])
+        if request.method == "POST":
+            form = ManualTopUpForm(request.POST, line=line)
+            if form.is_valid():
+                order = form.submit(staff=request.user)
+                if order is not None:
+                    self.message_user(request, form.success_message(order), messages.SUCCESS)
+                    return HttpResponseRedirect(change_url)
+        else:
+            form = ManualTopUpForm(line=line)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Manual top-up of %(line)s") % {"line": self.number(line) or line.iccid},
+            "opts": self.opts,
+            "original": line,
+            "form": form,
+            "line_number": self.number(line),
+            "line_status": self.effective_status(line),
+            "line_balance": self.balance(line),
+            "line_valid_until": format_when(line.valid_until),
+            "change_url": change_url,
+            "has_view_permission": self.has_view_permission(request, line),
+        }
+        return TemplateResponse(request, "admin/lines/line/topup.html", context)
+
+
+# --- Manual top-up ------------------------------------------------------------------
+
+# Where an action's refusal belongs on the form, by its error code.
+_ERROR_FIELDS = {
+    "amount_not_positive": "amount",
+    "amount_range": "amount",
+    "amount_unavailable": "amount",
+    "plan_inactive": "plan",
+    "plan_currency": "plan",
+    "plan_channel": "plan",
+    "plan_unknown": "plan",
+    "reason_required": "reason",
+}
+
+
+def new_topup_key(line: Line) -> str:
+    return f"admin:{line.pk}:{uuid.uuid4().hex}"
+
+
+class PlanChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return str(
+            _("%(name)s: %(price)s, %(days)d days")
+            % {"name": obj, "price": format_money(obj.price, obj.currency), "days": obj.validity_days}
+        )
+
+
+class ManualTopUpForm(forms.Form):
+    """A staff top-up. The idempotency key is made when the form is first shown
+    and travels in a hidden field, so posting the same form twice (a double
+    click, a resent request) tops up once."""
+
+    plan = PlanChoiceField(queryset=Plan.objects.none(), required=False, label=_("Plan"))
+    amount = forms.IntegerField(
+        required=False,
+        label=_("or an amount (minor units)"),
+        help_text=_("e.g. 5000 for 50.00; gives the validity of the currency's free-amount rule"),
+    )
+    reason = forms.CharField(
+        max_length=200,
+        label=_("Reason"),
+        help_text=_("Kept in the audit log, e.g. a ticket number or a payment taken at the counter."),
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=200)
+
+    def __init__(self, *args: Any, line: Line, **kwargs: Any) -> None:
+        if not args and "initial" not in kwargs:
+            kwargs["initial"] = {"idempotency_key": new_topup_key(line)}
+        super().__init__(*args, **kwargs)
+        self.line = line
+        self.fields["plan"].queryset = Plan.objects.filter(currency=line.currency, is_active=True)  # type: ignore[attr-defined]
+        self.replayed = False
+
+    def clean_idempotency_key(self) -> str:
+        key = self.cleaned_data["idempotency_key"]
+        if not re.fullmatch(rf"admin:{self.line.pk}:[0-9a-f]{{32}}", key):
+            raise ValidationError(_("This form has expired; please reload the page."), code="bad_key")
+        return key
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("plan") is not None and cleaned.get("amount") is not None:
+            raise ValidationError(_("Choose a plan or an amount, not both."), code="plan_and_amount")
+        if cleaned.get("plan") is None and cleaned.get("amount") is None and not self.has_error("amount"):
+            raise ValidationError(_("Choose a plan or enter an amount."), code="plan_or_amount")
+        return cleaned
+
+    def submit(self, *, staff: Any) -> TopUpOrder | None:
+        """Top up; on a refusal, the reason becomes a form error and None is returned."""
+        data = self.cleaned_data
+        key = data["idempotency_key"]
+        self.replayed = TopUpOrder.objects.filter(idempotency_key=key).exists()
+        try:
+            return do_admin_topup(
+                line=self.line,
+                staff=staff,
+                reason=data["reason"],
+                idempotency_key=key,
+                plan=data.get("plan"),
+                amount=data.get("amount"),
+            )
+        except ValidationError as exc:
+            field = _ERROR_FIELDS.get(str(getattr(exc, "code", "") or ""))
+            self.add_error(field, exc if not hasattr(exc, "error_dict") else error_text(exc))
+            if getattr(exc, "code", "") == "key_conflict":
+                self._renew_key()
+        except LedgerError as exc:
+            self.add_error(None, str(exc))
+        return None
+
+    def _renew_key(self) -> None:
+        # The key went with a different top-up (the form was changed after a
+        # successful submit): a fresh key lets staff submit this one on purpose.
+        data = self.data.copy()
+        data["idempotency_key"] = new_topup_key(self.line)
+        self.data = data
+
+    def success_message(self, order: TopUpOrder) -> str:
+        values = {
+            "receipt": order.receipt_number or order.public_id,
+            "price": format_money(order.price, order.currency),
+            "date": format_when(order.valid_until_after),
+        }
+        if self.replayed:
+            return str(_("This top-up was already done (receipt %(receipt)s); nothing was added.") % values)
+        return str(_("Topped up %(price)s, receipt %(receipt)s; valid until %(date)s.") % values)
+
+
+@admin.register(LineEvent)
+class LineEventAdmin(ReadOnlyAdmin):
+    list_display = ("happened_at", "line", "kind", "from_status", "to_status", "valid_until", "actor")
+    list_filter = ("kind", "to_status")
+    list_select_related = ("line__phone_number",)
+    search_fields = ("line__iccid", "line__phone_number__msisdn", "actor")
+    date_hierarchy = "happened_at"
+    raw_id_fields = ("line",)
+
+
+__all__ = [
+    "AuditedAdmin",
+    "ReadOnlyAdmin",
+    "error_text",
+    "format_money",
+    "format_when",
+    "staff_actor",
+    "validate_currency",
+]
