@@ -1,0 +1,32 @@
+"""The periodic jobs, defined in code. The scheduler mirrors this list into
+PeriodicJob rows; intervals come from settings so each deployment can tune them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    name: str
+    task_path: str
+    interval_seconds: int
+
+
+def scheduled_jobs() -> list[ScheduledJob]:
+    # Read at call time, not import time, so overridden settings take effect.
+    return [
+        ScheduledJob("lines-sweep", "leb.lines.tasks.sweep_lines_task", settings.SWEEP_INTERVAL),
+        ScheduledJob(
+            "orders-recovery",
+            "leb.topups.tasks.recover_paid_orders_task",
+            settings.RECOVERY_INTERVAL,
+        ),
+        ScheduledJob(
+            "orders-expiry",
+            "leb.topups.tasks.expire_unpaid_orders_task",
+            settings.ORDER_EXPIRY_INTERVAL,
+        ),
+    ]
