@@ -12,7 +12,7 @@ import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision, is_currency
@@ -23,7 +23,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import formats, timezone, translation
@@ -43,7 +43,7 @@ from leb.topups.models import TopUpOrder
 from . import lifecycle
 from .actions import do_activate_line
 from .identifiers import format_msisdn, normalize_msisdn
-from .models import Line, LineEvent, LineStatus, NumberPolicy, NumberStatus, PhoneNumber
+from .models import Line, LineEvent, LineStatus, NumberPolicy, PhoneNumber
 
 RECENT_EVENTS = 25
 RECENT_ORDERS = 10
@@ -109,7 +109,9 @@ class AuditedAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             self._audit(request, obj, "change" if change else "add", list(form.changed_data))
 
-    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
+    ) -> None:
         with transaction.atomic():
             super().save_related(request, form, formsets, change)
 
@@ -125,7 +127,9 @@ class AuditedAdmin(admin.ModelAdmin):
 def validate_currency(value: str) -> str:
     value = (value or "").strip().upper()
     if not is_currency(value):
-        raise ValidationError(_("%(value)s is not an ISO 4217 currency code."), params={"value": value})
+        raise ValidationError(
+            _("%(value)s is not an ISO 4217 currency code."), params={"value": value}
+        )
     return value
 
 
@@ -133,10 +137,7 @@ def validate_currency(value: str) -> str:
 
 
 class NumberPolicyForm(forms.ModelForm):
-    class Meta:
-        model = NumberPolicy
-        fields = "__all__"
-
+    # The model and fields come from the admin's fieldsets.
     def clean_reminder_offsets(self) -> list[int]:
         offsets = self.cleaned_data.get("reminder_offsets")
         if not isinstance(offsets, list) or not all(
@@ -248,7 +249,11 @@ class PhoneNumberAdmin(AuditedAdmin):
             ", ",
             '<a href="{}">{}</a> ({})',
             (
-                (reverse("admin:lines_line_change", args=[line.pk]), line.iccid, line.get_status_display())
+                (
+                    reverse("admin:lines_line_change", args=[line.pk]),
+                    line.iccid,
+                    line.get_status_display(),
+                )
                 for line in lines
             ),
         )
@@ -259,12 +264,12 @@ class PhoneNumberAdmin(AuditedAdmin):
 _TIMELINE_WORDS = {
     ("grace_from", True): _("Validity ended on %(date)s; the line can only receive since then."),
     ("grace_from", False): _("Validity ends on %(date)s; after that the line can only receive."),
-    ("suspended_from", True): _("Barred (suspended) since %(date)s."),
+    ("suspended_from", True): _("Barred (suspended) since %(date)s"),
     ("suspended_from", False): _("Barred (suspended) from %(date)s unless topped up."),
     ("number_lost", True): _("Terminated on %(date)s: the number was lost."),
     ("number_lost", False): _("Terminated on %(date)s unless topped up: the number is lost."),
-    ("number_released", True): _("The number went back to the pool on %(date)s."),
-    ("number_released", False): _("The number goes back to the pool on %(date)s."),
+    ("number_released", True): _("The number went back to the pool on %(date)s"),
+    ("number_released", False): _("The number goes back to the pool on %(date)s"),
 }
 
 
@@ -285,7 +290,9 @@ def timeline_sentences(line: Line, now: datetime) -> list[tuple[str, bool]]:
         ]
     sentences: list[tuple[str, bool]] = []
     if line.activated_at:
-        sentences.append((str(_("Activated on %(date)s.") % {"date": format_when(line.activated_at)}), True))
+        sentences.append(
+            (str(_("Activated on %(date)s") % {"date": format_when(line.activated_at)}), True)
+        )
     for entry in lifecycle.timeline(line, now):
         text = _TIMELINE_WORDS[(entry.event, entry.is_past)] % {"date": format_when(entry.at)}
         if entry.is_past:
@@ -298,11 +305,23 @@ def timeline_sentences(line: Line, now: datetime) -> list[tuple[str, bool]]:
     return sentences
 
 
+def status_label(value: str) -> str:
+    return str(LineStatus(value).label) if value in LineStatus.values else value
+
+
+def status_change(event: LineEvent) -> str:
+    if not event.to_status:
+        return ""
+    if not event.from_status:
+        return status_label(event.to_status)
+    return f"{status_label(event.from_status)} → {status_label(event.to_status)}"
+
+
 class LineEventInline(admin.TabularInline):
     model = LineEvent
     extra = 0
     can_delete = False
-    fields = ("happened_at", "kind", "from_status", "to_status", "valid_until", "actor", "details")
+    fields = ("happened_at", "kind", "change", "valid_until", "actor", "details")
     readonly_fields = fields
     ordering = ("-happened_at", "-pk")
     verbose_name_plural = _("recent events")
@@ -325,8 +344,14 @@ class LineEventInline(admin.TabularInline):
             recent = LineEvent.objects.filter(line_id=int(unquote(object_id))).order_by(
                 "-happened_at", "-pk"
             )
-            queryset = queryset.filter(pk__in=list(recent.values_list("pk", flat=True)[:RECENT_EVENTS]))
+            queryset = queryset.filter(
+                pk__in=list(recent.values_list("pk", flat=True)[:RECENT_EVENTS])
+            )
         return queryset.order_by("-happened_at", "-pk")
+
+    @admin.display(description=_("status change"))
+    def change(self, event: LineEvent) -> str:
+        return status_change(event)
 
     @admin.display(description=_("details"))
     def details(self, event: LineEvent) -> str:
@@ -372,7 +397,6 @@ class LineAdmin(admin.ModelAdmin):
                     "currency",
                     "owner",
                     "effective_status",
-                    "status",
                     "balance",
                 )
             },
@@ -381,13 +405,28 @@ class LineAdmin(admin.ModelAdmin):
         (_("Recent top-ups"), {"fields": ("recent_orders",)}),
         (
             _("Dates"),
-            {"fields": ("activated_at", "valid_until", "next_transition_at", "terminated_at", "created_at")},
+            {
+                "fields": (
+                    "activated_at",
+                    "valid_until",
+                    "next_transition_at",
+                    "terminated_at",
+                    "created_at",
+                )
+            },
         ),
-        (_("eSIM"), {"fields": ("eid", "activation_code", "installed_at"), "classes": ("collapse",)}),
+        (
+            _("eSIM"),
+            {"fields": ("eid", "activation_code", "installed_at"), "classes": ("collapse",)},
+        ),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Line]:
-        return super().get_queryset(request).select_related("policy", "phone_number", "owner", "wallet")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("policy", "phone_number", "owner", "wallet")
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # New lines come from stock imports (do_create_line), which check identifiers.
@@ -455,7 +494,9 @@ class LineAdmin(admin.ModelAdmin):
     def recent_orders(self, line: Line) -> SafeString | str:
         if not line.pk:
             return "-"
-        orders = list(line.orders.select_related("plan").order_by("-created_at", "-pk")[:RECENT_ORDERS])
+        orders = list(
+            line.orders.select_related("plan").order_by("-created_at", "-pk")[:RECENT_ORDERS]
+        )
         if not orders:
             return str(_("No top-ups yet."))
         rows = format_html_join(
@@ -517,7 +558,7 @@ class LineAdmin(admin.ModelAdmin):
                 messages.SUCCESS,
             )
 
-    def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
+    def get_urls(self) -> list[URLPattern]:
         custom = [
             path(
                 "<path:object_id>/topup/",
@@ -542,7 +583,12 @@ class LineAdmin(admin.ModelAdmin):
             raise PermissionDenied
         line = self.get_object(request, unquote(object_id))
         if line is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            self.message_user(
+                request,
+                _("The line with ID %(id)s does not exist.") % {"id": object_id},
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(reverse("admin:lines_line_changelist"))
         change_url = reverse("admin:lines_line_change", args=[line.pk])
         if request.method == "POST":
             form = ManualTopUpForm(request.POST, line=line)
@@ -555,7 +601,7 @@ class LineAdmin(admin.ModelAdmin):
             form = ManualTopUpForm(line=line)
         context = {
             **self.admin_site.each_context(request),
-            "title": _("Manual top-up of %(line)s") % {"line": self.number(line) or line.iccid},
+            "title": _("Manual top-up of %(line)s") % {"line": str(line)},
             "opts": self.opts,
             "original": line,
             "form": form,
@@ -592,7 +638,11 @@ class PlanChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return str(
             _("%(name)s: %(price)s, %(days)d days")
-            % {"name": obj, "price": format_money(obj.price, obj.currency), "days": obj.validity_days}
+            % {
+                "name": obj,
+                "price": format_money(obj.price, obj.currency),
+                "days": obj.validity_days,
+            }
         )
 
 
@@ -610,7 +660,9 @@ class ManualTopUpForm(forms.Form):
     reason = forms.CharField(
         max_length=200,
         label=_("Reason"),
-        help_text=_("Kept in the audit log, e.g. a ticket number or a payment taken at the counter."),
+        help_text=_(
+            "Kept in the audit log, e.g. a ticket number or a payment taken at the counter."
+        ),
         widget=forms.TextInput(attrs={"size": 60}),
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=200)
@@ -626,14 +678,22 @@ class ManualTopUpForm(forms.Form):
     def clean_idempotency_key(self) -> str:
         key = self.cleaned_data["idempotency_key"]
         if not re.fullmatch(rf"admin:{self.line.pk}:[0-9a-f]{{32}}", key):
-            raise ValidationError(_("This form has expired; please reload the page."), code="bad_key")
+            raise ValidationError(
+                _("This form has expired; please reload the page."), code="bad_key"
+            )
         return key
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if cleaned.get("plan") is not None and cleaned.get("amount") is not None:
-            raise ValidationError(_("Choose a plan or an amount, not both."), code="plan_and_amount")
-        if cleaned.get("plan") is None and cleaned.get("amount") is None and not self.has_error("amount"):
+            raise ValidationError(
+                _("Choose a plan or an amount, not both."), code="plan_and_amount"
+            )
+        if (
+            cleaned.get("plan") is None
+            and cleaned.get("amount") is None
+            and not self.has_error("amount")
+        ):
             raise ValidationError(_("Choose a plan or enter an amount."), code="plan_or_amount")
         return cleaned
 
@@ -663,7 +723,7 @@ class ManualTopUpForm(forms.Form):
     def _renew_key(self) -> None:
         # The key went with a different top-up (the form was changed after a
         # successful submit): a fresh key lets staff submit this one on purpose.
-        data = self.data.copy()
+        data = cast(QueryDict, self.data).copy()
         data["idempotency_key"] = new_topup_key(self.line)
         self.data = data
 
@@ -674,18 +734,24 @@ class ManualTopUpForm(forms.Form):
             "date": format_when(order.valid_until_after),
         }
         if self.replayed:
-            return str(_("This top-up was already done (receipt %(receipt)s); nothing was added.") % values)
+            return str(
+                _("This top-up was already done (receipt %(receipt)s); nothing was added.") % values
+            )
         return str(_("Topped up %(price)s, receipt %(receipt)s; valid until %(date)s.") % values)
 
 
 @admin.register(LineEvent)
 class LineEventAdmin(ReadOnlyAdmin):
-    list_display = ("happened_at", "line", "kind", "from_status", "to_status", "valid_until", "actor")
+    list_display = ("happened_at", "line", "kind", "change", "valid_until", "actor")
     list_filter = ("kind", "to_status")
     list_select_related = ("line__phone_number",)
     search_fields = ("line__iccid", "line__phone_number__msisdn", "actor")
     date_hierarchy = "happened_at"
     raw_id_fields = ("line",)
+
+    @admin.display(description=_("status change"))
+    def change(self, event: LineEvent) -> str:
+        return status_change(event)
 
 
 __all__ = [

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from leb import clock
+from leb.catalog.models import FreeAmountRule, Plan
+from leb.lines.actions import do_activate_line, do_create_line, sweep_lines
+from leb.lines.models import Line, NumberPolicy, PhoneNumber
+
+
+@pytest.fixture
+def fast_passwords(settings: Any) -> None:
+    # Argon2 is deliberately slow; these tests only need a hash, not a strong one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def now() -> datetime:
+    return clock.now()
+
+
+@pytest.fixture
+def policy(db: None) -> NumberPolicy:
+    return NumberPolicy.objects.create(
+        code="hk-test",
+        name="HK test",
+        first_topup_days=180,
+        grace_days=30,
+        suspension_days=60,
+        quarantine_days=180,
+        max_validity_days=365,
+    )
+
+
+@pytest.fixture
+def plan(db: None) -> Plan:
+    return Plan.objects.create(
+        code="hk-50",
+        currency="HKD",
+        price=5000,
+        credit=5000,
+        validity_days=180,
+        name_en="HK$50 180 days",
+        name_zh_hans="50港元 180天",
+        name_zh_hant="港幣50元 180日",
+    )
+
+
+@pytest.fixture
+def free_amount_rule(db: None) -> FreeAmountRule:
+    return FreeAmountRule.objects.create(
+        currency="HKD", min_amount=1000, max_amount=100000, tiers=[[1000, 30], [5000, 180]]
+    )
+
+
+@pytest.fixture
+def active_line(policy: NumberPolicy, now: datetime) -> Line:
+    line = do_create_line(
+        iccid="89852000000000000016", policy=policy, currency="HKD", msisdn="+85291234567", now=now
+    )
+    return do_activate_line(line, now=now)
+
+
+@pytest.fixture
+def inventory_line(policy: NumberPolicy, now: datetime) -> Line:
+    PhoneNumber.objects.create(msisdn="+85291230000")
+    return do_create_line(iccid="89852000000000000024", policy=policy, currency="HKD", now=now)
+
+
+@pytest.fixture
+def terminated_line(policy: NumberPolicy, now: datetime) -> Line:
+    long_ago = now - timedelta(days=400)
+    line = do_create_line(
+        iccid="89852000000000000032",
+        policy=policy,
+        currency="HKD",
+        msisdn="+85291239999",
+        now=long_ago,
+    )
+    do_activate_line(line, now=long_ago)
+    sweep_lines(now)
+    return Line.objects.get(pk=line.pk)
+
+
+@pytest.fixture
+def staff_user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-boss-1234")
+
+
+@pytest.fixture
+def staff_client(client: Client, staff_user: Any) -> Client:
+    client.force_login(staff_user)
+    return client

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db.models import Model
+from django.test import Client
+from stdnum import luhn
+
+from leb.audit.actions import verify_chain
+from leb.audit.models import AuditEntry
+from leb.catalog.models import FreeAmountRule, Plan, Promotion, PromotionRedemption
+from leb.ledger.models import Account, Transfer, TransferGroup
+from leb.ledger.queries import verify_ledger
+from leb.lines import lifecycle
+from leb.lines.models import Line, LineEvent, LineStatus, NumberPolicy, PhoneNumber
+from leb.ops.demo import DEMO_EMAIL, demo_logins, load_demo
+from leb.topups.models import TopUpOrder
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+
+COUNTED: list[type[Model]] = [
+    NumberPolicy,
+    PhoneNumber,
+    Line,
+    LineEvent,
+    Plan,
+    FreeAmountRule,
+    Promotion,
+    PromotionRedemption,
+    TopUpOrder,
+    Account,
+    TransferGroup,
+    Transfer,
+    AuditEntry,
+    get_user_model(),
+]
+
+
+def snapshot() -> dict[str, Any]:
+    counts: dict[str, Any] = {
+        model._meta.label: model._default_manager.count() for model in COUNTED
+    }
+    counts["line states"] = sorted(Line.objects.values_list("iccid", "status", "valid_until"))
+    counts["number states"] = sorted(PhoneNumber.objects.values_list("msisdn", "status"))
+    counts["balances"] = sorted(Account.objects.values_list("code", "balance"))
+    return counts
+
+
+def test_demo_loads_and_a_second_load_changes_nothing(now: datetime) -> None:
+    # given
+    first = load_demo(now=now)
+    before = snapshot()
+
+    # when
+    second = load_demo(now=now)
+
+    # then
+    assert first.created_lines >= 45
+    assert second.created_lines == 0
+    assert snapshot() == before
+    assert second.lines_by_status == first.lines_by_status
+
+
+def test_demo_has_lines_in_every_status(now: datetime) -> None:
+    # given / when
+    summary = load_demo(now=now)
+
+    # then
+    assert set(summary.lines_by_status) == set(LineStatus.values)
+    stored = set(Line.objects.values_list("status", flat=True))
+    assert stored == set(LineStatus.values)
+    # The sweep ran: what is stored is what the dates say.
+    for line in Line.objects.select_related("policy"):
+        assert lifecycle.effective_status(line, now) == line.status
+    assert PhoneNumber.objects.filter(status="available").count() >= 10
+
+
+def test_demo_books_and_audit_chain_verify(now: datetime) -> None:
+    # given / when
+    load_demo(now=now)
+
+    # then
+    report = verify_ledger()
+    assert report.ok, report.problems
+    assert report.transfers > 50
+    assert verify_chain() == []
+    assert AuditEntry.objects.filter(action="topup.manual").exists()
+
+
+def test_demo_user_owns_an_active_hkd_line_and_a_gbp_line_in_grace(now: datetime) -> None:
+    # given / when
+    load_demo(now=now)
+
+    # then
+    user = get_user_model().objects.get(username="demo")
+    assert user.email == DEMO_EMAIL
+    lines = {(line.currency, line.status) for line in Line.objects.filter(owner=user)}
+    assert lines == {("HKD", LineStatus.ACTIVE), ("GBP", LineStatus.GRACE)}
+    assert TopUpOrder.objects.filter(customer=user, status="fulfilled").exists()
+
+
+def test_demo_identifiers_are_valid(now: datetime) -> None:
+    # given / when
+    load_demo(now=now)
+
+    # then
+    for iccid in Line.objects.values_list("iccid", flat=True):
+        assert iccid.startswith("8985200") and len(iccid) == 19 and luhn.is_valid(iccid)
+    for msisdn in PhoneNumber.objects.values_list("msisdn", flat=True):
+        parsed = phonenumbers.parse(msisdn)
+        assert phonenumbers.is_valid_number(parsed), msisdn
+        assert msisdn.startswith(("+8529", "+447"))
+
+
+def test_demo_has_policies_plans_and_promotions(now: datetime) -> None:
+    # given / when
+    load_demo(now=now)
+
+    # then
+    hk = NumberPolicy.objects.get(code="hk-180")
+    assert (hk.first_topup_days, hk.grace_days, hk.suspension_days, hk.quarantine_days) == (
+        180,
+        30,
+        60,
+        180,
+    )
+    assert hk.max_validity_days == 365 and hk.extension_rule == "stack"
+    uk = NumberPolicy.objects.get(code="uk-180")
+    assert (
+        uk.first_topup_days + uk.grace_days,
+        uk.first_topup_days + uk.grace_days + uk.suspension_days,
+    ) == (
+        269,
+        273,
+    )
+    assert uk.extension_rule == "reset"
+    au = NumberPolicy.objects.get(code="au-365")
+    assert (au.grace_days, au.grace_days + au.suspension_days) == (10, 30)
+    assert set(Plan.objects.values_list("currency", flat=True)) == {"HKD", "GBP"}
+    assert (
+        Plan.objects.exclude(name_zh_hans="").exclude(name_zh_hant="").count()
+        == Plan.objects.count()
+    )
+    auto = Promotion.objects.get(promo_code="")
+    assert auto.bonus_credit_percent and auto.budget
+    coded = Promotion.objects.exclude(promo_code="").get()
+    assert coded.bonus_days and coded.per_line_limit == 1
+
+
+def test_demo_command_prints_summary_and_logins() -> None:
+    # given
+    out = io.StringIO()
+
+    # when
+    call_command("demo", stdout=out)
+
+    # then
+    text = out.getvalue()
+    for _role, username, password in demo_logins():
+        assert username in text and password in text
+    assert "terminated" in text
+
+
+def test_demo_logins_work(client: Client, now: datetime) -> None:
+    # given
+    load_demo(now=now)
+    logins = {role: (username, password) for role, username, password in demo_logins()}
+
+    # when
+    username, password = logins["admin"]
+    logged_in = client.login(username=username, password=password)
+
+    # then
+    assert logged_in
+    assert client.get("/ops/").status_code == 200
+    username, password = logins["subscriber"]
+    assert Client().login(username=username, password=password)
