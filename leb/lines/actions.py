@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from leb import clock
+from leb.audit.actions import record
 from leb.ledger.actions import Leg, get_account, post_transfers, system_account
 from leb.ledger.models import Account, AccountKind
 
@@ -133,8 +134,10 @@ def _reserve_number(msisdn: str, now: datetime) -> PhoneNumber:
     return number
 
 
-def _take_pool_number(now: datetime) -> PhoneNumber:
-    query = PhoneNumber.objects.filter(status=NumberStatus.AVAILABLE).order_by("msisdn")
+def _take_pool_number(now: datetime, prefix: str) -> PhoneNumber:
+    query = PhoneNumber.objects.filter(
+        status=NumberStatus.AVAILABLE, msisdn__startswith=prefix
+    ).order_by("msisdn")
     if connection.features.has_select_for_update_skip_locked:
         query = query.select_for_update(skip_locked=True)
     number = query.first()
@@ -161,7 +164,9 @@ def do_activate_line(
         raise LineError(_("This line is already activated."), code="already_active")
     if line.phone_number is None:
         line.phone_number = (
-            _reserve_number(normalize_msisdn(msisdn), now) if msisdn else _take_pool_number(now)
+            _reserve_number(normalize_msisdn(msisdn), now)
+            if msisdn
+            else _take_pool_number(now, line.policy.number_prefix)
         )
     line.status = LineStatus.ACTIVE
     line.activated_at = now
@@ -186,7 +191,48 @@ def do_activate_line(
         actor=actor,
         data={"msisdn": line.phone_number.msisdn},
     ).save()
+    if actor.startswith("staff:"):
+        record(
+            actor, "line.activate", f"line:{line.pk}", {"msisdn": line.phone_number.msisdn}, now=now
+        )
     return line
+
+
+@transaction.atomic
+def do_set_line_owner(line: Line, owner: Any, *, actor: str, now: datetime | None = None) -> Line:
+    """Bind the line to an account (or unbind it with owner=None)."""
+    now = now or clock.now()
+    line = lock_line(line.pk)
+    if line.owner_id == (owner.pk if owner else None):
+        return line
+    line.owner = owner
+    line.save(update_fields=["owner"])
+    _event(
+        line,
+        LineEventKind.OWNER_CHANGED,
+        now,
+        actor=actor,
+        data={"owner": owner.get_username() if owner else ""},
+    ).save()
+    if actor.startswith("staff:"):
+        record(
+            actor, "line.owner", f"line:{line.pk}", {"owner": owner.pk if owner else None}, now=now
+        )
+    return line
+
+
+def refresh_next_transitions(policy: NumberPolicy) -> int:
+    """After a policy's timers change, recompute when its lines next move so
+    the sweep neither misses nor delays a transition."""
+    lines = list(
+        Line.objects.filter(
+            policy=policy, status__in=[LineStatus.ACTIVE, LineStatus.GRACE, LineStatus.SUSPENDED]
+        ).only("pk", "status", "valid_until", "next_transition_at")
+    )
+    for line in lines:
+        line.next_transition_at = lifecycle.next_transition(line.status, line.valid_until, policy)
+    Line.objects.bulk_update(lines, ["next_transition_at"], batch_size=500)
+    return len(lines)
 
 
 @dataclass

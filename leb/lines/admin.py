@@ -41,7 +41,7 @@ from leb.topups.actions import do_admin_topup
 from leb.topups.models import TopUpOrder
 
 from . import lifecycle
-from .actions import do_activate_line
+from .actions import do_activate_line, refresh_next_transitions
 from .identifiers import format_msisdn, normalize_msisdn
 from .models import Line, LineEvent, LineStatus, NumberPolicy, PhoneNumber
 
@@ -175,6 +175,7 @@ class NumberPolicyAdmin(AuditedAdmin):
                     "quarantine_days",
                     "max_validity_days",
                     "extension_rule",
+                    "number_prefix",
                     "reminder_offsets",
                 )
             },
@@ -189,8 +190,13 @@ class NumberPolicyAdmin(AuditedAdmin):
     def lost_after(self, policy: NumberPolicy) -> int:
         return policy.grace_days + policy.suspension_days
 
+    # --- Phone numbers ----------------------------------------------------------------
 
-# --- Phone numbers ----------------------------------------------------------------
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if change and {"grace_days", "suspension_days"} & set(form.changed_data):
+                refresh_next_transitions(obj)
 
 
 class PhoneNumberForm(forms.ModelForm):
@@ -540,8 +546,7 @@ class LineAdmin(admin.ModelAdmin):
         for line in queryset.order_by("pk"):
             try:
                 with transaction.atomic():
-                    done = do_activate_line(line, actor=actor)
-                    record(actor, "line.activate", f"line:{line.pk}", {"msisdn": done.msisdn})
+                    do_activate_line(line, actor=actor)
             except ValidationError as exc:
                 self.message_user(
                     request,

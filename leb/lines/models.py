@@ -42,6 +42,12 @@ class NumberPolicy(models.Model):
         choices=ExtensionRule.choices,
         default=ExtensionRule.STACK,
     )
+    number_prefix = models.CharField(
+        _("number prefix"),
+        max_length=8,
+        blank=True,
+        help_text=_("activation takes pool numbers starting with this, e.g. +852"),
+    )
     reminder_offsets = models.JSONField(
         _("reminder offsets (days before expiry)"), default=default_reminder_offsets
     )

@@ -27,8 +27,8 @@ from stdnum import luhn
 from leb import clock
 from leb.catalog.models import FreeAmountRule, Plan, Promotion
 from leb.lines import lifecycle
-from leb.lines.actions import do_activate_line, do_create_line, sweep_lines
-from leb.lines.models import Line, LineEvent, LineEventKind, LineStatus, NumberPolicy, PhoneNumber
+from leb.lines.actions import do_activate_line, do_create_line, do_set_line_owner, sweep_lines
+from leb.lines.models import Line, LineStatus, NumberPolicy, PhoneNumber
 from leb.topups.actions import (
     do_admin_topup,
     do_cancel_order,
@@ -53,6 +53,7 @@ POLICIES: dict[str, dict[str, Any]] = {
     # Hong Kong 保号卡: 180 days per top-up, days stack up to a year ahead.
     "hk-180": {
         "name": "HK 180-day card (stacking, 365-day cap)",
+        "number_prefix": "+852",
         "first_topup_days": 180,
         "grace_days": 30,
         "suspension_days": 60,
@@ -63,6 +64,7 @@ POLICIES: dict[str, dict[str, Any]] = {
     # UK (EE-style): 180 days, receive-only until day 269, number lost at day 273.
     "uk-180": {
         "name": "UK 180-day SIM (receive-only to day 269, lost at 273)",
+        "number_prefix": "+44",
         "first_topup_days": 180,
         "grace_days": 89,
         "suspension_days": 4,
@@ -485,17 +487,7 @@ class _Loader:
         # Stock arrives before it is sold: date the row like its history.
         Line.objects.filter(pk=line.pk).update(created_at=at)
         if spec.owner:
-            owner = self.users[spec.owner]
-            Line.objects.filter(pk=line.pk).update(owner=owner)
-            LineEvent.objects.create(
-                line=line,
-                kind=LineEventKind.OWNER_CHANGED,
-                happened_at=at,
-                recorded_at=at,
-                actor=ACTOR,
-                data={"owner": owner.get_username()},
-            )
-            line.owner = owner
+            line = do_set_line_owner(line, self.users[spec.owner], actor=ACTOR, now=at)
         self.lines[spec.iccid] = line
 
     def _activate(self, spec: LineSpec) -> None:

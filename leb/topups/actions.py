@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from leb import clock
+from leb.audit.actions import record
 from leb.catalog import actions as catalog_actions
 from leb.catalog.models import Plan
 from leb.catalog.quotes import Quote, quote
@@ -348,6 +349,13 @@ def do_refund_order(
         order.failure_reason = reason[:200]
         order.refund_due = order.payment_provider not in ("admin", "")
         order.save(update_fields=["status", "refunded_at", "failure_reason", "refund_due"])
+        record(
+            actor,
+            "topup.refund",
+            f"order:{order.pk}",
+            {"reason": reason, "price": order.price, "currency": order.currency},
+            now=now,
+        )
     return order
 
 
@@ -408,8 +416,6 @@ def do_admin_topup(
 ) -> TopUpOrder:
     """A staff top-up (e.g. goodwill or a payment taken over the counter):
     channel `admin`, paid through the admin clearing account, audited."""
-    from leb.audit.actions import record
-
     now = now or clock.now()
     if not reason.strip():
         raise OrderError(_("Give a reason for a manual top-up."), code="reason_required")

@@ -20,7 +20,6 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from leb import clock
-from leb.audit.actions import record
 from leb.catalog.quotes import Quote
 from leb.ledger.actions import LedgerError
 from leb.lines.admin import (
@@ -234,13 +233,6 @@ class TopUpOrderAdmin(ReadOnlyAdmin):
                             messages.WARNING,
                         )
                         continue
-                    record(
-                        actor,
-                        "topup.refund",
-                        f"order:{done.pk}",
-                        {"reason": reason, "price": done.price, "currency": done.currency},
-                        now=now,
-                    )
             except (ValidationError, LedgerError) as exc:
                 self.message_user(
                     request,

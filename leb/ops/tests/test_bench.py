@@ -1,0 +1,59 @@
+"""The benchmarks run end to end in a tiny configuration. Speed is not tested
+here: the goals live in `leb bench` output and docs/performance.md."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from leb.ops.bench.fulfil import run_fulfil_bench
+from leb.ops.bench.sweep import run_sweep_bench
+
+# transaction=True: the SQLite replay and the worker processes use their own
+# connections, which only see committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_fulfil_bench_fulfils_every_order_and_the_ledger_verifies() -> None:
+    # given an empty database
+    # when
+    result = run_fulfil_bench(orders=20, clients=1)
+
+    # then
+    assert [(p.name, p.orders, p.errors) for p in result.phases] == [
+        ("spread", 20, 0),
+        ("hot", 20, 0),
+    ]
+    assert result.fulfilled == 40
+    assert result.verify_ok, result.verify_problems
+    if connection.vendor == "sqlite":
+        assert [(r.name, r.orders) for r in result.raw] == [("spread", 20), ("hot", 20)]
+        assert all(r.statements > 0 and r.transactions == 3 for r in result.raw)
+
+
+@pytest.mark.postgres
+def test_fulfil_bench_with_worker_processes() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("several clients need a database other processes can reach")
+    # given an empty database
+    # when
+    result = run_fulfil_bench(orders=10, clients=2)
+
+    # then
+    assert [(p.orders, p.errors) for p in result.phases] == [(10, 0), (10, 0)]
+    assert result.fulfilled == 20
+    assert result.verify_ok, result.verify_problems
+
+
+def test_sweep_bench_sweeps_exactly_the_due_lines_and_the_ledger_verifies() -> None:
+    # given an empty database
+    # when
+    result = run_sweep_bench(lines=400, due=40)
+
+    # then
+    assert result.swept_lines == 40
+    assert result.complete
+    assert result.terminated == result.expected_terminated > 0
+    assert result.forfeited_minor["HKD"] == result.expected_forfeited > 0
+    assert result.plan
+    assert result.verify_ok, result.verify_problems

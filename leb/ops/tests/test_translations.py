@@ -1,0 +1,94 @@
+"""Every user-facing string has a Simplified and a Traditional Chinese
+translation, and the compiled catalogs match the sources."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_python
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from django.utils.translation.template import templatize
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCALES = ["zh_Hans", "zh_Hant"]
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "gettext_lazy": None,
+    "ngettext": (1, 2),
+    "ngettext_lazy": (1, 2),
+    "pgettext": ((1, "c"), 2),
+    "pgettext_lazy": ((1, "c"), 2),
+}
+
+
+def _extract(source: bytes) -> set[str]:
+    found: set[str] = set()
+    for _lineno, _func, message, _comments in extract_python(BytesIO(source), KEYWORDS, [], {}):
+        parts = message if isinstance(message, tuple) else (message,)
+        found.update(str(m) for m in parts if m)
+    return found
+
+
+def source_messages() -> set[str]:
+    """What `makemessages` would extract: Python sources and Django templates."""
+    found: set[str] = set()
+    for path in ROOT.rglob("*.py"):
+        if "migrations" not in path.parts and "tests" not in path.parts:
+            found |= _extract(path.read_bytes())
+    for path in ROOT.rglob("templates/**/*.html"):
+        found |= _extract(templatize(path.read_text(encoding="utf-8"), origin=str(path)).encode())
+    return found
+
+
+@pytest.fixture(scope="module")
+def messages() -> set[str]:
+    return source_messages()
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_message_is_translated(locale: str, messages: set[str]) -> None:
+    po_path = ROOT / "locale" / locale / "LC_MESSAGES" / "django.po"
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh)
+    translated = {
+        (m.id if isinstance(m.id, str) else m.id[0])
+        for m in catalog
+        if m.id
+        and m.string
+        and (all(m.string) if isinstance(m.string, tuple) else True)
+        and not m.fuzzy
+    }
+    missing = sorted(messages - translated)
+    assert not missing, f"{locale}: {len(missing)} untranslated, e.g. {missing[:10]}"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_compiled_catalog_matches_source(locale: str) -> None:
+    folder = ROOT / "locale" / locale / "LC_MESSAGES"
+    with (folder / "django.po").open("rb") as fh:
+        po = {m.id: m.string for m in read_po(fh) if m.id and m.string and not m.fuzzy}
+    with (folder / "django.mo").open("rb") as fh:
+        mo = {m.id: m.string for m in read_mo(fh) if m.id}
+    assert po == mo, "run `leb compilemessages` after editing the .po files"
+
+
+def test_a_message_really_switches_language() -> None:
+    from django.utils import translation
+
+    from leb.lines.identifiers import normalize_iccid
+
+    with translation.override("zh-hans"):
+        try:
+            normalize_iccid("12")
+        except Exception as exc:
+            zh = " ".join(exc.messages)  # type: ignore[attr-defined]
+    with translation.override("en"):
+        try:
+            normalize_iccid("12")
+        except Exception as exc:
+            en = " ".join(exc.messages)  # type: ignore[attr-defined]
+    assert zh != en
