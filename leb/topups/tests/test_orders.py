@@ -283,6 +283,9 @@ def test_refund_reverses_money_and_validity(
     assert wallet_balance(line) == 0
     assert line.valid_until == before
     assert balance_by_code("clearing:sandbox:HKD") == 0
+    from leb.audit.models import AuditEntry
+
+    assert AuditEntry.objects.filter(action="topup.refund", actor="staff:test").count() == 1
     # refunding again changes nothing
     assert do_refund_order(order, reason="again", actor="staff:test", now=now).status == "refunded"
     ledger_ok()
