@@ -84,9 +84,8 @@ def test_audit_chain_detects_an_edited_entry(hk_policy: Any, now: datetime) -> N
             iccid=make_iccid(n), policy=hk_policy, currency="HKD", msisdn=f"+852940{n:05d}", now=now
         )
         do_activate_line(line, actor="staff:alice", now=now)
-    AuditEntry.objects.filter(pk=AuditEntry.objects.order_by("pk").first().pk).update(
-        actor="staff:mallory"
-    )  # type: ignore[union-attr]
+    first = AuditEntry.objects.order_by("pk").values_list("pk", flat=True)[0]
+    AuditEntry.objects.filter(pk=first).update(actor="staff:mallory")
     assert any("does not match its hash" in p for p in verify_chain())
 
 
