@@ -44,6 +44,10 @@ def source_messages() -> set[str]:
     return found
 
 
+def _key(value: object) -> object:
+    return tuple(value) if isinstance(value, (tuple, list)) else value
+
+
 @pytest.fixture(scope="module")
 def messages() -> set[str]:
     return source_messages()
@@ -54,14 +58,11 @@ def test_every_message_is_translated(locale: str, messages: set[str]) -> None:
     po_path = ROOT / "locale" / locale / "LC_MESSAGES" / "django.po"
     with po_path.open("rb") as fh:
         catalog = read_po(fh)
-    translated = {
-        (m.id if isinstance(m.id, str) else m.id[0])
-        for m in catalog
-        if m.id
-        and m.string
-        and (all(m.string) if isinstance(m.string, tuple) else True)
-        and not m.fuzzy
-    }
+    translated: set[str] = set()
+    for m in catalog:
+        strings = m.string if isinstance(m.string, (tuple, list)) else (m.string,)
+        if m.id and not m.fuzzy and strings and all(strings):
+            translated.update(m.id if isinstance(m.id, (tuple, list)) else (m.id,))
     missing = sorted(messages - translated)
     assert not missing, f"{locale}: {len(missing)} untranslated, e.g. {missing[:10]}"
 
@@ -70,9 +71,9 @@ def test_every_message_is_translated(locale: str, messages: set[str]) -> None:
 def test_compiled_catalog_matches_source(locale: str) -> None:
     folder = ROOT / "locale" / locale / "LC_MESSAGES"
     with (folder / "django.po").open("rb") as fh:
-        po = {m.id: m.string for m in read_po(fh) if m.id and m.string and not m.fuzzy}
+        po = {_key(m.id): _key(m.string) for m in read_po(fh) if m.id and m.string and not m.fuzzy}
     with (folder / "django.mo").open("rb") as fh:
-        mo = {m.id: m.string for m in read_mo(fh) if m.id}
+        mo = {_key(m.id): _key(m.string) for m in read_mo(fh) if m.id}
     assert po == mo, "run `leb compilemessages` after editing the .po files"
 
 
