@@ -1,22 +1,8 @@
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
+
+from leb.admin_tools import ReadOnlyAdmin, ReadOnlyMixin
 
 from .models import Account, Transfer, TransferGroup
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The ledger is append-only: staff read it, actions write it."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Account)
@@ -26,15 +12,12 @@ class AccountAdmin(ReadOnlyAdmin):
     search_fields = ("code",)
 
 
-class TransferInline(admin.TabularInline):
+class TransferInline(ReadOnlyMixin, admin.TabularInline):
     model = Transfer
     extra = 0
     can_delete = False
     fields = ("debit_account", "credit_account", "amount", "currency", "code", "reverses")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(TransferGroup)

@@ -34,6 +34,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from leb import clock
+from leb.admin_tools import ReadOnlyAdmin, ReadOnlyMixin
 from leb.audit.actions import record
 from leb.catalog.models import Plan
 from leb.ledger.actions import LedgerError
@@ -85,19 +86,6 @@ def error_text(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return " ".join(str(message) for message in exc.messages)
     return str(exc)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by actions: staff may look, not touch."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -323,7 +311,7 @@ def status_change(event: LineEvent) -> str:
     return f"{status_label(event.from_status)} → {status_label(event.to_status)}"
 
 
-class LineEventInline(admin.TabularInline):
+class LineEventInline(ReadOnlyMixin, admin.TabularInline):
     model = LineEvent
     extra = 0
     can_delete = False
@@ -331,15 +319,6 @@ class LineEventInline(admin.TabularInline):
     readonly_fields = fields
     ordering = ("-happened_at", "-pk")
     verbose_name_plural = _("recent events")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LineEvent]:
         queryset = super().get_queryset(request)
