@@ -13,7 +13,13 @@ from django.utils.translation import gettext_lazy as _
 
 from leb import clock
 from leb.audit.actions import record
-from leb.ledger.actions import Leg, get_account, post_transfers, system_account
+from leb.ledger.actions import (
+    Leg,
+    Posting,
+    get_account,
+    post_transfer_groups,
+    system_account,
+)
 from leb.ledger.models import Account, AccountKind
 
 from . import lifecycle
@@ -312,6 +318,36 @@ class SweepResult:
     batches: int = 0
 
 
+def _write_rows(
+    model: type[Line] | type[PhoneNumber], columns: list[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Set `columns` of each (pk, *values) row. bulk_update's CASE expressions
+    cost more to build in Python than the rows cost to write: PostgreSQL gets
+    one UPDATE ... FROM (VALUES ...), SQLite (in-process) one statement per row."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [tuple(adapt(v) if isinstance(v, datetime) else v for v in row) for row in rows]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            fields = {f.column: f for f in model._meta.concrete_fields}
+            types = [fields[c].db_type(connection) for c in columns]
+            assignments = ", ".join(
+                f"{c} = v.{c}::{t}" for c, t in zip(columns, types, strict=True)
+            )
+            values = ", ".join(["(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"] * len(rows))
+            cursor.execute(
+                f"UPDATE {table} AS t SET {assignments} "  # noqa: S608
+                f"FROM (VALUES {values}) AS v(id, {', '.join(columns)}) WHERE t.id = v.id",
+                [value for row in rows for value in row],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET {', '.join(f'{c} = %s' for c in columns)} "  # noqa: S608
+                "WHERE id = %s",
+                [(*row[1:], row[0]) for row in rows],
+            )
+
+
 def _sweep_batch(now: datetime, batch_size: int, result: SweepResult) -> int:
     with transaction.atomic():
         query = Line.objects.filter(next_transition_at__lte=now).order_by(
@@ -320,14 +356,36 @@ def _sweep_batch(now: datetime, batch_size: int, result: SweepResult) -> int:
         if connection.features.has_select_for_update_skip_locked:
             # Two sweeps at once split the due lines instead of waiting on each other.
             query = query.select_for_update(skip_locked=True, of=("self",))
-        lines = list(query.select_related("policy", "phone_number", "wallet")[:batch_size])
+        lines = list(query.select_related("policy")[:batch_size])
         if not lines:
             return 0
-        events: list[LineEvent] = []
-        numbers: list[PhoneNumber] = []
+        plans = []
         for line in lines:
             assert line.valid_until is not None
             steps = lifecycle.transitions_between(line.status, line.valid_until, line.policy, now)
+            plans.append((line, steps))
+        # Only lines that terminate need their number and wallet (and its
+        # balance): one query each for those, not a join for every due line.
+        ending = [
+            line
+            for line, steps in plans
+            if any(to == LineStatus.TERMINATED for _from, to, _at in steps)
+        ]
+        numbers_by_id = PhoneNumber.objects.in_bulk(
+            [line.phone_number_id for line in ending if line.phone_number_id]
+        )
+        wallets = Account.objects.in_bulk([line.wallet_id for line in ending if line.wallet_id])
+        for line in ending:
+            if line.phone_number_id:
+                line.phone_number = numbers_by_id[line.phone_number_id]
+            if line.wallet_id:
+                line.wallet = wallets[line.wallet_id]
+        balances = {pk: wallet.balance for pk, wallet in wallets.items()}
+        events: list[LineEvent] = []
+        numbers: list[PhoneNumber] = []
+        forfeits: list[Posting] = []
+        forfeited = _ForfeitedAccounts()
+        for line, steps in plans:
             for from_status, to_status, at in steps:
                 events.append(
                     _event(
@@ -342,55 +400,78 @@ def _sweep_batch(now: datetime, batch_size: int, result: SweepResult) -> int:
                 )
                 result.transitions += 1
                 if to_status == LineStatus.TERMINATED:
-                    events.extend(_terminate(line, at, now, result))
+                    events.extend(_terminate(line, at, now, result, balances, forfeits, forfeited))
                     if line.phone_number:
                         numbers.append(line.phone_number)
                 line.status = to_status
             line.next_transition_at = lifecycle.next_transition(
                 line.status, line.valid_until, line.policy
             )
-        Line.objects.bulk_update(lines, ["status", "next_transition_at", "terminated_at"])
+        post_transfer_groups(forfeits, now=now)
+        _write_rows(
+            Line,
+            ["status", "next_transition_at", "terminated_at"],
+            [(line.pk, line.status, line.next_transition_at, line.terminated_at) for line in lines],
+        )
         if numbers:
-            PhoneNumber.objects.bulk_update(numbers, ["status", "quarantined_until", "updated_at"])
+            _write_rows(
+                PhoneNumber,
+                ["status", "quarantined_until", "updated_at"],
+                [(n.pk, n.status, n.quarantined_until, n.updated_at) for n in numbers],
+            )
         LineEvent.objects.bulk_create(events)
         result.lines += len(lines)
         result.batches += 1
         return len(lines)
 
 
-def _terminate(line: Line, at: datetime, now: datetime, result: SweepResult) -> list[LineEvent]:
+class _ForfeitedAccounts(dict[str, Account]):
+    def __missing__(self, currency: str) -> Account:
+        self[currency] = system_account(AccountKind.FORFEITED, currency)
+        return self[currency]
+
+
+def _terminate(
+    line: Line,
+    at: datetime,
+    now: datetime,
+    result: SweepResult,
+    balances: dict[int, int],
+    forfeits: list[Posting],
+    forfeited: _ForfeitedAccounts,
+) -> list[LineEvent]:
     events = []
     line.terminated_at = at
     result.terminated += 1
-    if line.policy.forfeit_balance_at_termination and line.wallet is not None:
-        balance = Account.objects.values_list("balance", flat=True).get(pk=line.wallet.pk)
-        if balance > 0:
-            post_transfers(
+    balance = balances.get(line.wallet_id or 0, 0)
+    if line.policy.forfeit_balance_at_termination and line.wallet is not None and balance > 0:
+        forfeits.append(
+            Posting(
                 f"line:{line.pk}:forfeit",
                 [
                     Leg(
                         line.wallet,
-                        system_account(AccountKind.FORFEITED, line.currency),
+                        forfeited[line.currency],
                         balance,
                         "forfeit",
                     )
                 ],
                 description=f"balance forfeited at termination of line {line.pk}",
-                now=now,
             )
-            result.forfeited_minor[line.currency] = (
-                result.forfeited_minor.get(line.currency, 0) + balance
+        )
+        result.forfeited_minor[line.currency] = (
+            result.forfeited_minor.get(line.currency, 0) + balance
+        )
+        events.append(
+            _event(
+                line,
+                LineEventKind.BALANCE_FORFEITED,
+                now,
+                happened_at=at,
+                actor="sweep",
+                data={"amount": balance, "currency": line.currency},
             )
-            events.append(
-                _event(
-                    line,
-                    LineEventKind.BALANCE_FORFEITED,
-                    now,
-                    happened_at=at,
-                    actor="sweep",
-                    data={"amount": balance, "currency": line.currency},
-                )
-            )
+        )
     if line.phone_number is not None:
         number = line.phone_number
         number.status = NumberStatus.QUARANTINED

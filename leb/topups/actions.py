@@ -26,7 +26,13 @@ from leb.audit.actions import record
 from leb.catalog import actions as catalog_actions
 from leb.catalog.models import Plan
 from leb.catalog.quotes import Quote, quote
-from leb.ledger.actions import InsufficientFunds, Leg, post_transfers, reverse_group, system_account
+from leb.ledger.actions import (
+    InsufficientFunds,
+    Leg,
+    post_transfers,
+    reverse_group,
+    system_accounts,
+)
 from leb.ledger.models import AccountKind
 from leb.lines import lifecycle
 from leb.lines.actions import apply_topup_validity, lock_line, revoke_topup_validity, wallet_for
@@ -149,13 +155,15 @@ def do_mark_paid(
             if frozen.promotion_id:
                 catalog_actions.reclaim_promotion(order.order_ref)
             logger.warning("late payment for %s order %s honoured", order.status, order.pk)
-        clearing = system_account(AccountKind.CLEARING, order.currency, provider)
-        suspense = system_account(AccountKind.SUSPENSE, order.currency)
+        clearing, suspense = system_accounts(
+            order.currency, (AccountKind.CLEARING, provider), (AccountKind.SUSPENSE, "")
+        )
         post_transfers(
             f"{order.order_ref}:payment",
             [Leg(clearing, suspense, amount, "payment")],
             description=f"payment {provider} {reference}",
             now=now,
+            savepoint=False,
         )
         order.status = OrderStatus.PAID
         order.paid_at = now
@@ -164,47 +172,44 @@ def do_mark_paid(
         order.payment_reference = reference
         order.finished_at = None
         order.failure_reason = ""
-        order.save()
+        order.save(
+            update_fields=[
+                "status",
+                "paid_at",
+                "paid_amount",
+                "payment_provider",
+                "payment_reference",
+                "finished_at",
+                "failure_reason",
+            ]
+        )
     return order
 
 
 def _fulfil_legs(order: TopUpOrder, frozen: Quote, line: Line, restore_fee: int) -> list[Leg]:
     currency = order.currency
     wallet = wallet_for(line)
-    suspense = system_account(AccountKind.SUSPENSE, currency)
     paid = order.price
     from_payment = min(paid, frozen.credit)
+    promotion_funded = frozen.credit - from_payment + frozen.bonus_credit
+    # The system accounts this top-up needs, fetched in one query.
+    specs = {"suspense": (AccountKind.SUSPENSE, "")}
+    if paid > from_payment:
+        specs["fee"] = (AccountKind.REVENUE, "topup")
+    if promotion_funded:
+        specs["promotion"] = (AccountKind.PROMOTION_EXPENSE, "")
+    if restore_fee:
+        specs["restore"] = (AccountKind.REVENUE, "restore")
+    accounts = dict(zip(specs, system_accounts(currency, *specs.values()), strict=True))
     legs = []
     if from_payment:
-        legs.append(Leg(suspense, wallet, from_payment, "topup.credit"))
+        legs.append(Leg(accounts["suspense"], wallet, from_payment, "topup.credit"))
     if paid > from_payment:
-        legs.append(
-            Leg(
-                suspense,
-                system_account(AccountKind.REVENUE, currency, "topup"),
-                paid - from_payment,
-                "topup.fee",
-            )
-        )
-    promotion_funded = frozen.credit - from_payment + frozen.bonus_credit
+        legs.append(Leg(accounts["suspense"], accounts["fee"], paid - from_payment, "topup.fee"))
     if promotion_funded:
-        legs.append(
-            Leg(
-                system_account(AccountKind.PROMOTION_EXPENSE, currency),
-                wallet,
-                promotion_funded,
-                "topup.bonus",
-            )
-        )
+        legs.append(Leg(accounts["promotion"], wallet, promotion_funded, "topup.bonus"))
     if restore_fee:
-        legs.append(
-            Leg(
-                wallet,
-                system_account(AccountKind.REVENUE, currency, "restore"),
-                restore_fee,
-                "restore_fee",
-            )
-        )
+        legs.append(Leg(wallet, accounts["restore"], restore_fee, "restore_fee"))
     return legs
 
 
@@ -246,6 +251,7 @@ def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpO
             _fulfil_legs(order, frozen, line, restore_fee),
             description=f"top-up {order.public_id}",
             now=now,
+            savepoint=False,
         )
         change = apply_topup_validity(
             line,

@@ -175,3 +175,41 @@ def test_verify_reports_broken_reversal_and_currency(accounts: dict[str, Account
     problems = verify_ledger().problems
     assert any("does not mirror" in p for p in problems)
     assert any("currency differs" in p for p in problems)
+
+
+def test_batch_posting_keeps_the_single_posting_rules(
+    accounts: dict[str, Account], ledger_ok: Any
+) -> None:
+    from leb.ledger.actions import Posting, post_transfer_groups
+
+    # given one group already posted
+    first = Posting("batch:1", [Leg(accounts["clearing"], accounts["wallet"], 100, "x")])
+    assert post_transfer_groups([first]) == 1
+    # when it is posted again beside a new one, only the new one is posted
+    second = Posting("batch:2", [Leg(accounts["clearing"], accounts["wallet"], 50, "x")])
+    assert post_transfer_groups([first, second]) == 1
+    assert balance_of(accounts["wallet"]) == 150
+    # a replay with different content is a conflict, and writes nothing
+    with pytest.raises(IdempotencyConflict):
+        post_transfer_groups(
+            [Posting("batch:1", [Leg(accounts["clearing"], accounts["wallet"], 99, "x")])]
+        )
+    # an overdraft anywhere in the batch posts nothing
+    with pytest.raises(InsufficientFunds):
+        post_transfer_groups(
+            [
+                Posting("batch:3", [Leg(accounts["clearing"], accounts["revenue"], 10, "y")]),
+                Posting("batch:4", [Leg(accounts["wallet"], accounts["revenue"], 151, "y")]),
+            ]
+        )
+    assert not TransferGroup.objects.filter(idempotency_key__in=["batch:3", "batch:4"]).exists()
+    assert balance_of(accounts["wallet"]) == 150
+    ledger_ok()
+
+
+def test_batch_posting_refuses_a_key_twice(accounts: dict[str, Account]) -> None:
+    from leb.ledger.actions import Posting, post_transfer_groups
+
+    posting = Posting("batch:dup", [Leg(accounts["clearing"], accounts["wallet"], 1, "x")])
+    with pytest.raises(InvalidTransfer):
+        post_transfer_groups([posting, posting])

@@ -1,0 +1,269 @@
+"""`leb bench fulfil` and `leb bench sweep`: see docs/performance.md.
+
+The command itself never touches the benchmark database through Django: it
+creates the database, then runs migrations, seeding and timing in spawned
+processes that Django was set up for that database from the start.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from leb.ops.bench import dbadmin
+from leb.ops.bench.procs import BenchError, call_in_child
+
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/leb_bench"
+SPREAD_GOAL = 0.5
+HOT_GOAL = 0.25
+SQLITE_GOAL = 0.8
+SWEEP_GOAL_SECONDS = 1.0
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+def _machine() -> str:
+    memory = "?"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for row in meminfo.read_text().splitlines():
+            if row.startswith("MemTotal:"):
+                memory = f"{int(row.split()[1]) / 1024 / 1024:.1f} GiB"
+    return f"{os.cpu_count()} CPUs, {memory} memory"
+
+
+def _verdict(value: float, goal: float, *, below: bool = False) -> str:
+    met = value < goal if below else value >= goal
+    return "met" if met else "MISSED"
+
+
+class Command(BaseCommand):
+    help = "Benchmarks: top-up fulfilment against pgbench or raw sqlite3, and the lifecycle sweep."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="bench", required=True)
+        fulfil = sub.add_parser(
+            "fulfil",
+            help="orders/s (create + pay + fulfil), spread over lines and hot on one promotion",
+        )
+        fulfil.add_argument(
+            "--database-url",
+            default=DEFAULT_SERVER,
+            help="PostgreSQL server (the database used is always leb_bench; pgbench uses "
+            "leb_pgbench) or sqlite:///path (a file whose name contains 'bench', recreated)",
+        )
+        fulfil.add_argument(
+            "--clients",
+            type=_positive,
+            default=None,
+            help="worker processes, each with its own connection (PostgreSQL; default 8)",
+        )
+        fulfil.add_argument("--orders", type=_positive, default=4000, help="orders per phase")
+        fulfil.add_argument("--pgbench-seconds", type=_positive, default=15)
+        fulfil.add_argument(
+            "--reuse", action="store_true", help="keep an existing leb_bench database and its lines"
+        )
+        fulfil.add_argument("--no-pgbench", action="store_true", help="skip the pgbench reference")
+
+        sweep = sub.add_parser(
+            "sweep", help="seconds for one sweep over many lines of which few are due"
+        )
+        sweep.add_argument(
+            "--database-url",
+            default=DEFAULT_SERVER,
+            help="PostgreSQL server (the database used is always leb_bench_sweep) or "
+            "sqlite:///path (a file whose name contains 'bench', recreated)",
+        )
+        sweep.add_argument("--lines", type=_positive, default=1_000_000)
+        sweep.add_argument("--due", type=_positive, default=10_000)
+        sweep.add_argument(
+            "--workers",
+            type=_positive,
+            default=1,
+            help="sweep processes at once (they split the due lines with SKIP LOCKED)",
+        )
+        sweep.add_argument(
+            "--compare-lines",
+            type=int,
+            default=-1,
+            help="also run with this many lines and the same --due (default: a tenth of --lines; "
+            "0: no comparison)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            if options["bench"] == "fulfil":
+                self.fulfil(options)
+            else:
+                self.sweep(options)
+        except BenchError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def say(self, message: str = "") -> None:
+        self.stdout.write(message)
+        self.stdout.flush()
+
+    def _target(self, database_url: str, name: str) -> str:
+        if dbadmin.is_sqlite(database_url):
+            path = str(dbadmin.parse(database_url)["NAME"])
+            if "bench" not in Path(path).name:
+                raise CommandError(
+                    f"refusing to recreate {path}: use a file whose name contains 'bench'"
+                )
+            return database_url
+        return dbadmin.with_database(database_url, name)
+
+    def _header(self, database_url: str) -> None:
+        if dbadmin.is_sqlite(database_url):
+            import sqlite3
+
+            server = f"SQLite {sqlite3.sqlite_version}"
+        else:
+            server = f"PostgreSQL {dbadmin.postgres_version(database_url)}"
+        self.say(f"machine: {_machine()}; {server}")
+
+    # --- fulfil ---------------------------------------------------------------
+
+    def fulfil(self, options: dict[str, Any]) -> None:
+        url = self._target(options["database_url"], "leb_bench")
+        sqlite = dbadmin.is_sqlite(url)
+        clients = 1 if sqlite else (options["clients"] or 8)
+        orders = options["orders"]
+        self._header(url)
+        if sqlite and (options["clients"] or 1) != 1:
+            self.say("SQLite: one process (writers serialise on the database lock anyway)")
+        if options["reuse"] and not sqlite and dbadmin.postgres_database_exists(url):
+            self.say("reusing leb_bench")
+        else:
+            self.say("creating and migrating the benchmark database")
+            dbadmin.fresh_database(url)
+        result = call_in_child(url, "leb.ops.bench.fulfil:run_verbose", orders, clients, url)
+        self.say("")
+        self.say(f"seeding: {result.seed_seconds:.1f} s (not timed below)")
+        for phase in result.phases:
+            self.say(
+                f"{phase.name:>6}: {phase.orders} orders in {phase.seconds:.2f} s = "
+                f"{phase.rate:,.0f} orders/s ({clients} client(s)); latency p50 {phase.p50_ms:.1f} ms, "
+                f"p95 {phase.p95_ms:.1f} ms, p99 {phase.p99_ms:.1f} ms; "
+                f"{phase.retries} retries, {phase.errors} errors"
+            )
+            if phase.first_error:
+                self.say(f"        first error: {phase.first_error}")
+        self.say("")
+        driver = "stdlib sqlite3" if sqlite else "psycopg, client-side binding like Django"
+        for raw in result.raw:
+            orm = result.phase(raw.name)
+            ratio = orm.rate / raw.rate if raw.rate else 0.0
+            goal = f" (goal >= {SQLITE_GOAL}: {_verdict(ratio, SQLITE_GOAL)})" if sqlite else ""
+            self.say(
+                f"{raw.name:>6}: the same {raw.statements} statements in {raw.transactions} "
+                f"transactions per order through {driver}: {raw.rate:,.0f} orders/s; "
+                f"ORM/raw = {ratio:.2f}{goal}"
+            )
+        if not sqlite and not options["no_pgbench"]:
+            self.say("")
+            self.say(
+                f"pgbench -i -s 1, then -b tpcb-like -c {clients} -j {clients} -T {options['pgbench_seconds']} -n"
+            )
+            pgbench = dbadmin.run_pgbench(url, clients=clients, seconds=options["pgbench_seconds"])
+            self.say(f"pgbench: {pgbench.tps:,.0f} tps ({pgbench.transactions} transactions)")
+            spread = result.phase("spread").rate / pgbench.tps
+            hot = result.phase("hot").rate / pgbench.tps
+            self.say(
+                f"spread/pgbench = {spread:.3f} (goal >= {SPREAD_GOAL}: {_verdict(spread, SPREAD_GOAL)})"
+            )
+            self.say(f"   hot/pgbench = {hot:.3f} (goal >= {HOT_GOAL}: {_verdict(hot, HOT_GOAL)})")
+            for raw in result.raw:
+                self.say(
+                    f"{raw.name:>6} raw/pgbench = {raw.rate / pgbench.tps:.3f} (for reference)"
+                )
+        self._finish(result.verify_ok, result.verify_summary, result.verify_problems)
+        expected = 2 * orders
+        if result.fulfilled != expected or any(p.errors for p in result.phases):
+            raise CommandError(f"{result.fulfilled} orders fulfilled, expected {expected}")
+
+    def _finish(self, ok: bool, summary: str, problems: list[str]) -> None:
+        self.say("")
+        for problem in problems:
+            self.stderr.write(f"FAIL {problem}")
+        if not ok:
+            raise CommandError(f"ledger verify on the benchmark database: FAILED; {summary}")
+        self.say(f"ledger verify on the benchmark database: OK; {summary}")
+
+    # --- sweep ------------------------------------------------------------------
+
+    def sweep(self, options: dict[str, Any]) -> None:
+        url = self._target(options["database_url"], "leb_bench_sweep")
+        lines, due = options["lines"], options["due"]
+        compare = options["compare_lines"]
+        if compare < 0:
+            compare = lines // 10
+        sizes = [lines] + ([compare] if compare and compare != lines else [])
+        if any(size < due for size in sizes):
+            raise CommandError("--due must not exceed --lines or --compare-lines")
+        self._header(url)
+        workers = options["workers"]
+        if dbadmin.is_sqlite(url) and workers > 1:
+            self.say("SQLite: one sweep worker (there is no SKIP LOCKED to split the lines)")
+            workers = 1
+        results = []
+        for size in sizes:
+            self.say(f"creating and migrating the benchmark database for {size:,} lines")
+            dbadmin.fresh_database(url)
+            result = call_in_child(url, "leb.ops.bench.sweep:run_verbose", size, due, workers, url)
+            results.append(result)
+            self.say("")
+            self.say(f"EXPLAIN of the sweep's due-lines query ({size:,} lines, {due:,} due):")
+            for row in result.plan:
+                self.say(f"    {row}")
+            self.say(
+                f"partial index lines_line_due_idx used: {'yes' if result.uses_due_index else 'NO'}"
+            )
+            self._finish(result.verify_ok, result.verify_summary, result.verify_problems)
+            if not result.complete:
+                raise CommandError(
+                    f"the sweep did not do what was seeded: {result.swept_lines} lines, "
+                    f"{result.transitions} transitions, {result.terminated} terminated, "
+                    f"forfeited {result.forfeited_minor}; expected {due}, "
+                    f"{result.expected_transitions}, {result.expected_terminated}, "
+                    f"{result.expected_forfeited}"
+                )
+            self.say("")
+        self.say(
+            f"{'lines':>12} {'due':>8} {'transitions':>12} {'terminated':>11} "
+            f"{'forfeited HKD':>14} {'workers':>8} {'seed s':>8} {'sweep s':>8} {'due lines/s':>12}"
+        )
+        for result in results:
+            rate = result.swept_lines / result.seconds if result.seconds else 0.0
+            self.say(
+                f"{result.lines:>12,} {result.due:>8,} {result.transitions:>12,} "
+                f"{result.terminated:>11,} {result.forfeited_minor.get('HKD', 0) / 100:>14,.2f} "
+                f"{result.workers:>8} {result.seed_seconds:>8.1f} {result.seconds:>8.3f} "
+                f"{rate:>12,.0f}"
+            )
+        if len(results) == 2 and results[1].seconds:
+            self.say(
+                f"sweep time ratio ({results[0].lines:,} / {results[1].lines:,} lines, same due): "
+                f"{results[0].seconds / results[1].seconds:.2f} "
+                f"(lines ratio {results[0].lines / results[1].lines:.0f})"
+            )
+        first = results[0]
+        verdict = _verdict(first.seconds, SWEEP_GOAL_SECONDS, below=True)
+        if first.vendor != "postgresql" or (first.lines, first.due) != (1_000_000, 10_000):
+            verdict += " (the goal is set for 10,000 due among 1,000,000 on PostgreSQL)"
+        self.say(
+            f"goal: < {SWEEP_GOAL_SECONDS:.0f} s for {first.due:,} due among {first.lines:,}: "
+            f"{first.seconds:.3f} s, {verdict}"
+        )
+        # On a small table where many lines are due a sequential scan is the
+        # right plan; among many lines the sweep must go through the index.
+        if first.lines >= 10 * first.due and not first.uses_due_index:
+            raise CommandError("the due-lines query does not use lines_line_due_idx")
