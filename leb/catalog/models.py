@@ -98,7 +98,9 @@ class Promotion(TranslatedNameMixin):
     # Empty: applied automatically when it matches. Otherwise the subscriber types it.
     promo_code = models.CharField(_("promo code"), max_length=40, blank=True, db_index=True)
     currency = models.CharField(_("currency"), max_length=3)
-    bonus_credit_percent = models.PositiveIntegerField(_("bonus credit (percent of credit)"), default=0)
+    bonus_credit_percent = models.PositiveIntegerField(
+        _("bonus credit (percent of credit)"), default=0
+    )
     bonus_credit_fixed = models.PositiveBigIntegerField(_("bonus credit (minor units)"), default=0)
     bonus_days = models.PositiveIntegerField(_("bonus validity days"), default=0)
     discount_percent = models.PositiveIntegerField(_("discount (percent of price)"), default=0)
