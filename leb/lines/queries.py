@@ -1,0 +1,62 @@
+"""Reads of lines for screens and APIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import lifecycle
+from .identifiers import normalize_msisdn
+from .models import Line, LineStatus
+
+
+@dataclass(frozen=True)
+class PublicLineStatus:
+    """What anyone who knows a number may see: no balance, no owner."""
+
+    msisdn: str
+    status: str
+    valid_until: datetime | None
+    days_left: int
+    # The last moments before each consequence, if nobody tops up.
+    grace_from: datetime | None
+    suspended_from: datetime | None
+    number_lost_on: datetime | None
+
+    @property
+    def can_top_up(self) -> bool:
+        return self.status in (LineStatus.ACTIVE, LineStatus.GRACE, LineStatus.SUSPENDED)
+
+
+def live_line_for_number(msisdn: str) -> Line | None:
+    """The line that currently holds the number (not a terminated one)."""
+    return (
+        Line.objects.select_related("policy", "phone_number")
+        .filter(phone_number__msisdn=msisdn)
+        .exclude(status=LineStatus.TERMINATED)
+        .first()
+    )
+
+
+def public_line_status(number: str, now: datetime) -> PublicLineStatus | None:
+    """Quick check by phone number. Raises ValidationError for input that is
+    not a phone number; returns None when no live line has this number."""
+    msisdn = normalize_msisdn(number)
+    line = live_line_for_number(msisdn)
+    if line is None or line.status == LineStatus.INVENTORY:
+        return None
+    status = lifecycle.effective_status(line, now)
+    if status == LineStatus.TERMINATED or line.valid_until is None:
+        return None
+    valid_until = line.valid_until
+    seconds_left = (valid_until - now).total_seconds()
+    return PublicLineStatus(
+        msisdn=msisdn,
+        status=status,
+        valid_until=valid_until,
+        days_left=max(0, int(seconds_left // 86400)),
+        grace_from=lifecycle.grace_from(valid_until),
+        suspended_from=lifecycle.suspended_from(valid_until, line.policy),
+        number_lost_on=lifecycle.terminated_from(valid_until, line.policy),
+    )
+
