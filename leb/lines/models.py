@@ -119,7 +119,9 @@ class LineStatus(models.TextChoices):
 
 
 class Line(models.Model):
-    iccid = models.CharField(_("ICCID"), max_length=20, unique=True)
+    # Unique through a constraint, not unique=True: on PostgreSQL that would add
+    # a second (LIKE) index that every write to the line must also update.
+    iccid = models.CharField(_("ICCID"), max_length=20)
     eid = models.CharField(_("EID"), max_length=32, blank=True, default="")
     activation_code = models.CharField(
         _("activation code"), max_length=255, blank=True, help_text=_("SGP.22, without LPA:")
@@ -173,6 +175,7 @@ class Line(models.Model):
                 condition=~Q(status="terminated"),
                 name="lines_line_one_live_line_per_number",
             ),
+            models.UniqueConstraint(fields=["iccid"], name="lines_line_iccid_unique"),
         ]
         indexes = [
             models.Index(
@@ -204,7 +207,8 @@ class LineEventKind(models.TextChoices):
 class LineEvent(models.Model):
     """Append-only history of a line."""
 
-    line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="events")
+    # Indexed by lines_event_line_idx (line, happened_at), which also serves the FK.
+    line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="events", db_index=False)
     kind = models.CharField(_("kind"), max_length=24, choices=LineEventKind.choices)
     from_status = models.CharField(_("from"), max_length=12, blank=True)
     to_status = models.CharField(_("to"), max_length=12, blank=True)
