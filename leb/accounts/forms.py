@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import authenticate, get_user_model, password_validation
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy as _
+
+from leb.lines.identifiers import normalize_msisdn
+
+from .models import Profile
+
+
+def parse_identifier(value: str) -> tuple[str, str]:
+    """(email, phone): exactly one is set. Raises a translated ValidationError."""
+    value = (value or "").strip()
+    if "@" in value:
+        validate_email(value)
+        return value.lower(), ""
+    try:
+        return "", normalize_msisdn(value)
+    except ValidationError as exc:
+        raise ValidationError(
+            _("Enter an email address or a mobile number."), code="identifier_invalid"
+        ) from exc
+
+
+class RegistrationForm(forms.Form):
+    identifier = forms.CharField(
+        label=_("Email or mobile number"),
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+    password1 = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label=_("Password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_identifier(self) -> tuple[str, str]:
+        email, phone = parse_identifier(self.cleaned_data["identifier"])
+        taken = (
+            get_user_model().objects.filter(email__iexact=email).exists()
+            if email
+            else Profile.objects.filter(phone=phone).exists()
+        )
+        if taken:
+            raise ValidationError(
+                _("An account with this email address or mobile number already exists."),
+                code="taken",
+            )
+        return email, phone
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        first, second = data.get("password1"), data.get("password2")
+        if first and second and first != second:
+            self.add_error(
+                "password2", ValidationError(_("The two passwords differ."), code="mismatch")
+            )
+        elif first:
+            email, phone = data.get("identifier") or ("", "")
+            probe = get_user_model()(username=email or phone, email=email)
+            try:
+                password_validation.validate_password(first, probe)
+            except ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+
+class LoginForm(forms.Form):
+    identifier = forms.CharField(
+        label=_("Email or mobile number"),
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args: Any, request: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.user: Any = None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        identifier, password = data.get("identifier"), data.get("password")
+        if identifier and password:
+            self.user = authenticate(self.request, username=identifier, password=password)
+            if self.user is None:
+                # One message whether or not the account exists.
+                raise ValidationError(
+                    _("The email/mobile number or the password is wrong."), code="invalid_login"
+                )
+        return data
+
+
+class OTPForm(forms.Form):
+    code = forms.CharField(
+        label=_("6-digit code from your authenticator app"),
+        max_length=6,
+        min_length=6,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].strip()
+        if not code.isdigit():
+            raise ValidationError(_("The code has 6 digits."), code="otp_format")
+        return code
