@@ -1,0 +1,357 @@
+"""Every write of the payments channel. `settle` is the single place where a
+provider's word becomes a paid and fulfilled (or failed) order: the webhook,
+the return page and the status poll all end here, in any order, any number of
+times."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+from leb import clock
+from leb.audit.actions import record
+from leb.topups.actions import OrderError, do_fail_order, do_fulfil_order, do_mark_paid
+from leb.topups.actions import do_refund_order as _do_refund_order
+from leb.topups.models import OrderStatus, TopUpOrder
+
+from .models import OPEN_STATUSES, AttemptStatus, PaymentAttempt, ProviderEvent
+from .providers.base import (
+    CANCELLED,
+    SUCCEEDED,
+    Outcome,
+    PaymentProviderError,
+    WebhookEvent,
+    get_provider,
+)
+
+logger = logging.getLogger(__name__)
+
+# Why a payment did not go through, by failure code: shown to the payer.
+FAILURE_MESSAGES = {
+    "card_declined": _("Your card was declined. Try another card or payment method."),
+    "insufficient_funds": _("Your card has insufficient funds."),
+    "card_not_supported": _("This card is not supported in the sandbox."),
+    "authentication_failed": _("The card security check (3-D Secure) failed."),
+    "cancelled": _("The payment was cancelled."),
+    "expired": _("The payment session expired before it was completed."),
+    "amount_mismatch": _(
+        "The amount paid does not match the order, so no top-up was made. "
+        "The payment will be refunded."
+    ),
+    "paid_twice": _("This order was already paid; this second payment will be refunded."),
+    "provider_unavailable": _("The payment service is not available right now. Try again later."),
+}
+DEFAULT_FAILURE = _("The payment did not go through.")
+
+# settle() results, recorded on ProviderEvent.outcome.
+FULFILLED = "fulfilled"
+DUPLICATE = "duplicate"
+LATE_FAILURE_IGNORED = "late_failure_ignored"
+FAILED = "failed"
+PENDING = "pending"
+AMOUNT_MISMATCH = "amount_mismatch"
+PAID_TWICE = "paid_twice"
+UNKNOWN_ATTEMPT = "unknown_attempt"
+IGNORED = "ignored"
+
+
+class PaymentError(Exception):
+    """A refused payment operation; the message is for the person who asked."""
+
+    def __init__(self, message: object, *, code: str) -> None:
+        super().__init__(str(message))
+        self.message = message
+        self.code = code
+
+
+def failure_message(code: str, fallback: str = "") -> str:
+    if code in FAILURE_MESSAGES:
+        return str(FAILURE_MESSAGES[code])
+    return fallback or str(DEFAULT_FAILURE)
+
+
+def absolute_url(path: str) -> str:
+    return str(getattr(settings, "SITE_URL", "http://127.0.0.1:8000")).rstrip("/") + path
+
+
+def do_start_attempt(
+    order: TopUpOrder, provider_name: str, *, now: datetime | None = None
+) -> PaymentAttempt:
+    """Open a checkout at the provider for an unpaid order. The amount and
+    currency come from the order, nowhere else."""
+    now = now or clock.now()
+    try:
+        provider = get_provider(provider_name)
+    except LookupError as exc:
+        raise PaymentError(
+            _("This payment method is not available."), code="provider_unknown"
+        ) from exc
+    with transaction.atomic():
+        order = TopUpOrder.objects.select_for_update().get(pk=order.pk)
+        if order.status != OrderStatus.PENDING_PAYMENT or order.expires_at <= now:
+            raise PaymentError(
+                _("This order can no longer be paid. Start a new top-up."), code="order_closed"
+            )
+        attempt = PaymentAttempt.objects.create(
+            order=order,
+            provider=provider.name,
+            amount=order.price,
+            currency=order.currency,
+            created_at=now,
+            updated_at=now,
+        )
+    return_url = absolute_url(reverse("payments:return", args=[attempt.public_id]))
+    cancel_url = return_url + "?cancelled=1"
+    # Network I/O happens outside any transaction: no row stays locked meanwhile.
+    try:
+        attempt.checkout_url = provider.start_checkout(order, attempt, return_url, cancel_url)
+    except PaymentProviderError as exc:
+        logger.warning("%s checkout for attempt %s failed: %s", provider.name, attempt.pk, exc)
+        attempt.status = AttemptStatus.FAILED
+        attempt.failure_code = "provider_unavailable"
+        attempt.failure_message = str(exc)[:255]
+        attempt.updated_at = clock.now()
+        attempt.save()
+        raise PaymentError(
+            FAILURE_MESSAGES["provider_unavailable"], code="provider_unavailable"
+        ) from exc
+    attempt.status = AttemptStatus.PENDING
+    attempt.updated_at = clock.now()
+    attempt.save()
+    return attempt
+
+
+def _lock_attempt(attempt_id: int) -> PaymentAttempt:
+    return PaymentAttempt.objects.select_for_update(of=("self",)).get(pk=attempt_id)
+
+
+def _english(code: str, fallback: str) -> str:
+    # The order keeps one reason for the books, whatever language the payer used.
+    with translation.override("en"):
+        return failure_message(code, fallback)[:200]
+
+
+def settle(attempt: PaymentAttempt, outcome: Outcome, *, now: datetime | None = None) -> str:
+    """Apply what the provider says about `attempt`. Idempotent: a replay, a
+    late failure after a success, or a second path arriving second changes
+    nothing. Returns what happened (one of the module's result constants)."""
+    now = now or clock.now()
+    if not outcome.is_final:
+        PaymentAttempt.objects.filter(pk=attempt.pk, status=AttemptStatus.CREATED).update(
+            status=AttemptStatus.PENDING, updated_at=now
+        )
+        return PENDING
+    with transaction.atomic():
+        # Lock order: attempt, then (inside the order actions) order, then line.
+        attempt = _lock_attempt(attempt.pk)
+        if outcome.status == SUCCEEDED:
+            return _settle_success(attempt, outcome, now)
+        return _settle_failure(attempt, outcome, now)
+
+
+def _settle_success(attempt: PaymentAttempt, outcome: Outcome, now: datetime) -> str:
+    order = TopUpOrder.objects.get(pk=attempt.order_id)
+    if attempt.status in (AttemptStatus.SUCCEEDED, AttemptStatus.REFUNDED):
+        if attempt.status == AttemptStatus.SUCCEEDED and order.status == OrderStatus.PAID:
+            do_fulfil_order(order, now=now)  # finish what a crash interrupted
+        return DUPLICATE
+    if (
+        outcome.amount != attempt.amount
+        or outcome.currency.upper() != attempt.currency
+        or (attempt.amount, attempt.currency) != (order.price, order.currency)
+    ):
+        return _refuse(attempt, outcome, AttemptStatus.FAILED, AMOUNT_MISMATCH, now)
+    reference = attempt.provider_reference or str(attempt.public_id)
+    try:
+        order = do_mark_paid(
+            order,
+            amount=attempt.amount,
+            currency=attempt.currency,
+            provider=attempt.provider,
+            reference=reference,
+            now=now,
+        )
+    except OrderError as exc:
+        if exc.code == "paid_twice":
+            return _refuse(attempt, outcome, AttemptStatus.SUCCEEDED, PAID_TWICE, now)
+        raise
+    attempt.status = AttemptStatus.SUCCEEDED
+    attempt.failure_code = ""
+    attempt.failure_message = ""
+    attempt.provider_data = {**attempt.provider_data, **outcome.data}
+    attempt.updated_at = now
+    attempt.save(
+        update_fields=["status", "failure_code", "failure_message", "provider_data", "updated_at"]
+    )
+    do_fulfil_order(order, now=now)
+    return FULFILLED
+
+
+def _refuse(
+    attempt: PaymentAttempt, outcome: Outcome, status: str, code: str, now: datetime
+) -> str:
+    """Money arrived that must not become a top-up: keep the facts for finance."""
+    attempt.status = status
+    attempt.failure_code = code
+    attempt.failure_message = _english(code, "")
+    attempt.provider_data = {**attempt.provider_data, **outcome.data}
+    attempt.updated_at = now
+    attempt.save(
+        update_fields=["status", "failure_code", "failure_message", "provider_data", "updated_at"]
+    )
+    logger.error(
+        "refused %s payment for attempt %s: %s (got %s %s, expected %s %s)",
+        attempt.provider,
+        attempt.public_id,
+        code,
+        outcome.amount,
+        outcome.currency,
+        attempt.amount,
+        attempt.currency,
+    )
+    record(
+        f"payments:{attempt.provider}",
+        f"payment.{code}",
+        f"order:{attempt.order_id}",
+        {
+            "attempt": str(attempt.public_id),
+            "paid_amount": outcome.amount,
+            "paid_currency": outcome.currency,
+            "expected_amount": attempt.amount,
+            "expected_currency": attempt.currency,
+        },
+        now=now,
+    )
+    return code
+
+
+def _settle_failure(attempt: PaymentAttempt, outcome: Outcome, now: datetime) -> str:
+    if attempt.status in (AttemptStatus.SUCCEEDED, AttemptStatus.REFUNDED):
+        # Providers deliver in any order: a failure never undoes a success.
+        return LATE_FAILURE_IGNORED
+    if attempt.status in (AttemptStatus.FAILED, AttemptStatus.CANCELLED):
+        return DUPLICATE
+    code = outcome.failure_code or ("cancelled" if outcome.status == CANCELLED else "declined")
+    attempt.status = (
+        AttemptStatus.CANCELLED if outcome.status == CANCELLED else AttemptStatus.FAILED
+    )
+    attempt.failure_code = code[:50]
+    attempt.failure_message = _english(code, outcome.failure_message)[:255]
+    attempt.updated_at = now
+    attempt.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
+    others_open = (
+        PaymentAttempt.objects.filter(order_id=attempt.order_id, status__in=OPEN_STATUSES)
+        .exclude(pk=attempt.pk)
+        .exists()
+    )
+    order = TopUpOrder.objects.get(pk=attempt.order_id)
+    if order.status == OrderStatus.PENDING_PAYMENT and not others_open:
+        # Paid or closed meanwhile: nothing left to fail.
+        with contextlib.suppress(OrderError):
+            do_fail_order(order, reason=attempt.failure_message, now=now)
+    return FAILED
+
+
+def do_refund_attempt(
+    attempt: PaymentAttempt, *, reason: str, actor: str, now: datetime | None = None
+) -> PaymentAttempt:
+    """Refund a successful payment: reverse the top-up in the books, then give
+    the money back at the provider. If the provider call fails, the order stays
+    refunded with `refund_due` set so finance can finish it by hand."""
+    now = now or clock.now()
+    if attempt.status != AttemptStatus.SUCCEEDED:
+        raise PaymentError(_("Only a successful payment can be refunded."), code="not_succeeded")
+    if attempt.failure_code != PAID_TWICE:
+        # A second payment of an already paid order never became a top-up.
+        try:
+            _do_refund_order(attempt.order, reason=reason, actor=actor, now=now)
+        except OrderError as exc:
+            raise PaymentError(exc.messages[0], code=exc.code or "refused") from exc
+    provider = get_provider(attempt.provider)
+    try:
+        refund_reference = provider.refund(attempt, attempt.amount)
+    except PaymentProviderError as exc:
+        logger.error("refund of attempt %s failed at %s: %s", attempt.pk, attempt.provider, exc)
+        raise PaymentError(
+            _("The top-up was reversed, but the provider refund failed; finance must finish it."),
+            code="provider_refund_failed",
+        ) from exc
+    with transaction.atomic():
+        attempt = _lock_attempt(attempt.pk)
+        attempt.status = AttemptStatus.REFUNDED
+        attempt.provider_data = {**attempt.provider_data, "refund": refund_reference}
+        attempt.updated_at = now
+        attempt.save(update_fields=["status", "provider_data", "updated_at"])
+        record(
+            actor,
+            "payment.refund",
+            f"order:{attempt.order_id}",
+            {"attempt": str(attempt.public_id), "amount": attempt.amount, "reason": reason},
+            now=now,
+        )
+    return attempt
+
+
+def do_record_event(event: WebhookEvent, *, now: datetime | None = None) -> str:
+    """Store a verified provider event once and settle its attempt. A replayed
+    event id hits the unique constraint and changes nothing."""
+    now = now or clock.now()
+    with transaction.atomic():
+        stored, created = ProviderEvent.objects.get_or_create(
+            provider=event.provider,
+            event_id=event.event_id,
+            defaults={
+                "type": event.type[:100],
+                "received_at": now,
+                "payload_sha256": event.payload_sha256,
+            },
+        )
+        if not created:
+            return DUPLICATE
+        attempt = find_attempt(event)
+        if attempt is None:
+            outcome = UNKNOWN_ATTEMPT
+        elif event.outcome is None:
+            outcome = IGNORED
+        else:
+            outcome = settle(attempt, event.outcome, now=now)
+        stored.attempt = attempt
+        stored.processed_at = now
+        stored.outcome = outcome
+        stored.save(update_fields=["attempt", "processed_at", "outcome"])
+    return outcome
+
+
+def find_attempt(event: WebhookEvent) -> PaymentAttempt | None:
+    attempts = PaymentAttempt.objects.filter(provider=event.provider)
+    if event.attempt_id:
+        return attempts.filter(public_id=event.attempt_id).first()
+    if event.reference:
+        return attempts.filter(provider_reference=event.reference).first()
+    return None
+
+
+def sync_attempt(attempt: PaymentAttempt, *, cancelled: bool = False) -> PaymentAttempt:
+    """Ask the provider about an open attempt and settle what it says: the
+    return page and the status poll do not wait for the webhook."""
+    if attempt.is_open:
+        outcome: Outcome | None = None
+        try:
+            outcome = get_provider(attempt.provider).fetch_status(attempt)
+        except (LookupError, PaymentProviderError) as exc:
+            logger.warning("status of attempt %s unavailable: %s", attempt.pk, exc)
+        if outcome is not None and outcome.is_final:
+            settle(attempt, outcome)
+        elif cancelled:
+            # The payer came back through the cancel link; a payment that still
+            # completes later is honoured all the same.
+            settle(attempt, Outcome(CANCELLED, failure_code="cancelled"))
+        attempt.refresh_from_db()
+    return attempt

@@ -1,0 +1,28 @@
+"""Back office view of payments: read-only, because only the payment actions
+and provider events change them."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from leb.admin_tools import ReadOnlyAdmin
+
+from .models import PaymentAttempt, ProviderEvent
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "order", "provider", "status", "amount", "currency", "created_at")
+    list_filter = ("provider", "status", "currency")
+    search_fields = ("=public_id", "=provider_reference", "=order__public_id")
+    raw_id_fields = ("order",)
+    date_hierarchy = "created_at"
+    exclude = ("provider_data",)
+
+
+@admin.register(ProviderEvent)
+class ProviderEventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "provider", "type", "outcome", "received_at", "processed_at")
+    list_filter = ("provider", "type", "outcome")
+    search_fields = ("=event_id", "=attempt__public_id")
+    raw_id_fields = ("attempt",)

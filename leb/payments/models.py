@@ -1,0 +1,108 @@
+"""Payment attempts and the provider events that settle them.
+
+An order may need several attempts (a declined card, then another). Card data
+never reaches these tables: providers tokenise, the sandbox forgets."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class AttemptStatus(models.TextChoices):
+    CREATED = "created", _("Created")
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    REFUNDED = "refunded", _("Refunded")
+
+
+OPEN_STATUSES = (AttemptStatus.CREATED, AttemptStatus.PENDING)
+FINAL_STATUSES = (
+    AttemptStatus.SUCCEEDED,
+    AttemptStatus.FAILED,
+    AttemptStatus.CANCELLED,
+    AttemptStatus.REFUNDED,
+)
+
+
+class PaymentAttempt(models.Model):
+    public_id = models.UUIDField(_("reference"), default=uuid.uuid4, unique=True, editable=False)
+    order = models.ForeignKey(
+        "topups.TopUpOrder",
+        on_delete=models.PROTECT,
+        related_name="payment_attempts",
+        verbose_name=_("order"),
+    )
+    provider = models.CharField(_("provider"), max_length=20)
+    provider_reference = models.CharField(_("provider reference"), max_length=255, blank=True)
+    # Copied from the order when the attempt starts: what the provider was asked for.
+    amount = models.PositiveBigIntegerField(_("amount (minor units)"))
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(
+        _("status"), max_length=10, choices=AttemptStatus.choices, default=AttemptStatus.CREATED
+    )
+    failure_code = models.CharField(_("failure code"), max_length=50, blank=True)
+    failure_message = models.CharField(_("failure message"), max_length=255, blank=True)
+    checkout_url = models.CharField(_("checkout URL"), max_length=2000, blank=True)
+    # Provider-side facts needed later (return URLs, payment intent for refunds).
+    provider_data = models.JSONField(_("provider data"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"))
+    updated_at = models.DateTimeField(_("updated"))
+
+    class Meta:
+        verbose_name = _("payment attempt")
+        verbose_name_plural = _("payment attempts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_reference"],
+                condition=~Q(provider_reference=""),
+                name="payments_attempt_reference_uniq",
+            )
+        ]
+        indexes = [models.Index(fields=["order", "-created_at"], name="payments_attempt_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.public_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class ProviderEvent(models.Model):
+    """One notification from a provider, stored once: a replay hits the unique
+    constraint and changes nothing."""
+
+    provider = models.CharField(_("provider"), max_length=20)
+    event_id = models.CharField(_("event id"), max_length=255)
+    type = models.CharField(_("type"), max_length=100)
+    attempt = models.ForeignKey(
+        PaymentAttempt,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="events",
+        verbose_name=_("payment attempt"),
+    )
+    received_at = models.DateTimeField(_("received"))
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=50, blank=True)
+    # Proof of what was received without keeping the payload itself.
+    payload_sha256 = models.CharField(_("payload SHA-256"), max_length=64)
+
+    class Meta:
+        verbose_name = _("provider event")
+        verbose_name_plural = _("provider events")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"], name="payments_event_provider_id_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id}"

@@ -1,0 +1,160 @@
+"""The one interface every payment provider implements, and the registry that
+picks providers from settings.
+
+Providers talk to the outside world and translate; they never decide what a
+payment means for an order. That is `leb.payments.actions.settle`."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
+
+    from leb.topups.models import TopUpOrder
+
+    from ..models import PaymentAttempt
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the provider says happened to one attempt."""
+
+    status: str  # SUCCEEDED, FAILED, CANCELLED or PENDING
+    amount: int | None = None
+    currency: str = ""
+    reference: str = ""
+    failure_code: str = ""
+    failure_message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != PENDING
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified notification. `attempt_id` is the attempt's public id when the
+    provider tells us; otherwise `reference` finds it."""
+
+    provider: str
+    event_id: str
+    type: str
+    payload_sha256: str
+    attempt_id: str = ""
+    reference: str = ""
+    outcome: Outcome | None = None
+
+
+class PaymentProviderError(Exception):
+    """The provider could not be reached or refused a request."""
+
+    def __init__(self, message: str | _StrPromise, *, code: str = "provider_error") -> None:
+        super().__init__(str(message))
+        self.message = message
+        self.code = code
+
+
+class WebhookError(Exception):
+    """A notification that must not be processed; `status` is the HTTP answer."""
+
+    status = 400
+    title = _("Invalid webhook")
+
+    def __init__(self, detail: str | _StrPromise) -> None:
+        super().__init__(str(detail))
+        self.detail = detail
+
+
+class UnparseableWebhook(WebhookError):
+    status = 400
+    title = _("Unreadable webhook")
+
+
+class ForgedWebhook(WebhookError):
+    status = 401
+    title = _("Webhook signature does not match")
+
+
+class StaleWebhook(WebhookError):
+    status = 401
+    title = _("Webhook timestamp outside the tolerance")
+
+
+def payload_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+class PaymentProvider(ABC):
+    name: str = ""
+    label: str | _StrPromise = ""
+
+    @abstractmethod
+    def start_checkout(
+        self, order: TopUpOrder, attempt: PaymentAttempt, return_url: str, cancel_url: str
+    ) -> str:
+        """Open a checkout at the provider; return where to send the browser.
+        May set attempt.provider_reference / provider_data (the caller saves)."""
+
+    @abstractmethod
+    def parse_webhook(self, request: HttpRequest) -> WebhookEvent:
+        """Verify and decode a notification, or raise a WebhookError."""
+
+    @abstractmethod
+    def fetch_status(self, attempt: PaymentAttempt) -> Outcome:
+        """Ask the provider where the attempt stands now."""
+
+    @abstractmethod
+    def refund(self, attempt: PaymentAttempt, amount: int) -> str:
+        """Give `amount` minor units back; return the provider's refund reference."""
+
+
+BUILTIN = {
+    "sandbox": "leb.payments.providers.sandbox.SandboxProvider",
+    "stripe": "leb.payments.providers.stripe.StripeProvider",
+}
+
+
+def default_provider_name() -> str:
+    return str(getattr(settings, "PAYMENT_PROVIDER", "sandbox"))
+
+
+def enabled_provider_names() -> list[str]:
+    """PAYMENT_PROVIDERS lists every enabled provider; the default is always one."""
+    names = list(getattr(settings, "PAYMENT_PROVIDERS", []) or [])
+    default = default_provider_name()
+    if default not in names:
+        names.insert(0, default)
+    return names
+
+
+@cache
+def _load(path: str) -> PaymentProvider:
+    provider: PaymentProvider = import_string(path)()
+    return provider
+
+
+def get_provider(name: str) -> PaymentProvider:
+    """The enabled provider called `name`; LookupError when it is not enabled."""
+    if name not in enabled_provider_names():
+        raise LookupError(name)
+    paths = {**BUILTIN, **getattr(settings, "PAYMENT_PROVIDER_CLASSES", {})}
+    if name not in paths:
+        raise ImproperlyConfigured(f"Unknown payment provider {name!r}")
+    return _load(paths[name])
