@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from leb import clock
+
+from ..models import Announcement
+from ..queries import pinned_announcement
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def pinned_banner(context: Any) -> Announcement | None:
+    """`{% pinned_banner as banner %}`: memoised on the request so a page
+    that asks twice still costs at most one query."""
+    request = context.get("request")
+    if request is not None and hasattr(request, "_leb_pinned_banner"):
+        cached: Announcement | None = request._leb_pinned_banner
+        return cached
+    found = pinned_announcement(clock.now())
+    if request is not None:
+        request._leb_pinned_banner = found
+    return found

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+NAV_HOME = {"zh-hans": "首页", "zh-hant": "首頁", "en": "Home"}
+NAV_TOP_UP = {"zh-hans": "充值", "zh-hant": "增值", "en": "Top up"}
+NOTICE_EN = "We never ask for your password, PIN or card security code by phone, SMS or email."
+
+
+def client_in(language: str) -> Client:
+    client = Client()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    return client
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "zh-hant", "en"])
+@pytest.mark.parametrize("url", ["/", "/help/", "/top-up/", "/announcements/"])
+def test_pages_render_in_each_language(language: str, url: str) -> None:
+    # given
+    client = client_in(language)
+
+    # when
+    response = client.get(url)
+
+    # then
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'<html lang="{language}">' in html
+    assert NAV_HOME[language] in html
+    assert NAV_TOP_UP[language] in html
+
+
+def test_accept_language_picks_traditional_chinese() -> None:
+    # given
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-HK,zh;q=0.9")
+
+    # when
+    response = client.get("/")
+
+    # then
+    assert '<html lang="zh-hant">' in response.content.decode()
+
+
+def test_language_switch_posts_to_set_language_and_is_remembered() -> None:
+    # given
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/help/")
+    token = page.cookies[settings.CSRF_COOKIE_NAME].value
+    assert 'action="/i18n/setlang/"' in page.content.decode()
+
+    # when
+    response = client.post(
+        "/i18n/setlang/",
+        {"language": "zh-hant", "next": "/help/", "csrfmiddlewaretoken": token},
+    )
+
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == "/help/"
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "zh-hant"
+    again = client.get("/")
+    assert '<html lang="zh-hant">' in again.content.decode()
+    assert "首頁" in again.content.decode()
+
+
+def test_language_switch_offers_three_languages_with_csrf() -> None:
+    # when
+    html = Client().get("/").content.decode()
+
+    # then
+    assert "csrfmiddlewaretoken" in html
+    for code, name in (("zh-hans", "简体中文"), ("zh-hant", "繁體中文"), ("en", "English")):
+        assert f'name="language" value="{code}" lang="{code}"' in html
+        assert name in html
+    assert 'value="en" lang="en" aria-pressed="true"' in html
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "zh-hant", "en"])
+def test_footer_carries_anti_phishing_notice_in_all_three_languages(language: str) -> None:
+    # when
+    html = client_in(language).get("/").content.decode()
+
+    # then
+    assert NOTICE_EN in html
+    for code in ("zh-hans", "zh-hant", "en"):
+        assert f'<p lang="{code}">' in html or f'<p class="other-language" lang="{code}">' in html
+
+
+def test_nav_marks_the_current_page() -> None:
+    # when
+    html = Client().get("/help/").content.decode()
+
+    # then
+    assert 'href="/help/" aria-current="page"' in html
+    assert 'href="/" aria-current="page"' not in html
+
+
+@pytest.mark.parametrize("url", ["/", "/help/", "/top-up/", "/announcements/"])
+def test_pinned_banner_is_on_every_portal_page(url: str, announcement: Any) -> None:
+    # given
+    pinned = announcement(pinned=True, title_en="Pinned notice")
+    announcement(title_en="Ordinary notice")
+
+    # when
+    html = Client().get(url).content.decode()
+
+    # then
+    assert 'class="banner banner-promotion"' in html
+    assert f'href="/announcements/{pinned.slug}/">Pinned notice</a>' in html
+
+
+def test_pinned_banner_on_detail_page(announcement: Any) -> None:
+    # given
+    pinned = announcement(pinned=True, title_en="Pinned notice")
+    other = announcement(title_en="Other")
+
+    # when
+    html = Client().get(f"/announcements/{other.slug}/").content.decode()
+
+    # then
+    assert f'href="/announcements/{pinned.slug}/">Pinned notice</a>' in html
+
+
+def test_no_banner_without_a_pinned_announcement(announcement: Any) -> None:
+    # given
+    announcement(pinned=False)
+
+    # when
+    html = Client().get("/").content.decode()
+
+    # then
+    assert 'class="banner' not in html
+
+
+def test_home_shows_latest_announcements_in_the_request_language(announcement: Any) -> None:
+    # given
+    announcement(title_en="Cheaper top-ups", title_zh_hans="充值更便宜", title_zh_hant="增值更平")
+
+    # when
+    html = client_in("zh-hant").get("/").content.decode()
+
+    # then
+    assert "增值更平" in html
+    assert "Cheaper top-ups" not in html
+
+
+def test_home_query_budget(announcement: Any, django_assert_max_num_queries: Any) -> None:
+    # given
+    for _ in range(5):
+        announcement()
+    announcement(pinned=True)
+    client = Client()
+
+    # when / then: banner and latest list, whatever the number of announcements
+    with django_assert_max_num_queries(2):
+        response = client.get("/")
+    assert response.status_code == 200
+
+
+def test_pages_use_no_inline_script_or_style(announcement: Any) -> None:
+    # given
+    announcement(pinned=True)
+
+    # when
+    html = Client().get("/").content.decode()
+
+    # then: the CSP forbids both, so the pages must not need them
+    assert "<script" not in html
+    assert " style=" not in html
+    assert "<style" not in html
+    assert "/static/portal/portal.css" in html
+
+
+def test_stylesheet_is_served() -> None:
+    # when
+    response = Client().get("/static/portal/portal.css")
+
+    # then
+    assert response.status_code == 200

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+MIDDLEWARE = "leb.portal.middleware.SecurityHeadersMiddleware"
+
+
+@pytest.fixture
+def secured(settings: Any) -> Any:
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, MIDDLEWARE]
+    return settings
+
+
+def directives(header: str) -> dict[str, list[str]]:
+    parsed = {}
+    for part in header.split(";"):
+        name, *values = part.split()
+        parsed[name] = values
+    return parsed
+
+
+@pytest.mark.parametrize("url", ["/", "/announcements/", "/help/", "/announcements/feed.atom"])
+def test_security_headers_on_portal_pages(secured: Any, url: str) -> None:
+    # when
+    response = Client().get(url)
+
+    # then
+    csp = directives(response["Content-Security-Policy"])
+    assert csp["default-src"] == ["'self'"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert csp["form-action"] == ["'self'"]
+    assert csp["object-src"] == ["'none'"]
+    assert "'unsafe-inline'" not in response["Content-Security-Policy"]
+    assert "'unsafe-eval'" not in response["Content-Security-Policy"]
+    assert any(v.startswith("'nonce-") for v in csp["script-src"])
+    assert "camera=()" in response["Permissions-Policy"]
+    assert "geolocation=()" in response["Permissions-Policy"]
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_nonce_is_fresh_per_response(secured: Any) -> None:
+    # when
+    first = Client().get("/")["Content-Security-Policy"]
+    second = Client().get("/")["Content-Security-Policy"]
+
+    # then
+    assert first != second
+
+
+def test_payment_hosts_may_receive_forms(secured: Any) -> None:
+    # given
+    secured.PAYMENT_FORM_ACTION_HOSTS = ["https://checkout.example.com", "https://pay.example.net"]
+
+    # when
+    response = Client().get("/")
+
+    # then
+    csp = directives(response["Content-Security-Policy"])
+    assert csp["form-action"] == [
+        "'self'",
+        "https://checkout.example.com",
+        "https://pay.example.net",
+    ]
+
+
+def test_a_view_policy_is_left_alone(secured: Any) -> None:
+    # given: exempt prefix for third-party pages
+    secured.CSP_EXEMPT_PATH_PREFIXES = ["/help/"]
+
+    # when
+    response = Client().get("/help/")
+
+    # then
+    assert "Content-Security-Policy" not in response
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def test_headers_on_404(secured: Any) -> None:
+    # when
+    response = Client().get("/announcements/no-such-thing/")
+
+    # then
+    assert response.status_code == 404
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]

@@ -1,0 +1,11 @@
+from django.urls import URLPattern, URLResolver, path
+
+from . import views
+
+app_name = "portal"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.home, name="home"),
+    path("top-up/", views.top_up, name="top_up"),
+    path("help/", views.help_page, name="help"),
+]
