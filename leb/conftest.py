@@ -26,6 +26,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             )
 
 
+@pytest.fixture(autouse=True)
+def _english_by_default() -> Any:
+    """Each test starts in English: a request in another language must not
+    leave its language active for the next test."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.activate("en")
+
+
 def make_iccid(n: int) -> str:
     body = f"8985200{n:011d}"
     return body + luhn.calc_check_digit(body)

@@ -56,25 +56,37 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "ninja",
     "django_tasks",
     "django_tasks_db",
     "leb.audit",
+    "leb.security",
+    "leb.accounts",
     "leb.ledger",
     "leb.lines",
     "leb.catalog",
     "leb.topups",
     "leb.jobs",
     "leb.ops",
+    "leb.payments",
+    "leb.announcements",
+    "leb.portal",
+    "leb.api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "leb.portal.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "leb.accounts.middleware.SessionEpochMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -181,6 +193,46 @@ ORDER_PAYMENT_TTL_MINUTES = int(env("ORDER_PAYMENT_TTL_MINUTES", "30"))
 RECOVERY_GRACE_SECONDS = int(env("RECOVERY_GRACE_SECONDS", "30"))
 SWEEP_BATCH_SIZE = int(env("SWEEP_BATCH_SIZE", "500"))
 
+# --- Cache (rate limits) ----------------------------------------------------
+# A file cache is shared by every process on one machine; with several
+# machines, point LEB_CACHE_BACKEND/LEB_CACHE_LOCATION at a shared cache.
+CACHES = {
+    "default": {
+        "BACKEND": env("CACHE_BACKEND", "django.core.cache.backends.filebased.FileBasedCache"),
+        "LOCATION": env("CACHE_LOCATION", str(VAR_DIR / "cache")),
+    }
+}
+
+# --- REST API ---------------------------------------------------------------
+API_PROBLEM_BASE_URL = env("API_PROBLEM_BASE_URL", "https://leb.example/problems/")
+API_LINE_CHECK_RATE = env("API_LINE_CHECK_RATE", "10/m")  # empty: no limit
+API_NUM_PROXIES = int(env("API_NUM_PROXIES", "0"))  # trusted proxies in front of leb
+
+# --- Portal -----------------------------------------------------------------
+PAYMENT_FORM_ACTION_HOSTS = env_list("PAYMENT_FORM_ACTION_HOSTS", "")  # extra CSP form-action hosts
+CSP_EXEMPT_PATH_PREFIXES = env_list("CSP_EXEMPT_PATH_PREFIXES", "/api/docs")
+PORTAL_QUICK_CHECK_RATE = env("PORTAL_QUICK_CHECK_RATE", "10/60")  # requests/seconds per IP
+ANNOUNCEMENT_BANNER_CACHE_SECONDS = int(env("ANNOUNCEMENT_BANNER_CACHE_SECONDS", "60"))
+
+# --- Payments ---------------------------------------------------------------
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", "sandbox")
+PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", PAYMENT_PROVIDER)
+PAYMENTS_SANDBOX_WEBHOOK_SECRET = env(
+    "PAYMENTS_SANDBOX_WEBHOOK_SECRET", ""
+)  # empty: derived from SECRET_KEY
+PAYMENTS_WEBHOOK_MAX_ATTEMPTS = int(env("PAYMENTS_WEBHOOK_MAX_ATTEMPTS", "8"))
+PAYMENTS_WEBHOOK_RETRY_SECONDS = int(env("PAYMENTS_WEBHOOK_RETRY_SECONDS", "30"))
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
+if (
+    PRODUCTION
+    and "stripe" in PAYMENT_PROVIDERS
+    and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET)
+):
+    raise ImproperlyConfigured(
+        "Stripe is enabled: set LEB_STRIPE_SECRET_KEY and LEB_STRIPE_WEBHOOK_SECRET."
+    )
+
 # --- Email ------------------------------------------------------------------
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
@@ -196,7 +248,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "leb <noreply@localhost>")
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 
-LOGIN_URL = "admin:login"
+AUTHENTICATION_BACKENDS = ["leb.accounts.backends.EmailOrPhoneBackend"]
+LOGIN_URL = "accounts:login"
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24 * 3
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -13,4 +13,10 @@ admin.site.site_title = "leb ops"
 urlpatterns = [
     path("ops/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("leb.accounts.urls")),
+    path("", include("leb.payments.urls")),
+    path("", include("leb.announcements.urls")),
+    path("", include("leb.api.urls")),
+    path("", include("leb.portal.urls")),
 ]

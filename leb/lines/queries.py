@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,9 +55,9 @@ def public_line_status(number: str, now: datetime) -> PublicLineStatus | None:
         msisdn=msisdn,
         status=status,
         valid_until=valid_until,
-        days_left=max(0, int(seconds_left // 86400)),
+        # Whole days, rounded up: a line valid for 29.9 more days has 30 days left.
+        days_left=max(0, math.ceil(seconds_left / 86400)),
         grace_from=lifecycle.grace_from(valid_until),
         suspended_from=lifecycle.suspended_from(valid_until, line.policy),
         number_lost_on=lifecycle.terminated_from(valid_until, line.policy),
     )
-

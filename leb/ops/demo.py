@@ -25,6 +25,7 @@ from django.db.models import Count
 from stdnum import luhn
 
 from leb import clock
+from leb.announcements.demo import load_demo_announcements
 from leb.catalog.models import FreeAmountRule, Plan, Promotion
 from leb.lines import lifecycle
 from leb.lines.actions import do_activate_line, do_create_line, do_set_line_owner, sweep_lines
@@ -604,6 +605,7 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
             # Persist what the back-dated histories lead to, as the periodic sweep would.
             sweep_lines(now)
         summary.created_lines = len(new)
+        load_demo_announcements(now)
 
     demo_lines = Line.objects.filter(iccid__in=[s.iccid for s in specs])
     summary.lines_by_status = dict(Counter(demo_lines.values_list("status", flat=True)))

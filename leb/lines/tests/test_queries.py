@@ -16,7 +16,7 @@ def test_quick_check_gives_dates_without_private_facts(make_line: Any, now: date
     line = make_line()
     result = public_line_status(line.msisdn.replace("+852", ""), now + timedelta(days=10, hours=1))
     assert result is not None
-    assert result.status == "active" and result.days_left == 19
+    assert result.status == "active" and result.days_left == 20
     assert result.number_lost_on == line.valid_until + timedelta(days=90)
     assert not hasattr(result, "balance") and not hasattr(result, "owner")
 

@@ -45,11 +45,23 @@ def wallet_balance(line: Line) -> int:
 # --- Every page opens ------------------------------------------------------------------
 
 
+MAY_BE_EMPTY = {
+    "accounts.Profile",
+    "api.PersonalToken",
+    "security.Lockout",
+    "otp_totp.TOTPDevice",
+    "payments.PaymentAttempt",
+    "payments.ProviderEvent",
+    "jobs.PeriodicJob",
+}
+
+
 def test_staff_can_open_every_registered_model(staff_client: Client, now: datetime) -> None:
     # given
     load_demo(now=now)
     Group.objects.create(name="support")
     opened = 0
+    empty: set[str] = set()
 
     # when / then
     for model, model_admin in admin.site._registry.items():
@@ -68,7 +80,11 @@ def test_staff_can_open_every_registered_model(staff_client: Client, now: dateti
             change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
             assert staff_client.get(change).status_code == 200, change
             opened += 1
-    assert opened >= len(admin.site._registry) - 2
+        else:
+            empty.add(opts.label)
+    # Rows the demo does not make: each is created by its own app's tests.
+    assert empty <= MAY_BE_EMPTY, empty - MAY_BE_EMPTY
+    assert opened == len(admin.site._registry) - len(empty)
 
 
 def _request_for(client: Client) -> Any:
