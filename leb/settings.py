@@ -125,9 +125,6 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;"
         ),
     }
-    _db["TEST"] = (
-        {"NAME": str(VAR_DIR / "test.sqlite3")} if env_bool("TEST_SQLITE_FILE", False) else {}
-    )
 else:
     _db.setdefault("OPTIONS", {})
 DATABASES = {"default": _db}
