@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from typing import Any
+
+from leb.sms import SmsMessage
+
+
+class BaseSmsBackend:
+    def __init__(self, **kwargs: Any) -> None:
+        pass
+
+    def send(self, message: SmsMessage) -> None:
+        raise NotImplementedError
