@@ -1,0 +1,73 @@
+"""Online top-up test helpers: a frozen clock, a private cache, catalog rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+
+from leb import clock
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock_and_cache(now: datetime, settings: Any) -> Iterator[None]:
+    # Rate-limit counters live in the cache: each test gets its own.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "webtopup-tests",
+        }
+    }
+    settings.PAYMENT_PROVIDER = "sandbox"
+    settings.PAYMENT_PROVIDERS = ["sandbox"]
+    cache.clear()
+    with clock.frozen(now):
+        yield
+    cache.clear()
+
+
+@pytest.fixture
+def hkd_rule(db: Any) -> Any:
+    from leb.catalog.models import FreeAmountRule
+
+    return FreeAmountRule.objects.create(
+        currency="HKD", min_amount=1000, max_amount=50000, tiers=[[1000, 30], [10000, 180]]
+    )
+
+
+@pytest.fixture
+def make_promotion(db: Any, now: datetime) -> Callable[..., Any]:
+    from leb.catalog.models import Promotion
+
+    def factory(**fields: Any) -> Any:
+        values: dict[str, Any] = {
+            "code": f"promo-{Promotion.objects.count() + 1}",
+            "name_en": "Summer bonus",
+            "name_zh_hans": "夏日奖赏",
+            "name_zh_hant": "夏日獎賞",
+            "currency": "HKD",
+            "starts_at": now - timedelta(days=1),
+            "ends_at": now + timedelta(days=30),
+            **fields,
+        }
+        return Promotion.objects.create(**values)
+
+    return factory
+
+
+def plans_url(client: Client, number: str) -> str:
+    """Start a guest top-up for `number`; where the plans page is."""
+    response = client.post(reverse("webtopup:start"), {"number": number})
+    assert response.status_code == 302, response.content.decode()
+    return str(response["Location"])
+
+
+def confirm_url(client: Client, url: str, **data: str) -> str:
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()
+    return str(response["Location"])
