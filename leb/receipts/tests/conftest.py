@@ -1,0 +1,86 @@
+"""Personas for receipts: the owner of a topped-up line, an outsider (another
+signed-in user) and an anonymous visitor; the clock is frozen at `now`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from leb import clock
+from leb.conftest import topup
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(now: datetime) -> Iterator[None]:
+    with clock.frozen(now):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _site_url(settings: Any) -> None:
+    settings.SITE_URL = "https://leb.example"
+
+
+@pytest.fixture
+def owner(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("owner", "owner@example.com", None)
+
+
+@pytest.fixture
+def outsider(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("outsider", "outsider@example.com", None)
+
+
+@pytest.fixture
+def owner_client(owner: Any) -> Client:
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def outsider_client(outsider: Any) -> Client:
+    client = Client()
+    client.force_login(outsider)
+    return client
+
+
+@pytest.fixture
+def anonymous() -> Client:
+    return Client()
+
+
+@pytest.fixture
+def line(make_line: Callable[..., Any], owner: Any) -> Any:
+    return make_line(owner=owner)
+
+
+@pytest.fixture
+def make_order(hkd_plan: Any, owner: Any, now: datetime) -> Callable[..., Any]:
+    def factory(
+        line: Any, *, at: datetime | None = None, customer: Any = owner, **kwargs: Any
+    ) -> Any:
+        plan = kwargs.pop("plan", hkd_plan if "amount" not in kwargs else None)
+        order = topup(line, plan, now=at or now, **kwargs)
+        order.customer = customer
+        order.save(update_fields=["customer"])
+        return order
+
+    return factory
+
+
+@pytest.fixture
+def order(line: Any, make_order: Callable[..., Any]) -> Any:
+    return make_order(line)
