@@ -31,6 +31,8 @@ def env_list(name: str, default: str) -> list[str]:
 
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env("SECRET_KEY", DEFAULT_SECRET_KEY)
+# Old keys still accepted for signatures (receipt QR codes, tokens) after a rotation.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", "")
 # Production is any process not explicitly in debug mode: it must have a real secret.
 PRODUCTION = env_bool("PRODUCTION", False)
 if PRODUCTION and DEBUG:
@@ -74,6 +76,10 @@ INSTALLED_APPS = [
     "leb.announcements",
     "leb.portal",
     "leb.api",
+    "leb.sms",
+    "leb.mylines",
+    "leb.webtopup",
+    "leb.receipts",
 ]
 
 MIDDLEWARE = [
@@ -229,6 +235,20 @@ if (
     raise ImproperlyConfigured(
         "Stripe is enabled: set LEB_STRIPE_SECRET_KEY and LEB_STRIPE_WEBHOOK_SECRET."
     )
+
+# --- Online top-up -------------------------------------------------------------
+WEBTOPUP_TOKEN_MINUTES = int(
+    env("WEBTOPUP_TOKEN_MINUTES", "30")
+)  # how long a top-up page link stays usable
+
+# --- SMS ----------------------------------------------------------------------
+SMS_BACKEND = env("SMS_BACKEND", "leb.sms.backends.console.SmsBackend")
+SMS_HTTP_URL = env("SMS_HTTP_URL", "")
+SMS_HTTP_TOKEN = env("SMS_HTTP_TOKEN", "")
+SMS_HTTP_TIMEOUT = float(env("SMS_HTTP_TIMEOUT", "10"))
+SMS_SENDER = env("SMS_SENDER", "")
+MYLINES_BIND_CODE_MINUTES = int(env("MYLINES_BIND_CODE_MINUTES", "10"))
+MYLINES_BIND_SMS_PER_HOUR = int(env("MYLINES_BIND_SMS_PER_HOUR", "5"))
 
 # --- Email ------------------------------------------------------------------
 EMAIL_BACKEND = env(

@@ -18,5 +18,8 @@ urlpatterns = [
     path("", include("leb.payments.urls")),
     path("", include("leb.announcements.urls")),
     path("", include("leb.api.urls")),
+    path("", include("leb.mylines.urls")),
+    path("", include("leb.webtopup.urls")),
+    path("", include("leb.receipts.urls")),
     path("", include("leb.portal.urls")),
 ]

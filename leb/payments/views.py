@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from leb.catalog.quotes import Quote
 from leb.ledger.queries import balance_of
-from leb.lines.admin import format_money
+from leb.portal.formatting import format_money
 from leb.topups.actions import do_create_order
 from leb.topups.models import OrderStatus, TopUpOrder
 
@@ -122,7 +122,7 @@ def retry_payment(request: HttpRequest, attempt_id: UUID) -> HttpResponse:
     return _start(request, order, attempt.provider)
 
 
-def _result_context(attempt: PaymentAttempt) -> dict[str, Any]:
+def _result_context(attempt: PaymentAttempt, viewer: Any = None) -> dict[str, Any]:
     order = attempt.order
     context: dict[str, Any] = {
         "attempt": attempt,
@@ -134,10 +134,12 @@ def _result_context(attempt: PaymentAttempt) -> dict[str, Any]:
         line = order.line
         context["state"] = "success"
         context["valid_until"] = order.valid_until_after
-        context["balance"] = format_money(
-            balance_of(line.wallet) if line.wallet_id else 0,  # type: ignore[arg-type]
-            line.currency,
-        )
+        # The balance is private: only the line's signed-in owner sees it.
+        if viewer is not None and viewer.is_authenticated and line.owner_id == viewer.pk:
+            context["balance"] = format_money(
+                balance_of(line.wallet) if line.wallet_id else 0,  # type: ignore[arg-type]
+                line.currency,
+            )
     elif attempt.status == AttemptStatus.SUCCEEDED and order.status in (
         OrderStatus.FAILED,
         OrderStatus.REFUNDED,
@@ -162,7 +164,7 @@ def payment_return(request: HttpRequest, attempt_id: UUID) -> HttpResponse:
     attempt = _owned_attempt(request, attempt_id)
     attempt = actions.sync_attempt(attempt, cancelled=request.GET.get("cancelled") == "1")
     attempt.order.refresh_from_db()
-    return render(request, "payments/result.html", _result_context(attempt))
+    return render(request, "payments/result.html", _result_context(attempt, request.user))
 
 
 @require_GET

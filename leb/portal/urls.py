@@ -6,6 +6,5 @@ app_name = "portal"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
-    path("top-up/", views.top_up, name="top_up"),
     path("help/", views.help_page, name="help"),
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import gettext as _
 
 from leb import clock
 from leb.announcements.queries import latest_announcements
@@ -48,11 +47,6 @@ def home(request: HttpRequest) -> HttpResponse:
     if limited:
         response["Retry-After"] = str(window)
     return response
-
-
-def top_up(request: HttpRequest) -> HttpResponse:
-    """Placeholder until online top-up has its own pages."""
-    return render(request, "portal/placeholder.html", {"title": _("Top up")})
 
 
 def help_page(request: HttpRequest) -> HttpResponse:

@@ -48,7 +48,7 @@ def test_start_creates_an_attempt_priced_from_the_order(client: Client, make_ord
     assert client.session["payments_attempts"] == [str(attempt.public_id)]
     page = client.get(response["Location"])
     assert page.status_code == 200
-    assert "HKD" in page.content.decode() and "50.00" in page.content.decode()
+    assert "HK$50.00" in page.content.decode()
 
 
 def test_successful_card_fulfils_once_whichever_path_arrives_first(
@@ -71,7 +71,8 @@ def test_successful_card_fulfils_once_whichever_path_arrives_first(
     html = page.content.decode()
     assert page.status_code == 200 and 'data-state="success"' in html
     assert order.receipt_number in html
-    assert "HKD\xa050.00" in html  # the new balance
+    # a guest sees the new validity but never the balance
+    assert "Balance" not in html
     # when the webhook arrives afterwards, it changes nothing
     assert deliver_pending_webhooks() == ["delivered"]
     assert transport.responses[0].json()["outcome"] == "duplicate"
@@ -349,3 +350,20 @@ def test_pages_are_translated(client: Client, make_order: Any) -> None:
     )
     # then the page says so (the catalog may lag, the language tag may not)
     assert '<html lang="zh-hant">' in page.content.decode()
+
+
+def test_the_lines_owner_sees_the_new_balance(
+    client: Client, make_order: Any, transport: Any
+) -> None:
+    # given a signed-in owner paying for their own line
+    from django.contrib.auth import get_user_model
+
+    owner = get_user_model().objects.create_user("payer", password="x-long-password-1")
+    client.force_login(owner)
+    order = make_order(customer=owner)
+    attempt = start(client, order)
+    # when the card succeeds and the result page is shown
+    pay(client, attempt)
+    html = client.get(reverse("payments:return", args=[attempt.public_id])).content.decode()
+    # then the owner sees the balance the top-up gave
+    assert "Balance" in html and "HK$50.00" in html

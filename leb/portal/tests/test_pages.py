@@ -20,7 +20,7 @@ def client_in(language: str) -> Client:
 
 
 @pytest.mark.parametrize("language", ["zh-hans", "zh-hant", "en"])
-@pytest.mark.parametrize("url", ["/", "/help/", "/top-up/", "/announcements/"])
+@pytest.mark.parametrize("url", ["/", "/help/", "/topup/", "/announcements/"])
 def test_pages_render_in_each_language(language: str, url: str) -> None:
     # given
     client = client_in(language)
@@ -101,7 +101,7 @@ def test_nav_marks_the_current_page() -> None:
     assert 'href="/" aria-current="page"' not in html
 
 
-@pytest.mark.parametrize("url", ["/", "/help/", "/top-up/", "/announcements/"])
+@pytest.mark.parametrize("url", ["/", "/help/", "/topup/", "/announcements/"])
 def test_pinned_banner_is_on_every_portal_page(url: str, announcement: Any) -> None:
     # given
     pinned = announcement(pinned=True, title_en="Pinned notice")
