@@ -136,6 +136,7 @@ def _result_context(attempt: PaymentAttempt, viewer: Any = None) -> dict[str, An
         context["valid_until"] = order.valid_until_after
         # The balance is private: only the line's signed-in owner sees it.
         if viewer is not None and viewer.is_authenticated and line.owner_id == viewer.pk:
+            context["owner_view"] = True
             context["balance"] = format_money(
                 balance_of(line.wallet) if line.wallet_id else 0,  # type: ignore[arg-type]
                 line.currency,
