@@ -1,0 +1,182 @@
+"""Every URL that takes an object's id is tried by an outsider (another
+signed-in subscriber) and by an anonymous visitor: they get a 404, a 405 or
+the sign-in page, never the owner's data. A new URL with a parameter must be
+added here (or to PUBLIC with the reason it is public), or this test fails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from leb.conftest import topup
+from leb.mylines.models import BindingChallenge
+from leb.payments.models import PaymentAttempt
+
+pytestmark = pytest.mark.django_db
+
+# Routes meant to be opened without owning anything, and why.
+PUBLIC = {
+    "accounts:password_reset_confirm": "its uid/token pair is the secret",
+    "announcements:detail": "announcements are public",
+    "receipts:verify": "the public verification page shows no personal facts",
+    "payments:webhook": "providers call it; signatures are checked",
+    "payments:sandbox_checkout": "the gateway's hosted page: its URL is the bearer secret, it shows only the amount",
+    "payments:sandbox_challenge": "as above",
+    "payments:sandbox_paypal": "as above",
+    "webtopup:plans": "a signed, expiring link the visitor made; guests may top up any number",
+    "webtopup:confirm": "as above",
+    "webtopup:pay": "as above",
+}
+
+
+def routes() -> Iterator[tuple[str, str]]:
+    def walk(patterns: Any, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str]]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                ns = namespace + (f"{pattern.namespace}:" if pattern.namespace else "")
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), ns)
+            elif isinstance(pattern, URLPattern):
+                yield prefix + str(pattern.pattern), namespace + (pattern.name or "")
+
+    for route, name in walk(get_resolver().url_patterns):
+        if "<" in route and not route.startswith(("ops/", "^", "static/")):
+            yield route, name
+
+
+@pytest.fixture
+def owned(make_line: Any, hkd_plan: Any, now: Any) -> dict[str, Any]:
+    """An owner with a line, a paid top-up started in their session, and a
+    pending binding challenge."""
+    owner = get_user_model().objects.create_user(
+        "owner", email="owner@example.com", password="x-long-pass-1"
+    )
+    line = make_line(owner=owner)
+    client = Client()
+    client.force_login(owner)
+    order = topup(line, hkd_plan, now=now)
+    order.customer = owner
+    order.save(update_fields=["customer"])
+    attempt = PaymentAttempt.objects.create(
+        order=order,
+        provider="sandbox",
+        amount=order.price,
+        currency=order.currency,
+        status="succeeded",
+        created_at=now,
+        updated_at=now,
+    )
+    challenge = BindingChallenge.objects.create(
+        user=owner,
+        line=line,
+        code_hash="0" * 64,
+        iccid=line.iccid,
+        msisdn=line.msisdn,
+        created_at=now,
+        expires_at=now,
+    )
+    return {
+        "owner": owner,
+        "line": line,
+        "order": order,
+        "attempt": attempt,
+        "challenge": challenge,
+    }
+
+
+def url_for(name: str, objects: dict[str, Any]) -> str:
+    line, order, attempt = objects["line"], objects["order"], objects["attempt"]
+    return {
+        "payments:start": f"/pay/{order.public_id}/start",
+        "payments:return": f"/pay/return/{attempt.public_id}/",
+        "payments:status": f"/pay/status/{attempt.public_id}",
+        "payments:retry": f"/pay/retry/{attempt.public_id}/",
+        "api-v1:get_order": f"/api/v1/orders/{order.public_id}",
+        "mylines:bind_confirm": f"/my/lines/bind/{objects['challenge'].pk}/",
+        "mylines:line": f"/my/lines/{line.pk}/",
+        "mylines:unbind": f"/my/lines/{line.pk}/unbind/",
+        "receipts:detail": f"/receipts/{order.receipt_number}/",
+        "receipts:pdf": f"/receipts/{order.receipt_number}.pdf",
+    }[name]
+
+
+def test_every_parameterised_route_is_classified() -> None:
+    names = {name for _route, name in routes()}
+    checked = {
+        "payments:start",
+        "payments:return",
+        "payments:status",
+        "payments:retry",
+        "api-v1:get_order",
+        "mylines:bind_confirm",
+        "mylines:line",
+        "mylines:unbind",
+        "receipts:detail",
+        "receipts:pdf",
+    }
+    unclassified = names - checked - set(PUBLIC)
+    assert not unclassified, f"add an outsider check for: {sorted(unclassified)}"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "payments:start",
+        "payments:return",
+        "payments:status",
+        "payments:retry",
+        "api-v1:get_order",
+        "mylines:bind_confirm",
+        "mylines:line",
+        "mylines:unbind",
+        "receipts:detail",
+        "receipts:pdf",
+    ],
+)
+@pytest.mark.parametrize("who", ["outsider", "anonymous"])
+def test_outsiders_never_see_an_owners_objects(owned: dict[str, Any], name: str, who: str) -> None:
+    # given someone who does not own the line, the order or the payment
+    client = Client()
+    if who == "outsider":
+        outsider = get_user_model().objects.create_user("outsider", password="x-long-pass-2")
+        client.force_login(outsider)
+    url = url_for(name, owned)
+    secrets = [owned["line"].msisdn, owned["line"].msisdn[-8:], owned["order"].receipt_number]
+    # when they try the URL with each method
+    for method in ("get", "post"):
+        response = getattr(client, method)(url)
+        # then they are refused without learning anything
+        assert response.status_code in (302, 401, 403, 404, 405), (
+            name,
+            method,
+            response.status_code,
+        )
+        if response.status_code == 302:
+            assert "/account/login/" in response["Location"], (name, method)
+        body = response.content.decode(errors="replace")
+        assert not any(secret in body for secret in secrets), (name, method)
+    owned["line"].refresh_from_db()
+    assert owned["line"].owner == owned["owner"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "payments:return",
+        "payments:status",
+        "api-v1:get_order",
+        "mylines:line",
+        "receipts:detail",
+        "receipts:pdf",
+    ],
+)
+def test_the_owner_gets_the_same_urls(owned: dict[str, Any], name: str) -> None:
+    # the control: these URLs are right, so the outsiders' 404s mean something
+    client = Client()
+    client.force_login(owned["owner"])
+    response = client.get(url_for(name, owned))
+    assert response.status_code == 200, (name, response.status_code)
