@@ -23,9 +23,23 @@ def do_register_user(*, email: str, phone: str, password: str, language: str) ->
 
 
 def stamp_session(request: HttpRequest, user: Any) -> None:
-    """Tie the session to the account's current epoch (see SessionEpochMiddleware)."""
+    """Tie the session to the account's current epoch (see SessionEpochMiddleware)
+    and carry the account's time zone into it."""
+    from leb.portal.formatting import TZ_SESSION_KEY
+
     profile, _ = Profile.objects.get_or_create(user=user)
     request.session[SESSION_EPOCH_KEY] = profile.session_epoch
+    if profile.time_zone:
+        request.session[TZ_SESSION_KEY] = profile.time_zone
+
+
+@transaction.atomic
+def do_save_preferences(user: Any, *, language: str, time_zone: str) -> Profile:
+    profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
+    profile.language = language
+    profile.time_zone = time_zone
+    profile.save(update_fields=["language", "time_zone"])
+    return profile
 
 
 @transaction.atomic

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -118,3 +120,16 @@ class OTPForm(forms.Form):
         if not code.isdigit():
             raise ValidationError(_("The code has 6 digits."), code="otp_format")
         return code
+
+
+def _time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
+
+
+class PreferencesForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        choices=_time_zone_choices,
+        help_text=_("Dates and times on the site and in receipts are shown in this zone."),
+    )

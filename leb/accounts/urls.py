@@ -6,6 +6,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("account/", views.account_view, name="account"),
+    path("account/preferences/", views.preferences_view, name="preferences"),
     path("account/register/", views.register_view, name="register"),
     path("account/login/", views.login_view, name="login"),
     path("account/login/verify/", views.verify_view, name="verify"),

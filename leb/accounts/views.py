@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.decorators import login_required
@@ -19,6 +20,7 @@ from django.contrib.auth.views import (
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -27,10 +29,11 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from leb import clock
+from leb.portal.formatting import TZ_SESSION_KEY
 from leb.security.lockouts import locked_for, register_failure, register_success
 
-from .actions import do_register_user, do_sign_out_everywhere
-from .forms import LoginForm, OTPForm, RegistrationForm
+from .actions import do_register_user, do_save_preferences, do_sign_out_everywhere
+from .forms import LoginForm, OTPForm, PreferencesForm, RegistrationForm
 
 PENDING_USER_KEY = "leb_pending_user"
 BACKEND = "leb.accounts.backends.EmailOrPhoneBackend"
@@ -165,7 +168,36 @@ def logout_everywhere_view(request: HttpRequest) -> HttpResponse:
 @login_required
 def account_view(request: HttpRequest) -> HttpResponse:
     has_2fa = TOTPDevice.objects.filter(user=request.user, confirmed=True).exists()
-    return render(request, "accounts/account.html", {"has_2fa": has_2fa})
+    profile = getattr(request.user, "profile", None)
+    preferences = PreferencesForm(
+        initial={
+            "language": (profile.language if profile and profile.language else get_language()),
+            "time_zone": (
+                profile.time_zone if profile and profile.time_zone else settings.TIME_ZONE
+            ),
+        }
+    )
+    return render(
+        request, "accounts/account.html", {"has_2fa": has_2fa, "preferences": preferences}
+    )
+
+
+@require_POST
+@login_required
+def preferences_view(request: HttpRequest) -> HttpResponse:
+    form = PreferencesForm(request.POST)
+    if not form.is_valid():
+        has_2fa = TOTPDevice.objects.filter(user=request.user, confirmed=True).exists()
+        context = {"has_2fa": has_2fa, "preferences": form}
+        return render(request, "accounts/account.html", context, status=400)
+    language, time_zone = form.cleaned_data["language"], form.cleaned_data["time_zone"]
+    do_save_preferences(request.user, language=language, time_zone=time_zone)
+    request.session[TZ_SESSION_KEY] = time_zone
+    translation.activate(language)
+    messages.success(request, _("Your preferences are saved."))
+    response = redirect("accounts:account")
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax")
+    return response
 
 
 @login_required

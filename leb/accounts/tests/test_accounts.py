@@ -171,3 +171,32 @@ def test_account_pages_need_sign_in(client: Client) -> None:
         response = client.get(reverse(name))
         assert response.status_code == 302 and reverse("accounts:login") in response["Location"]
     assert client.get(reverse("accounts:logout_everywhere")).status_code in (302, 405)
+
+
+def test_preferences_set_language_and_time_zone(client: Client, owner: Any) -> None:
+    # given a signed-in owner
+    sign_in(client, "owner@example.com")
+    # when they choose Traditional Chinese and London time
+    response = client.post(
+        reverse("accounts:preferences"), {"language": "zh-hant", "time_zone": "Europe/London"}
+    )
+    # then both are kept and used
+    assert response.status_code == 302
+    owner.profile.refresh_from_db()
+    assert (owner.profile.language, owner.profile.time_zone) == ("zh-hant", "Europe/London")
+    assert client.session["tz"] == "Europe/London"
+    assert client.cookies["django_language"].value == "zh-hant"
+    # and the next sign-in brings the time zone back
+    fresh = Client()
+    sign_in(fresh, "owner@example.com")
+    assert fresh.session["tz"] == "Europe/London"
+
+
+def test_preferences_refuse_an_unknown_zone(client: Client, owner: Any) -> None:
+    sign_in(client, "owner@example.com")
+    response = client.post(
+        reverse("accounts:preferences"), {"language": "en", "time_zone": "Mars/Base"}
+    )
+    assert response.status_code == 400
+    owner.profile.refresh_from_db()
+    assert owner.profile.time_zone == ""
