@@ -128,6 +128,7 @@ class PaymentProvider(ABC):
 BUILTIN = {
     "sandbox": "leb.payments.providers.sandbox.SandboxProvider",
     "stripe": "leb.payments.providers.stripe.StripeProvider",
+    "paypal": "leb.payments.providers.paypal.PayPalProvider",
 }
 
 
