@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "leb.mylines",
     "leb.webtopup",
     "leb.receipts",
+    "leb.support",
 ]
 
 MIDDLEWARE = [
@@ -240,6 +241,13 @@ if (
 WEBTOPUP_TOKEN_MINUTES = int(
     env("WEBTOPUP_TOKEN_MINUTES", "30")
 )  # how long a top-up page link stays usable
+
+# --- Support ----------------------------------------------------------------------
+SUPPORT_TICKET_RATE = env(
+    "SUPPORT_TICKET_RATE", "5/3600"
+)  # new tickets per IP/user: requests/seconds
+SUPPORT_REPLY_RATE = env("SUPPORT_REPLY_RATE", "30/3600")
+SUPPORT_GUEST_LINK_DAYS = int(env("SUPPORT_GUEST_LINK_DAYS", "180"))
 
 # --- SMS ----------------------------------------------------------------------
 SMS_BACKEND = env("SMS_BACKEND", "leb.sms.backends.console.SmsBackend")

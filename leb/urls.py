@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("leb.mylines.urls")),
     path("", include("leb.webtopup.urls")),
     path("", include("leb.receipts.urls")),
+    path("", include("leb.support.urls")),
     path("", include("leb.portal.urls")),
 ]

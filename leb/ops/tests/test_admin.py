@@ -53,6 +53,8 @@ MAY_BE_EMPTY = {
     "payments.PaymentAttempt",
     "payments.ProviderEvent",
     "jobs.PeriodicJob",
+    "support.Ticket",
+    "support.TicketMessage",
 }
 
 

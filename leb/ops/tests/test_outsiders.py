@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from leb.conftest import topup
 from leb.mylines.models import BindingChallenge
 from leb.payments.models import PaymentAttempt
+from leb.support.actions import do_open_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,22 @@ PUBLIC = {
     "webtopup:plans": "a signed, expiring link the visitor made; guests may top up any number",
     "webtopup:confirm": "as above",
     "webtopup:pay": "as above",
+    "support:guest_thread": "a signed link given only to the guest who wrote",
 }
+CHECKED = [
+    "payments:start",
+    "payments:return",
+    "payments:status",
+    "payments:retry",
+    "api-v1:get_order",
+    "mylines:bind_confirm",
+    "mylines:line",
+    "mylines:unbind",
+    "receipts:detail",
+    "receipts:pdf",
+    "support:report_topup",
+    "support:ticket",
+]
 
 
 def routes() -> Iterator[tuple[str, str]]:
@@ -70,6 +86,15 @@ def owned(make_line: Any, hkd_plan: Any, now: Any) -> dict[str, Any]:
         created_at=now,
         updated_at=now,
     )
+    ticket = do_open_ticket(
+        user=owner,
+        subject="Where is my top-up?",
+        category="topup",
+        body="It did not arrive.",
+        line=line,
+        order=order,
+        now=now,
+    )
     challenge = BindingChallenge.objects.create(
         user=owner,
         line=line,
@@ -85,6 +110,7 @@ def owned(make_line: Any, hkd_plan: Any, now: Any) -> dict[str, Any]:
         "order": order,
         "attempt": attempt,
         "challenge": challenge,
+        "ticket": ticket,
     }
 
 
@@ -101,42 +127,18 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         "mylines:unbind": f"/my/lines/{line.pk}/unbind/",
         "receipts:detail": f"/receipts/{order.receipt_number}/",
         "receipts:pdf": f"/receipts/{order.receipt_number}.pdf",
+        "support:report_topup": f"/support/topup/{order.public_id}/report/",
+        "support:ticket": f"/support/tickets/{objects['ticket'].public_id}/",
     }[name]
 
 
 def test_every_parameterised_route_is_classified() -> None:
     names = {name for _route, name in routes()}
-    checked = {
-        "payments:start",
-        "payments:return",
-        "payments:status",
-        "payments:retry",
-        "api-v1:get_order",
-        "mylines:bind_confirm",
-        "mylines:line",
-        "mylines:unbind",
-        "receipts:detail",
-        "receipts:pdf",
-    }
-    unclassified = names - checked - set(PUBLIC)
+    unclassified = names - set(CHECKED) - set(PUBLIC)
     assert not unclassified, f"add an outsider check for: {sorted(unclassified)}"
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "payments:start",
-        "payments:return",
-        "payments:status",
-        "payments:retry",
-        "api-v1:get_order",
-        "mylines:bind_confirm",
-        "mylines:line",
-        "mylines:unbind",
-        "receipts:detail",
-        "receipts:pdf",
-    ],
-)
+@pytest.mark.parametrize("name", CHECKED)
 @pytest.mark.parametrize("who", ["outsider", "anonymous"])
 def test_outsiders_never_see_an_owners_objects(owned: dict[str, Any], name: str, who: str) -> None:
     # given someone who does not own the line, the order or the payment

@@ -40,7 +40,10 @@ def source_messages() -> set[str]:
         if "migrations" not in path.parts and "tests" not in path.parts:
             found |= _extract(path.read_bytes())
     for path in ROOT.rglob("templates/**/*.html"):
-        found |= _extract(templatize(path.read_text(encoding="utf-8"), origin=str(path)).encode())
+        code = templatize(path.read_text(encoding="utf-8"), origin=str(path))
+        # templatize keeps the template's indentation, which is not valid Python;
+        # only the gettext calls matter, so drop it.
+        found |= _extract("\n".join(line.lstrip() for line in code.splitlines()).encode())
     return found
 
 
