@@ -7,9 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import Header, NinjaAPI, Query
 from ninja.responses import Status
@@ -21,6 +23,7 @@ from leb.lines import lifecycle
 from leb.lines.identifiers import format_msisdn, normalize_msisdn
 from leb.lines.models import Line, LineStatus
 from leb.lines.queries import live_line_for_number, public_line_status
+from leb.receipts import queries as receipt_queries
 from leb.topups.actions import do_create_order
 from leb.topups.models import OrderStatus, TopUpOrder
 
@@ -36,6 +39,7 @@ from .schemas import (
     ProblemOut,
     QuoteIn,
     QuoteOut,
+    ReceiptOut,
     money,
     quote_out,
 )
@@ -334,6 +338,51 @@ def my_lines(request: HttpRequest) -> Any:
             }
         )
     return result
+
+
+def _site_url(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _receipt_out(order: TopUpOrder) -> dict[str, Any]:
+    number = order.receipt_number or ""
+    frozen = Quote.from_dict(order.quote)
+    return {
+        "receipt_number": number,
+        "status": order.status,
+        "status_label": _status_label(order.status),
+        "fulfilled_at": order.fulfilled_at,
+        "msisdn": order.line.msisdn,
+        "description": receipt_queries.order_label(order),
+        "price": money(order.price, order.currency),
+        "validity_days": frozen.validity_days,
+        "valid_until_after": order.valid_until_after,
+        "html_url": _site_url(reverse("receipts:detail", args=[number])),
+        "pdf_url": _site_url(reverse("receipts:pdf", args=[number])),
+        "verify_url": receipt_queries.verify_url(order),
+    }
+
+
+@api.get("/receipts", response={200: list[ReceiptOut], **_errors(401)}, auth=SIGNED_IN, tags=["me"])
+def list_receipts(request: HttpRequest) -> Any:
+    """Receipts of your top-ups (completed or refunded), newest first; at most 100."""
+    return [
+        _receipt_out(order) for order in receipt_queries.receipts_for_user(user_of(request))[:100]
+    ]
+
+
+@api.get(
+    "/receipts/{receipt_number}",
+    response={200: ReceiptOut, **_errors(401, 404)},
+    auth=SIGNED_IN,
+    tags=["me"],
+)
+def get_receipt(request: HttpRequest, receipt_number: str) -> Any:
+    """One receipt. Someone else's receipt is "not found"."""
+    order = receipt_queries.receipt_for_user(user_of(request), receipt_number)
+    if order is None:
+        raise Problem(404, "receipt_not_found", _("There is no such receipt in your account."))
+    return _receipt_out(order)
 
 
 def docs(request: HttpRequest) -> HttpResponse:

@@ -185,3 +185,18 @@ class MyLineOut(Schema):
     valid_until: datetime | None
     days_left: int | None
     balance: Money
+
+
+class ReceiptOut(Schema):
+    receipt_number: str
+    status: str
+    status_label: str
+    fulfilled_at: datetime | None
+    msisdn: str
+    description: str = Field(description="The plan or amount, in the request's language.")
+    price: Money
+    validity_days: int
+    valid_until_after: datetime | None
+    html_url: str
+    pdf_url: str
+    verify_url: str = Field(description="Public page confirming the receipt is genuine.")

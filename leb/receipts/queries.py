@@ -105,6 +105,15 @@ def build_receipt(order: TopUpOrder, language: str | None = None) -> Receipt:
     )
 
 
+def receipts_for_user(user: Any) -> QuerySet[TopUpOrder]:
+    """Every receipt the user may see, newest first."""
+    return (
+        TopUpOrder.objects.select_related("line__phone_number", "plan")
+        .filter(_visible_to(user), status__in=RECEIPT_STATUSES, receipt_number__isnull=False)
+        .order_by("-fulfilled_at", "-pk")
+    )
+
+
 def receipt_for_user(user: Any, receipt_number: str) -> TopUpOrder | None:
     return (
         TopUpOrder.objects.select_related("line__phone_number", "plan")
