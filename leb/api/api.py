@@ -35,6 +35,8 @@ from .schemas import (
     MyLineOut,
     OrderIn,
     OrderOut,
+    PaymentIn,
+    PaymentOut,
     PlanOut,
     ProblemOut,
     QuoteIn,
@@ -338,6 +340,91 @@ def my_lines(request: HttpRequest) -> Any:
             }
         )
     return result
+
+
+def _payable_order(request: HttpRequest, public_id: str) -> TopUpOrder:
+    """The order, if the caller may pay it: a guest order's id is its own
+    capability; a customer's order is theirs alone."""
+    try:
+        wanted = uuid.UUID(public_id)
+    except ValueError:
+        wanted = None
+    order = TopUpOrder.objects.filter(public_id=wanted).first() if wanted else None
+    user = user_of(request)
+    if order is None or (
+        order.customer_id is not None and (user is None or order.customer_id != user.pk)
+    ):
+        raise Problem(404, "order_not_found", _("There is no such order."))
+    return order
+
+
+def _payment_out(attempt: Any) -> dict[str, Any]:
+    return {
+        "attempt": attempt.public_id,
+        "order": attempt.order.public_id,
+        "provider": attempt.provider,
+        "status": attempt.status,
+        "order_status": attempt.order.status,
+        "checkout_url": attempt.checkout_url,
+        "amount": money(attempt.amount, attempt.currency),
+    }
+
+
+@api.post(
+    "/orders/{public_id}/payments",
+    response={201: PaymentOut, **_errors(401, 404, 409, 422)},
+    auth=ANYONE,
+    openapi_extra=OPTIONAL_SECURITY,
+    tags=["top-ups"],
+)
+def start_payment(request: HttpRequest, public_id: str, payload: PaymentIn) -> Any:
+    """Start paying an order: returns the provider's checkout page to open in a browser.
+    After paying, the browser comes back to leb's result page; poll
+    GET /payments/{attempt} for the outcome."""
+    from leb.payments import actions as payment_actions
+    from leb.payments.providers.base import default_provider_name
+
+    order = _payable_order(request, public_id)
+    try:
+        attempt = payment_actions.do_start_attempt(
+            order, payload.provider or default_provider_name()
+        )
+    except payment_actions.PaymentError as exc:
+        status = 409 if exc.code == "order_closed" else 422
+        raise Problem(status, exc.code or "payment_error", str(exc.message)) from exc
+    return Status(201, _payment_out(attempt))
+
+
+@api.get(
+    "/payments/{attempt_id}",
+    response={200: PaymentOut, **_errors(401, 404)},
+    auth=ANYONE,
+    openapi_extra=OPTIONAL_SECURITY,
+    tags=["top-ups"],
+)
+def get_payment(request: HttpRequest, attempt_id: str) -> Any:
+    """Where a payment stands; asks the provider when it is still open."""
+    from leb.payments import actions as payment_actions
+    from leb.payments.models import PaymentAttempt
+
+    try:
+        wanted = uuid.UUID(attempt_id)
+    except ValueError:
+        wanted = None
+    attempt = (
+        PaymentAttempt.objects.select_related("order").filter(public_id=wanted).first()
+        if wanted
+        else None
+    )
+    user = user_of(request)
+    if attempt is None or (
+        attempt.order.customer_id is not None
+        and (user is None or attempt.order.customer_id != user.pk)
+    ):
+        raise Problem(404, "payment_not_found", _("There is no such payment."))
+    attempt = payment_actions.sync_attempt(attempt)
+    attempt.order.refresh_from_db()
+    return _payment_out(attempt)
 
 
 def _site_url(path: str) -> str:

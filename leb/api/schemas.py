@@ -200,3 +200,19 @@ class ReceiptOut(Schema):
     html_url: str
     pdf_url: str
     verify_url: str = Field(description="Public page confirming the receipt is genuine.")
+
+
+class PaymentIn(Schema):
+    provider: str | None = Field(
+        None, description="sandbox, stripe or paypal; the site's default if empty."
+    )
+
+
+class PaymentOut(Schema):
+    attempt: UUID
+    order: UUID
+    provider: str
+    status: str = Field(description="created, pending, succeeded, failed, cancelled or refunded")
+    order_status: str
+    checkout_url: str = Field(description="Open this in a browser to pay.")
+    amount: Money

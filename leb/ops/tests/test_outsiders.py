@@ -41,6 +41,8 @@ CHECKED = [
     "payments:retry",
     "api-v1:get_order",
     "api-v1:get_receipt",
+    "api-v1:start_payment",
+    "api-v1:get_payment",
     "mylines:bind_confirm",
     "mylines:line",
     "mylines:unbind",
@@ -124,6 +126,8 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         "payments:retry": f"/pay/retry/{attempt.public_id}/",
         "api-v1:get_order": f"/api/v1/orders/{order.public_id}",
         "api-v1:get_receipt": f"/api/v1/receipts/{order.receipt_number}",
+        "api-v1:start_payment": f"/api/v1/orders/{order.public_id}/payments",
+        "api-v1:get_payment": f"/api/v1/payments/{attempt.public_id}",
         "mylines:bind_confirm": f"/my/lines/bind/{objects['challenge'].pk}/",
         "mylines:line": f"/my/lines/{line.pk}/",
         "mylines:unbind": f"/my/lines/{line.pk}/unbind/",
@@ -152,7 +156,11 @@ def test_outsiders_never_see_an_owners_objects(owned: dict[str, Any], name: str,
     secrets = [owned["line"].msisdn, owned["line"].msisdn[-8:], owned["order"].receipt_number]
     # when they try the URL with each method
     for method in ("get", "post"):
-        response = getattr(client, method)(url)
+        if method == "post" and url.startswith("/api/"):
+            # a well-formed request, so the answer is about who asks
+            response = client.post(url, {}, content_type="application/json")
+        else:
+            response = getattr(client, method)(url)
         # then they are refused without learning anything
         assert response.status_code in (302, 401, 403, 404, 405), (
             name,
@@ -174,6 +182,7 @@ def test_outsiders_never_see_an_owners_objects(owned: dict[str, Any], name: str,
         "payments:status",
         "api-v1:get_order",
         "api-v1:get_receipt",
+        "api-v1:get_payment",
         "mylines:line",
         "receipts:detail",
         "receipts:pdf",

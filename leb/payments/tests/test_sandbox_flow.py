@@ -311,13 +311,25 @@ def test_only_the_starting_session_or_the_customer_sees_an_attempt(
     assert Client().post(reverse("payments:retry", args=[attempt.public_id])).status_code == 404
 
 
-def test_guest_attempt_is_visible_only_to_its_session(client: Client, make_order: Any) -> None:
-    # given a guest's payment
+def test_guest_attempt_is_a_capability_but_a_customers_is_private(
+    client: Client, make_order: Any
+) -> None:
+    # given a guest's payment: its unguessable id is what a browser coming back
+    # from the provider (or from an app using the API) holds
     attempt = start(client, make_order())
-    # then another browser cannot see it
     url = reverse("payments:return", args=[attempt.public_id])
     assert client.get(url).status_code == 200
-    assert Client().get(url).status_code == 404
+    assert Client().get(url).status_code == 200
+    # given a customer's payment: only that customer's session sees it
+    from django.contrib.auth import get_user_model
+
+    owner = get_user_model().objects.create_user("attempt-owner", password="x-long-password-1")
+    mine = Client()
+    mine.force_login(owner)
+    private = start(mine, make_order(customer=owner))
+    private_url = reverse("payments:return", args=[private.public_id])
+    assert mine.get(private_url).status_code == 200
+    assert Client().get(private_url).status_code == 404
 
 
 def test_start_refuses_clearly(client: Client, make_order: Any, now: datetime) -> None:
