@@ -69,17 +69,20 @@ def _unusable_reason(line: Line, now: datetime) -> str:
     return ""
 
 
+def _token_problem(exc: Exception) -> LinkProblem:
+    """What to tell someone whose signed link (or hidden field) did not check out."""
+    if isinstance(exc, tokens.TokenExpired):
+        return LinkProblem(
+            _("This top-up page has expired. Please enter the number again."), status=410
+        )
+    return LinkProblem(_("This top-up link is not valid. Please enter the number again."))
+
+
 def _line_for_token(token: str, now: datetime) -> Line:
     try:
         line_id = tokens.line_from_token(token)
-    except tokens.TokenExpired as exc:
-        raise LinkProblem(
-            _("This top-up page has expired. Please enter the number again."), status=410
-        ) from exc
-    except tokens.TokenInvalid as exc:
-        raise LinkProblem(
-            _("This top-up link is not valid. Please enter the number again.")
-        ) from exc
+    except (tokens.TokenExpired, tokens.TokenInvalid) as exc:
+        raise _token_problem(exc) from exc
     line = Line.objects.select_related("policy", "phone_number").filter(pk=line_id).first()
     if line is None:
         raise LinkProblem(_("This top-up link is not valid. Please enter the number again."))
@@ -373,16 +376,8 @@ def confirm(request: HttpRequest, token: str, choice: str) -> HttpResponse:
         line = _line_for_token(token, now)
         picked = Choice.from_token(choice)
         _same_line(line, picked)
-    except tokens.TokenExpired:
-        return _problem(
-            request,
-            LinkProblem(_("This top-up page has expired. Please enter the number again."), 410),
-        )
-    except tokens.TokenInvalid:
-        return _problem(
-            request,
-            LinkProblem(_("This top-up link is not valid. Please enter the number again.")),
-        )
+    except (tokens.TokenExpired, tokens.TokenInvalid) as exc:
+        return _problem(request, _token_problem(exc))
     except LinkProblem as problem:
         return _problem(request, problem)
     try:
@@ -406,16 +401,8 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
         line = _line_for_token(token, now)
         ticket = Ticket.from_token(request.POST.get("ticket", ""))
         _same_line(line, ticket.choice)
-    except tokens.TokenExpired:
-        return _problem(
-            request,
-            LinkProblem(_("This top-up page has expired. Please enter the number again."), 410),
-        )
-    except tokens.TokenInvalid:
-        return _problem(
-            request,
-            LinkProblem(_("This top-up link is not valid. Please enter the number again.")),
-        )
+    except (tokens.TokenExpired, tokens.TokenInvalid) as exc:
+        return _problem(request, _token_problem(exc))
     except LinkProblem as problem:
         return _problem(request, problem)
     provider = request.POST.get("provider", "")
