@@ -138,6 +138,31 @@ def _claim_key(key: str, digest: str, description: str, now: datetime) -> int | 
     return row[0] if row else None
 
 
+def _net_deltas(legs: Sequence[Leg]) -> tuple[dict[int, int], dict[int, Account]]:
+    """Net change per account that keeps a running balance."""
+    deltas: dict[int, int] = defaultdict(int)
+    accounts: dict[int, Account] = {}
+    for leg in legs:
+        for account, sign in ((leg.debit, -1), (leg.credit, 1)):
+            if account.tracks_balance:
+                deltas[account.pk] += sign * leg.amount
+                accounts[account.pk] = account
+    return deltas, accounts
+
+
+def _transfer(group_id: int, leg: Leg, now: datetime) -> Transfer:
+    return Transfer(
+        group_id=group_id,
+        debit_account=leg.debit,
+        credit_account=leg.credit,
+        amount=leg.amount,
+        currency=leg.debit.currency,
+        code=leg.code,
+        reverses_id=leg.reverses_id,
+        created_at=now,
+    )
+
+
 def post_transfers(
     key: str,
     legs: Sequence[Leg],
@@ -167,13 +192,7 @@ def post_transfers(
                 raise IdempotencyConflict(key)
             return existing
 
-        deltas: dict[int, int] = defaultdict(int)
-        accounts: dict[int, Account] = {}
-        for leg in legs:
-            for account, sign in ((leg.debit, -1), (leg.credit, 1)):
-                if account.tracks_balance:
-                    deltas[account.pk] += sign * leg.amount
-                    accounts[account.pk] = account
+        deltas, accounts = _net_deltas(legs)
         for account_id in sorted(deltas):
             delta = deltas[account_id]
             if delta == 0:
@@ -185,21 +204,7 @@ def post_transfers(
             if query.update(balance=F("balance") + delta) != 1:
                 raise InsufficientFunds(account)
 
-        Transfer.objects.bulk_create(
-            [
-                Transfer(
-                    group_id=group_id,
-                    debit_account=leg.debit,
-                    credit_account=leg.credit,
-                    amount=leg.amount,
-                    currency=leg.debit.currency,
-                    code=leg.code,
-                    reverses_id=leg.reverses_id,
-                    created_at=now,
-                )
-                for leg in legs
-            ]
-        )
+        Transfer.objects.bulk_create([_transfer(group_id, leg, now) for leg in legs])
     group = TransferGroup(
         pk=group_id, idempotency_key=key, content_hash=digest, description=description[:200]
     )
@@ -281,32 +286,12 @@ def post_transfer_groups(postings: Sequence[Posting], *, now: datetime | None = 
             if digest != digests[key]:
                 raise IdempotencyConflict(key)
         fresh = [posting for posting in postings if posting.key in claimed]
-        deltas: dict[int, int] = defaultdict(int)
-        accounts: dict[int, Account] = {}
-        for posting in fresh:
-            for leg in posting.legs:
-                for account, sign in ((leg.debit, -1), (leg.credit, 1)):
-                    if account.tracks_balance:
-                        deltas[account.pk] += sign * leg.amount
-                        accounts[account.pk] = account
+        deltas, accounts = _net_deltas([leg for posting in fresh for leg in posting.legs])
         # One statement per account as in post_transfers, still in account-id
         # order and still checked in the statement itself, sent as one batch.
         _apply_deltas(sorted(deltas.items()), accounts)
         Transfer.objects.bulk_create(
-            [
-                Transfer(
-                    group_id=claimed[posting.key],
-                    debit_account=leg.debit,
-                    credit_account=leg.credit,
-                    amount=leg.amount,
-                    currency=leg.debit.currency,
-                    code=leg.code,
-                    reverses_id=leg.reverses_id,
-                    created_at=now,
-                )
-                for posting in fresh
-                for leg in posting.legs
-            ]
+            [_transfer(claimed[posting.key], leg, now) for posting in fresh for leg in posting.legs]
         )
     return len(fresh)
 
