@@ -160,6 +160,55 @@ def ledger_ok() -> Callable[[], None]:
     return check
 
 
+PERSONA_PASSWORD = "correct horse battery 42"
+
+
+def _signed_in(user: Any) -> Any:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user, backend="leb.accounts.backends.EmailOrPhoneBackend")
+    return client
+
+
+@pytest.fixture
+def owner(db: Any) -> Any:
+    """The persona who owns the lines, orders and tickets under test."""
+    from leb.accounts.actions import do_register_user
+
+    return do_register_user(
+        email="owner@example.com", phone="", password=PERSONA_PASSWORD, language="en"
+    )
+
+
+@pytest.fixture
+def outsider(db: Any) -> Any:
+    """Another subscriber: must never see the owner's things."""
+    from leb.accounts.actions import do_register_user
+
+    return do_register_user(
+        email="outsider@example.com", phone="", password=PERSONA_PASSWORD, language="en"
+    )
+
+
+@pytest.fixture
+def owner_client(owner: Any) -> Any:
+    return _signed_in(owner)
+
+
+@pytest.fixture
+def outsider_client(outsider: Any) -> Any:
+    return _signed_in(outsider)
+
+
+@pytest.fixture
+def anonymous() -> Any:
+    """A visitor who is not signed in."""
+    from django.test import Client
+
+    return Client()
+
+
 def topup(
     line: Any,
     plan: Any = None,

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
 
 from leb import clock
 
@@ -25,35 +24,6 @@ def _empty_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def owner(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("owner", "owner@example.com", None)
-
-
-@pytest.fixture
-def outsider(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("outsider", "outsider@example.com", None)
-
-
-@pytest.fixture
-def owner_client(owner: Any) -> Client:
-    client = Client()
-    client.force_login(owner)
-    return client
-
-
-@pytest.fixture
-def outsider_client(outsider: Any) -> Client:
-    client = Client()
-    client.force_login(outsider)
-    return client
-
-
-@pytest.fixture
-def anonymous() -> Client:
-    return Client()
 
 
 @pytest.fixture

@@ -8,13 +8,9 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
 
 import leb.sms
 from leb import clock
-from leb.accounts.actions import do_register_user
-
-PASSWORD = "correct horse battery 42"
 
 
 @pytest.fixture(autouse=True)
@@ -35,34 +31,6 @@ def _isolated(now: datetime, settings: Any) -> Iterator[None]:
         yield
     cache.clear()
     leb.sms.outbox.clear()
-
-
-def _client(user: Any) -> Client:
-    client = Client()
-    client.force_login(user, backend="leb.accounts.backends.EmailOrPhoneBackend")
-    return client
-
-
-@pytest.fixture
-def owner(db: Any) -> Any:
-    return do_register_user(email="owner@example.com", phone="", password=PASSWORD, language="en")
-
-
-@pytest.fixture
-def outsider(db: Any) -> Any:
-    return do_register_user(
-        email="outsider@example.com", phone="", password=PASSWORD, language="en"
-    )
-
-
-@pytest.fixture
-def owner_client(owner: Any) -> Client:
-    return _client(owner)
-
-
-@pytest.fixture
-def outsider_client(outsider: Any) -> Client:
-    return _client(outsider)
 
 
 @pytest.fixture
