@@ -81,6 +81,13 @@ INSTALLED_APPS = [
     "leb.webtopup",
     "leb.receipts",
     "leb.support",
+    "leb.notifications",
+    "leb.reminders",
+    "leb.planner",
+    "leb.autokeep",
+    "leb.vouchers",
+    "leb.telephony",
+    "leb.simulation",
 ]
 
 MIDDLEWARE = [
@@ -272,6 +279,16 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "leb <noreply@localhost>")
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+
+# --- Notifications (outbox, channels, quiet hours) ----------------------------
+
+# --- Reminders and calendar feeds ----------------------------------------------
+
+# --- Auto-keep and saved payment methods ---------------------------------------
+
+# --- Vouchers -----------------------------------------------------------------
+
+# --- Telephony (IVR, USSD) ------------------------------------------------------
 
 AUTHENTICATION_BACKENDS = ["leb.accounts.backends.EmailOrPhoneBackend"]
 LOGIN_URL = "accounts:login"

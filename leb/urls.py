@@ -22,5 +22,11 @@ urlpatterns = [
     path("", include("leb.webtopup.urls")),
     path("", include("leb.receipts.urls")),
     path("", include("leb.support.urls")),
+    path("", include("leb.notifications.urls")),
+    path("", include("leb.reminders.urls")),
+    path("", include("leb.planner.urls")),
+    path("", include("leb.autokeep.urls")),
+    path("", include("leb.vouchers.urls")),
+    path("", include("leb.telephony.urls")),
     path("", include("leb.portal.urls")),
 ]

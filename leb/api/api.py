@@ -17,15 +17,18 @@ from ninja import Header, NinjaAPI, Query
 from ninja.responses import Status
 
 from leb import clock
+from leb.autokeep.api import router as autokeep_router
 from leb.catalog.models import Channel, Plan
 from leb.catalog.quotes import Quote, find_plan, quote
 from leb.lines import lifecycle
 from leb.lines.identifiers import format_msisdn, normalize_msisdn
 from leb.lines.models import Line, LineStatus
 from leb.lines.queries import live_line_for_number, public_line_status
+from leb.planner.api import router as planner_router
 from leb.receipts import queries as receipt_queries
 from leb.topups.actions import do_create_order
 from leb.topups.models import OrderStatus, TopUpOrder
+from leb.vouchers.api import router as vouchers_router
 
 from . import problems
 from .auth import ANYONE, OPTIONAL_SECURITY, SIGNED_IN, user_of
@@ -470,6 +473,12 @@ def get_receipt(request: HttpRequest, receipt_number: str) -> Any:
     if order is None:
         raise Problem(404, "receipt_not_found", _("There is no such receipt in your account."))
     return _receipt_out(order)
+
+
+# Routers of other apps share this API, its auth and its problem documents.
+api.add_router("", autokeep_router)
+api.add_router("", planner_router)
+api.add_router("", vouchers_router)
 
 
 def docs(request: HttpRequest) -> HttpResponse:
