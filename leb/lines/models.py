@@ -65,6 +65,11 @@ class NumberPolicy(models.Model):
         choices=RefundValidityRule.choices,
         default=RefundValidityRule.REVOKE,
     )
+    plans_from_balance = models.BooleanField(
+        _("plans may be bought from balance"),
+        default=False,
+        help_text=_("lets a subscriber pay a plan with the line's balance (USSD, hotline)"),
+    )
 
     class Meta:
         verbose_name = _("number policy")
@@ -182,6 +187,12 @@ class Line(models.Model):
                 fields=["next_transition_at"],
                 condition=Q(next_transition_at__isnull=False),
                 name="lines_line_due_idx",
+            ),
+            # Reminders look lines up by how far their validity is from now.
+            models.Index(
+                fields=["valid_until"],
+                condition=Q(valid_until__isnull=False) & ~Q(status="terminated"),
+                name="lines_line_valid_until_idx",
             ),
         ]
 
