@@ -39,7 +39,8 @@ def source_messages() -> set[str]:
     for path in ROOT.rglob("*.py"):
         if "migrations" not in path.parts and "tests" not in path.parts:
             found |= _extract(path.read_bytes())
-    for path in ROOT.rglob("templates/**/*.html"):
+    templates = [*ROOT.rglob("templates/**/*.html"), *ROOT.rglob("templates/**/*.txt")]
+    for path in templates:
         code = templatize(path.read_text(encoding="utf-8"), origin=str(path))
         # templatize keeps the template's indentation, which is not valid Python;
         # only the gettext calls matter, so drop it.
