@@ -37,6 +37,13 @@ def _english_by_default() -> Any:
     translation.activate("en")
 
 
+@pytest.fixture(autouse=True)
+def _private_var_dir(settings: Any, tmp_path: Any) -> None:
+    """Files a test writes under VAR_DIR (demo voucher exports) go to its own
+    folder, never to the project's var/."""
+    settings.VAR_DIR = tmp_path / "var"
+
+
 def make_iccid(n: int) -> str:
     body = f"8985200{n:011d}"
     return body + luhn.calc_check_digit(body)

@@ -282,13 +282,70 @@ SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 
 # --- Notifications (outbox, channels, quiet hours) ----------------------------
 
+NOTIFICATIONS_DELIVERY_INTERVAL = int(env("NOTIFICATIONS_DELIVERY_INTERVAL", "60"))
+NOTIFICATIONS_BATCH_SIZE = int(env("NOTIFICATIONS_BATCH_SIZE", "100"))
+NOTIFICATIONS_MAX_ATTEMPTS = int(env("NOTIFICATIONS_MAX_ATTEMPTS", "6"))
+NOTIFICATIONS_RETRY_SECONDS = int(env("NOTIFICATIONS_RETRY_SECONDS", "60"))
+NOTIFICATIONS_CLAIM_SECONDS = int(env("NOTIFICATIONS_CLAIM_SECONDS", "300"))
+NOTIFICATIONS_DEADLINE_MARGIN = int(env("NOTIFICATIONS_DEADLINE_MARGIN", "900"))
+NOTIFICATIONS_WEBHOOK_TIMEOUT = float(env("NOTIFICATIONS_WEBHOOK_TIMEOUT", "5"))
+NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE = env_bool("NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE", False)
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
+TWILIO_SMS_FROM = env("TWILIO_SMS_FROM", "")
+TWILIO_MESSAGING_SERVICE_SID = env("TWILIO_MESSAGING_SERVICE_SID", "")
+
 # --- Reminders and calendar feeds ----------------------------------------------
+# Seconds between reminder scans (leb/jobs/schedule.py) and lines per scan transaction.
+REMINDERS_INTERVAL = int(env("REMINDERS_INTERVAL", "300"))
+REMINDERS_BATCH_SIZE = int(env("REMINDERS_BATCH_SIZE", "1000"))
+# Days before the number is lost (termination) to warn; comma-separated.
+REMINDERS_LOSS_WARNING_DAYS = [
+    int(days) for days in env_list("REMINDERS_LOSS_WARNING_DAYS", "7,1") if days.isdigit()
+]
+# Each scan looks back this far past the previous one (covers late commits).
+REMINDERS_OVERLAP_MINUTES = int(env("REMINDERS_OVERLAP_MINUTES", "60"))
+# How often calendar apps are asked to refresh a line's feed.
+REMINDERS_CALENDAR_REFRESH_HOURS = int(env("REMINDERS_CALENDAR_REFRESH_HOURS", "6"))
 
 # --- Auto-keep and saved payment methods ---------------------------------------
+AUTOKEEP_INTERVAL = int(env("AUTOKEEP_INTERVAL", "300"))
+AUTOKEEP_MAX_ATTEMPTS = int(env("AUTOKEEP_MAX_ATTEMPTS", "3"))
+AUTOKEEP_RETRY_HOURS = int(env("AUTOKEEP_RETRY_HOURS", "24"))
+AUTOKEEP_MAX_DAYS_BEFORE = int(env("AUTOKEEP_MAX_DAYS_BEFORE", "60"))
+AUTOKEEP_HORIZON_DAYS = int(env("AUTOKEEP_HORIZON_DAYS", "365"))
+AUTOKEEP_CARD_WARNING_DAYS = int(env("AUTOKEEP_CARD_WARNING_DAYS", "30"))
+AUTOKEEP_BATCH_SIZE = int(env("AUTOKEEP_BATCH_SIZE", "200"))
 
 # --- Vouchers -----------------------------------------------------------------
+# Vouchers are stored as HMAC-SHA256(pepper, PIN). Changing the pepper makes every
+# PIN already printed unusable: set it once, keep it secret, never rotate it.
+VOUCHER_PIN_PEPPER = env("VOUCHER_PIN_PEPPER", "")
+if PRODUCTION and len(VOUCHER_PIN_PEPPER) < 32:
+    raise ImproperlyConfigured(
+        "LEB_VOUCHER_PIN_PEPPER must be set (at least 32 characters) in production."
+    )
+# Empty (local use only): leb.vouchers.pins derives one from SECRET_KEY.
+VOUCHER_EXPIRY_INTERVAL = int(env("VOUCHER_EXPIRY_INTERVAL", "3600"))  # seconds between runs
+VOUCHER_API_RATE = env(
+    "VOUCHER_API_RATE", "20/m"
+)  # redemptions per client address; empty: no limit
 
 # --- Telephony (IVR, USSD) ------------------------------------------------------
+# Base URL Twilio and the USSD gateway call (the URL Twilio signs); empty: LEB_SITE_URL.
+PHONE_PUBLIC_URL = env("PHONE_PUBLIC_URL", "")
+# JSON {"cmn": ["voice", "language"], "yue": [...], "en": [...]}; empty: built-in voices.
+IVR_VOICES = env("IVR_VOICES", "")
+IVR_SUPPORT_NUMBER = env("IVR_SUPPORT_NUMBER", "")  # E.164; empty: hours and website are read out
+IVR_SUPPORT_HOURS = env("IVR_SUPPORT_HOURS", "")  # JSON {"cmn": "...", "yue": "...", "en": "..."}
+IVR_CALL_CHARGE_NOTICE = env("IVR_CALL_CHARGE_NOTICE", "")  # JSON per language; empty: none
+IVR_SESSION_MINUTES = int(env("IVR_SESSION_MINUTES", "30"))
+IVR_GATHER_TIMEOUT = int(env("IVR_GATHER_TIMEOUT", "6"))  # seconds to wait for a key
+IVR_SESSION_PURGE_INTERVAL = int(env("IVR_SESSION_PURGE_INTERVAL", "600"))
+USSD_SECRET = env("USSD_SECRET", "")  # HTTP Basic password of the USSD gateway; empty: refused
+USSD_ALLOWED_IPS = env_list("USSD_ALLOWED_IPS", "")  # empty: any address with the secret
+USSD_DEFAULT_LANGUAGE = env("USSD_DEFAULT_LANGUAGE", "en")
+USSD_MAX_CHARS = int(env("USSD_MAX_CHARS", "182"))
 
 AUTHENTICATION_BACKENDS = ["leb.accounts.backends.EmailOrPhoneBackend"]
 LOGIN_URL = "accounts:login"

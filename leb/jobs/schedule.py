@@ -29,4 +29,27 @@ def scheduled_jobs() -> list[ScheduledJob]:
             "leb.topups.tasks.expire_unpaid_orders_task",
             settings.ORDER_EXPIRY_INTERVAL,
         ),
+        ScheduledJob(
+            "autokeep", "leb.autokeep.tasks.run_autokeep_task", settings.AUTOKEEP_INTERVAL
+        ),
+        ScheduledJob(
+            "reminders-scan",
+            "leb.reminders.tasks.scan_reminders_task",
+            settings.REMINDERS_INTERVAL,
+        ),
+        ScheduledJob(
+            "call-sessions-purge",
+            "leb.telephony.tasks.purge_call_sessions_task",
+            settings.IVR_SESSION_PURGE_INTERVAL,
+        ),
+        ScheduledJob(
+            "notifications-delivery",
+            "leb.notifications.tasks.deliver_due_notifications_task",
+            settings.NOTIFICATIONS_DELIVERY_INTERVAL,
+        ),
+        ScheduledJob(
+            "vouchers-expiry",
+            "leb.vouchers.tasks.expire_vouchers_task",
+            settings.VOUCHER_EXPIRY_INTERVAL,
+        ),
     ]

@@ -26,10 +26,13 @@ from stdnum import luhn
 
 from leb import clock
 from leb.announcements.demo import load_demo_announcements
+from leb.autokeep.demo import load_demo_autokeep
 from leb.catalog.models import FreeAmountRule, Plan, Promotion
 from leb.lines import lifecycle
 from leb.lines.actions import do_activate_line, do_create_line, do_set_line_owner, sweep_lines
 from leb.lines.models import Line, LineStatus, NumberPolicy, PhoneNumber
+from leb.notifications.demo import load_demo_notifications
+from leb.reminders.demo import load_demo_reminders
 from leb.topups.actions import (
     do_admin_topup,
     do_cancel_order,
@@ -39,6 +42,7 @@ from leb.topups.actions import (
     do_refund_order,
 )
 from leb.topups.models import TopUpOrder
+from leb.vouchers.demo import load_demo_vouchers
 
 SEED = 8_522_025
 ICCID_PREFIX = "8985200"
@@ -606,6 +610,10 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
             sweep_lines(now)
         summary.created_lines = len(new)
         load_demo_announcements(now)
+        load_demo_notifications(now)
+        load_demo_vouchers(now)
+        load_demo_autokeep(now)
+        load_demo_reminders(now)
 
     demo_lines = Line.objects.filter(iccid__in=[s.iccid for s in specs])
     summary.lines_by_status = dict(Counter(demo_lines.values_list("status", flat=True)))

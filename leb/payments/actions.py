@@ -39,6 +39,11 @@ FAILURE_MESSAGES = {
     "insufficient_funds": _("Your card has insufficient funds."),
     "card_not_supported": _("This card is not supported in the sandbox."),
     "authentication_failed": _("The card security check (3-D Secure) failed."),
+    "authentication_required": _(
+        "This card needs you to confirm each payment (3-D Secure), so it cannot be "
+        "charged automatically. Top up by hand or save another card."
+    ),
+    "expired_card": _("This card has expired."),
     "cancelled": _("The payment was cancelled."),
     "expired": _("The payment session expired before it was completed."),
     "amount_mismatch": _(

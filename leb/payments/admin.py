@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from leb.admin_tools import ReadOnlyAdmin
 
-from .models import PaymentAttempt, ProviderEvent
+from .models import PaymentAttempt, ProviderEvent, SandboxVaultedCard
 
 
 @admin.register(PaymentAttempt)
@@ -26,3 +26,11 @@ class ProviderEventAdmin(ReadOnlyAdmin):
     list_filter = ("provider", "type", "outcome")
     search_fields = ("=event_id", "=attempt__public_id")
     raw_id_fields = ("attempt",)
+
+
+@admin.register(SandboxVaultedCard)
+class SandboxVaultedCardAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "customer_reference", "brand", "last4", "behaviour", "created_at")
+    list_filter = ("behaviour",)
+    search_fields = ("=public_id", "=customer_reference")
+    exclude = ("return_url", "cancel_url")

@@ -106,3 +106,33 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.event_id}"
+
+
+class SandboxVaultedCard(models.Model):
+    """The sandbox gateway's side of a saved card: one hosted "save a card"
+    session and, once completed, the token it issued. Like a real gateway's
+    vault it remembers how the test card behaves, never the card number."""
+
+    public_id = models.UUIDField(_("reference"), default=uuid.uuid4, unique=True, editable=False)
+    customer_reference = models.CharField(_("customer reference"), max_length=100)
+    return_url = models.CharField(_("return URL"), max_length=2000, blank=True)
+    cancel_url = models.CharField(_("cancel URL"), max_length=2000, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    # What the test card does when charged: "succeeded", "challenge" or a failure code.
+    behaviour = models.CharField(_("test card behaviour"), max_length=30, blank=True)
+    brand = models.CharField(_("brand"), max_length=30, blank=True)
+    last4 = models.CharField(_("last four digits"), max_length=4, blank=True)
+    exp_month = models.PositiveSmallIntegerField(_("expiry month"), null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(_("expiry year"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"))
+
+    class Meta:
+        verbose_name = _("sandbox saved card")
+        verbose_name_plural = _("sandbox saved cards")
+
+    def __str__(self) -> str:
+        return f"sbxpm_{self.public_id.hex}"
+
+    @property
+    def token(self) -> str:
+        return f"sbxpm_{self.public_id.hex}"

@@ -16,5 +16,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="sandbox_challenge",
     ),
     path("pay/sandbox/<uuid:attempt_id>/paypal/", views.sandbox_paypal, name="sandbox_paypal"),
+    path("pay/sandbox/setup/<uuid:setup_id>/", views.sandbox_setup, name="sandbox_setup"),
     path("webhooks/<slug:provider>", views.webhook, name="webhook"),
 ]

@@ -29,12 +29,13 @@ from leb.topups.models import OrderStatus, TopUpOrder
 
 from . import actions
 from .forms import CardForm
-from .models import AttemptStatus, PaymentAttempt
+from .models import AttemptStatus, PaymentAttempt, SandboxVaultedCard
 from .providers import sandbox
 from .providers.base import (
     CANCELLED,
     FAILED,
     SUCCEEDED,
+    PaymentProviderError,
     WebhookError,
     default_provider_name,
     get_provider,
@@ -318,3 +319,33 @@ def webhook(request: HttpRequest, provider: str) -> JsonResponse:
         logger.exception("%s webhook %s could not be processed", provider, event.event_id)
         return problem(503, _("The event could not be processed; deliver it again later."))
     return JsonResponse({"received": True, "outcome": outcome})
+
+
+@require_http_methods(["GET", "POST"])
+def sandbox_setup(request: HttpRequest, setup_id: UUID) -> HttpResponse:
+    """The sandbox's hosted "save a card" page. Its id is an unguessable
+    capability handed out by the merchant, like a real gateway's session."""
+    card = SandboxVaultedCard.objects.filter(public_id=setup_id).first()
+    if card is None:
+        raise Http404
+    if card.completed_at is not None:
+        return HttpResponseRedirect(card.return_url or "/")
+    form = CardForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        exp_month, exp_year = form.cleaned_data["expiry"]
+        try:
+            sandbox.vault_card(
+                form.cleaned_data["number"],
+                exp_month,
+                exp_year,
+                customer_reference=card.customer_reference,
+                setup_id=str(card.public_id),
+            )
+        except PaymentProviderError as exc:
+            form.add_error("number", str(exc.message))
+        else:
+            return HttpResponseRedirect(card.return_url or "/")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "payments/sandbox_setup.html", {"card": card, "form": form}, status=status
+    )

@@ -20,7 +20,12 @@ DEFAULT_BACKEND = "leb.sms.backends.console.SmsBackend"
 
 
 class SmsError(Exception):
-    """The message could not be handed to the gateway."""
+    """The message could not be handed to the gateway. `permanent` means
+    trying again will not help (the gateway refused this message for good)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,9 @@ def get_backend(path: str | None = None, **kwargs: Any) -> BaseSmsBackend:
     return backend_class(**kwargs)
 
 
-def send_sms(to_e164: str, text: str, *, backend: BaseSmsBackend | None = None) -> None:
-    """Send one message to an E.164 number; raises SmsError on failure."""
+def send_sms(to_e164: str, text: str, *, backend: BaseSmsBackend | None = None) -> str | None:
+    """Send one message to an E.164 number; raises SmsError on failure.
+    Returns the gateway's message id when it gives one."""
     if not to_e164.startswith("+") or not to_e164[1:].isdigit():
-        raise SmsError("the recipient must be an E.164 number")
-    (backend or get_backend()).send(SmsMessage(to=to_e164, text=text))
+        raise SmsError("the recipient must be an E.164 number", permanent=True)
+    return (backend or get_backend()).send(SmsMessage(to=to_e164, text=text))

@@ -229,7 +229,8 @@ def next_receipt_number(now: datetime) -> str:
 
 def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpOrder:
     """Turn a paid order into balance and validity, exactly once."""
-    from .tasks import send_topup_receipt
+    from leb.notifications.actions import notify
+    from leb.notifications.kinds import topup_succeeded_context
 
     now = now or clock.now()
     with transaction.atomic():
@@ -266,12 +267,18 @@ def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpO
         )
         if frozen.promotion_id:
             catalog_actions.use_promotion(order.order_ref)
-        send_topup_receipt.enqueue(order.pk)
         order.status = OrderStatus.FULFILLED
         order.fulfilled_at = now
         order.valid_until_after = change.extension.valid_until
         order.receipt_number = next_receipt_number(now)
         order.save(update_fields=["status", "fulfilled_at", "valid_until_after", "receipt_number"])
+        notify(
+            kind="topup_succeeded",
+            context=topup_succeeded_context(order),
+            dedupe_key=f"order:{order.public_id}",
+            line=line,
+            now=now,
+        )
     return order
 
 
@@ -353,7 +360,7 @@ def do_refund_order(
         order.status = OrderStatus.REFUNDED
         order.refunded_at = now
         order.failure_reason = reason[:200]
-        order.refund_due = order.payment_provider not in ("admin", "")
+        order.refund_due = order.payment_provider not in ("admin", "balance", "")
         order.save(update_fields=["status", "refunded_at", "failure_reason", "refund_due"])
         record(
             actor,

@@ -53,7 +53,8 @@ def test_first_tick_creates_the_code_schedule(now: datetime, settings: Settings)
     names = tick(now)
 
     # then
-    assert sorted(names) == ["lines-sweep", "orders-expiry", "orders-recovery"]
+    assert sorted(names) == sorted(job.name for job in scheduled_jobs())
+    assert {"lines-sweep", "orders-expiry", "orders-recovery", "reminders-scan"} <= set(names)
     sweep = PeriodicJob.objects.get(name="lines-sweep")
     assert sweep.task_path == "leb.lines.tasks.sweep_lines_task"
     assert sweep.interval_seconds == 300

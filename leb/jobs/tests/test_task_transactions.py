@@ -48,14 +48,16 @@ def test_a_task_enqueued_in_a_committed_transaction_runs() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_receipt_enqueued_in_a_rolled_back_transaction_is_never_stored() -> None:
+def test_a_delivery_enqueued_in_a_rolled_back_transaction_is_never_stored() -> None:
     # given
-    from leb.topups.tasks import send_topup_receipt
+    from leb.notifications.tasks import deliver_notifications_task
 
     # when
     with pytest.raises(Abort), transaction.atomic():
-        send_topup_receipt.enqueue(order_id=1)
+        deliver_notifications_task.enqueue([1])
         raise Abort
 
     # then
-    assert not DBTaskResult.objects.filter(task_path__endswith="send_topup_receipt").exists()
+    assert not DBTaskResult.objects.filter(
+        task_path__endswith="deliver_notifications_task"
+    ).exists()

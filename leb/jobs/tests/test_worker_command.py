@@ -16,14 +16,12 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from leb.jobs.models import PeriodicJob
+from leb.jobs.schedule import scheduled_jobs
 
 from . import tasks
 
-SCHEDULED_TASKS = {
-    "leb.lines.tasks.sweep_lines_task",
-    "leb.topups.tasks.recover_paid_orders_task",
-    "leb.topups.tasks.expire_unpaid_orders_task",
-}
+# Every periodic job of every app must run cleanly on an empty database.
+SCHEDULED_TASKS = {job.task_path for job in scheduled_jobs()}
 
 
 def successful_task_paths() -> set[str]:

@@ -13,6 +13,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from leb.autokeep.actions import do_save_sandbox_method
+from leb.autokeep.models import MethodSetup
 from leb.conftest import topup
 from leb.mylines.models import BindingChallenge
 from leb.payments.models import PaymentAttempt
@@ -33,6 +35,8 @@ PUBLIC = {
     "webtopup:confirm": "as above",
     "webtopup:pay": "as above",
     "support:guest_thread": "a signed link given only to the guest who wrote",
+    "reminders:calendar_feed": "calendar apps fetch it without a session: the HMAC token in the URL is the secret",
+    "payments:sandbox_setup": "the gateway's hosted save-a-card page: its URL is the bearer secret, it shows no personal facts",
 }
 CHECKED = [
     "payments:start",
@@ -50,6 +54,16 @@ CHECKED = [
     "receipts:pdf",
     "support:report_topup",
     "support:ticket",
+    "autokeep:setup_return",
+    "autokeep:remove_method",
+    "autokeep:rule",
+    "autokeep:pause",
+    "autokeep:resume",
+    "autokeep:from_plan",
+    "api-v1:get_line_autokeep",
+    "api-v1:put_line_autokeep",
+    "api-v1:get_keep_plan",
+    "reminders:calendar_rotate",
 ]
 
 
@@ -107,6 +121,8 @@ def owned(make_line: Any, hkd_plan: Any, now: Any) -> dict[str, Any]:
         created_at=now,
         expires_at=now,
     )
+    setup = MethodSetup.objects.create(user=owner, provider="sandbox", created_at=now)
+    method = do_save_sandbox_method(owner, "4242424242424242", 12, 2030, now=now)
     return {
         "owner": owner,
         "line": line,
@@ -114,6 +130,8 @@ def owned(make_line: Any, hkd_plan: Any, now: Any) -> dict[str, Any]:
         "attempt": attempt,
         "challenge": challenge,
         "ticket": ticket,
+        "setup": setup,
+        "method": method,
     }
 
 
@@ -135,6 +153,16 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         "receipts:pdf": f"/receipts/{order.receipt_number}.pdf",
         "support:report_topup": f"/support/topup/{order.public_id}/report/",
         "support:ticket": f"/support/tickets/{objects['ticket'].public_id}/",
+        "autokeep:setup_return": f"/autokeep/cards/setup/{objects['setup'].public_id}/",
+        "autokeep:remove_method": f"/autokeep/cards/{objects['method'].pk}/remove/",
+        "autokeep:rule": f"/autokeep/lines/{line.pk}/",
+        "autokeep:pause": f"/autokeep/lines/{line.pk}/pause/",
+        "autokeep:resume": f"/autokeep/lines/{line.pk}/resume/",
+        "autokeep:from_plan": f"/autokeep/lines/{line.pk}/from-plan/",
+        "api-v1:get_line_autokeep": f"/api/v1/me/lines/{line.pk}/autokeep",
+        "api-v1:put_line_autokeep": f"/api/v1/me/lines/{line.pk}/autokeep",
+        "api-v1:get_keep_plan": f"/api/v1/me/lines/{line.pk}/keep-plan",
+        "reminders:calendar_rotate": f"/my/lines/{line.pk}/calendar/new-link/",
     }[name]
 
 
@@ -186,6 +214,9 @@ def test_outsiders_never_see_an_owners_objects(owned: dict[str, Any], name: str,
         "mylines:line",
         "receipts:detail",
         "receipts:pdf",
+        "autokeep:rule",
+        "api-v1:get_line_autokeep",
+        "api-v1:get_keep_plan",
     ],
 )
 def test_the_owner_gets_the_same_urls(owned: dict[str, Any], name: str) -> None:

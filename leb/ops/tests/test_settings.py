@@ -40,8 +40,16 @@ def test_production_refuses_unsafe_settings(env: dict[str, str], message: str) -
     assert message in result.stderr
 
 
+SAFE_PRODUCTION = {
+    "LEB_PRODUCTION": "1",
+    "LEB_DEBUG": "0",
+    "LEB_SECRET_KEY": "x" * 50,
+    "LEB_VOUCHER_PIN_PEPPER": "p" * 40,
+}
+
+
 def test_production_starts_with_safe_settings() -> None:
-    result = start({"LEB_PRODUCTION": "1", "LEB_DEBUG": "0", "LEB_SECRET_KEY": "x" * 50})
+    result = start(SAFE_PRODUCTION)
     assert result.returncode == 0, result.stderr
 
 

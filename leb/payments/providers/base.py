@@ -62,6 +62,26 @@ class WebhookEvent:
     outcome: Outcome | None = None
 
 
+@dataclass(frozen=True)
+class SavedCard:
+    """What a provider gives back after tokenising a card for later use."""
+
+    customer_reference: str
+    method_reference: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class SetupStart:
+    """Where to send the browser to save a card, and the provider's handle on it."""
+
+    redirect_url: str
+    reference: str
+
+
 class PaymentProviderError(Exception):
     """The provider could not be reached or refused a request."""
 
@@ -124,6 +144,50 @@ class PaymentProvider(ABC):
     def refund(self, attempt: PaymentAttempt, amount: int) -> str:
         """Give `amount` minor units back; return the provider's refund reference."""
 
+    # --- Saved methods and off-session charges (only where can_save_methods) ---
+
+    can_save_methods: bool = False
+
+    def start_setup(
+        self,
+        *,
+        setup_id: str,
+        customer_reference: str,
+        email: str,
+        return_url: str,
+        cancel_url: str,
+    ) -> SetupStart:
+        """Open the provider's hosted page that saves a card for later."""
+        raise PaymentProviderError(
+            _("This payment method cannot be saved for later."), code="not_supported"
+        )
+
+    def finish_setup(self, reference: str) -> SavedCard | None:
+        """The saved card once the payer completed the hosted page; None while
+        they have not. Raises PaymentProviderError when it failed."""
+        raise PaymentProviderError(
+            _("This payment method cannot be saved for later."), code="not_supported"
+        )
+
+    def charge_saved(
+        self,
+        attempt: PaymentAttempt,
+        *,
+        customer_reference: str,
+        method_reference: str,
+        idempotency_key: str,
+    ) -> Outcome:
+        """Charge a saved method without the payer present (off-session). May
+        set attempt.provider_reference / provider_data (the caller saves).
+        Raises PaymentProviderError when the provider could not be reached."""
+        raise PaymentProviderError(
+            _("This payment method cannot be saved for later."), code="not_supported"
+        )
+
+    def detach_saved(self, *, customer_reference: str, method_reference: str) -> None:
+        """Forget a saved method at the provider (best effort)."""
+        return None
+
 
 BUILTIN = {
     "sandbox": "leb.payments.providers.sandbox.SandboxProvider",
@@ -149,6 +213,18 @@ def enabled_provider_names() -> list[str]:
 def _load(path: str) -> PaymentProvider:
     provider: PaymentProvider = import_string(path)()
     return provider
+
+
+def saving_provider_names() -> list[str]:
+    """The enabled providers that can save a card for later charges."""
+    names = []
+    for name in enabled_provider_names():
+        try:
+            if get_provider(name).can_save_methods:
+                names.append(name)
+        except (LookupError, ImproperlyConfigured):
+            continue
+    return names
 
 
 def get_provider(name: str) -> PaymentProvider:

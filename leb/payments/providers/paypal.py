@@ -333,6 +333,8 @@ def _transmission_time(raw: str) -> datetime:
 class PayPalProvider(PaymentProvider):
     name = "paypal"
     label = _("PayPal")
+    # Saving PayPal for later charges (vaulting) is not supported.
+    can_save_methods = False
 
     def start_checkout(
         self, order: TopUpOrder, attempt: PaymentAttempt, return_url: str, cancel_url: str

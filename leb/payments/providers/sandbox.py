@@ -26,6 +26,9 @@ from .base import (
     ForgedWebhook,
     Outcome,
     PaymentProvider,
+    PaymentProviderError,
+    SavedCard,
+    SetupStart,
     StaleWebhook,
     UnparseableWebhook,
     WebhookEvent,
@@ -53,6 +56,78 @@ TEST_CARDS = {
 def classify_card(number: str) -> str:
     """SUCCEEDED, CHALLENGE or a failure code for a (valid) card number."""
     return TEST_CARDS.get(number, "card_not_supported")
+
+
+def card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "visa"
+    if number[:2] in {"51", "52", "53", "54", "55"} or "2221" <= number[:4] <= "2720":
+        return "mastercard"
+    if number[:2] in {"34", "37"}:
+        return "amex"
+    return "card"
+
+
+def vault_card(
+    number: str,
+    exp_month: int,
+    exp_year: int,
+    *,
+    customer_reference: str,
+    setup_id: str | None = None,
+) -> SavedCard:
+    """Tokenise a test card: what the sandbox's hosted "save a card" page does
+    on submit. The number is reduced to its behaviour, brand and last four
+    digits here and then forgotten."""
+    from ..models import SandboxVaultedCard
+
+    behaviour = classify_card(number)
+    if behaviour == "card_not_supported":
+        raise PaymentProviderError(
+            _("This card is not supported in the sandbox."), code="card_not_supported"
+        )
+    fields = {
+        "behaviour": behaviour,
+        "brand": card_brand(number),
+        "last4": number[-4:],
+        "exp_month": exp_month,
+        "exp_year": exp_year,
+        "completed_at": clock.now(),
+    }
+    with transaction.atomic():
+        if setup_id:
+            card = SandboxVaultedCard.objects.select_for_update().get(public_id=setup_id)
+            if card.completed_at is None:
+                for name, value in fields.items():
+                    setattr(card, name, value)
+                card.save()
+        else:
+            card = SandboxVaultedCard.objects.create(
+                customer_reference=customer_reference, created_at=clock.now(), **fields
+            )
+    return _saved(card)
+
+
+def _saved(card: Any) -> SavedCard:
+    return SavedCard(
+        customer_reference=card.customer_reference,
+        method_reference=card.token,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=int(card.exp_month or 0),
+        exp_year=int(card.exp_year or 0),
+    )
+
+
+def _vaulted(token: str) -> Any:
+    from ..models import SandboxVaultedCard
+
+    hex_id = token.removeprefix("sbxpm_")
+    try:
+        public_id = uuid.UUID(hex=hex_id)
+    except ValueError:
+        return None
+    return SandboxVaultedCard.objects.filter(public_id=public_id).first()
 
 
 def webhook_secret() -> str:
@@ -187,6 +262,78 @@ class SandboxProvider(PaymentProvider):
 
     def refund(self, attempt: PaymentAttempt, amount: int) -> str:
         return f"sbx_refund_{attempt.public_id.hex}"
+
+    can_save_methods = True
+
+    def start_setup(
+        self,
+        *,
+        setup_id: str,
+        customer_reference: str,
+        email: str,
+        return_url: str,
+        cancel_url: str,
+    ) -> SetupStart:
+        from ..models import SandboxVaultedCard
+
+        card = SandboxVaultedCard.objects.create(
+            customer_reference=customer_reference,
+            return_url=return_url,
+            cancel_url=cancel_url,
+            created_at=clock.now(),
+        )
+        return SetupStart(
+            redirect_url=reverse("payments:sandbox_setup", args=[card.public_id]),
+            reference=card.token,
+        )
+
+    def finish_setup(self, reference: str) -> SavedCard | None:
+        card = _vaulted(reference)
+        if card is None:
+            raise PaymentProviderError(_("The sandbox has no such saved card."), code="unknown")
+        if card.completed_at is None:
+            return None
+        return _saved(card)
+
+    def charge_saved(
+        self,
+        attempt: PaymentAttempt,
+        *,
+        customer_reference: str,
+        method_reference: str,
+        idempotency_key: str,
+    ) -> Outcome:
+        """Charge a vaulted test card at once: 4242… succeeds, …0002 is
+        declined, …9995 has insufficient funds, and a card that needs 3-D
+        Secure cannot be charged without the cardholder present."""
+        from ..models import PaymentAttempt as Attempt
+
+        with transaction.atomic():
+            locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
+            state = gateway_state(locked)
+            if not state:
+                # Decided once per attempt, like the idempotency key of a real gateway.
+                card = _vaulted(method_reference)
+                if card is None or card.customer_reference != customer_reference:
+                    state = {"state": FAILED, "code": "card_declined"}
+                elif card.behaviour == SUCCEEDED:
+                    state = {"state": SUCCEEDED, "code": ""}
+                elif card.behaviour == CHALLENGE:
+                    state = {"state": FAILED, "code": "authentication_required"}
+                else:
+                    state = {"state": FAILED, "code": card.behaviour}
+                state["at"] = int(clock.now().timestamp())
+                state["idempotency_key"] = idempotency_key
+                locked.provider_reference = f"sbx_{locked.public_id.hex}"
+                locked.provider_data = {
+                    **locked.provider_data,
+                    "gateway": state,
+                    "off_session": True,
+                }
+                locked.save(update_fields=["provider_reference", "provider_data"])
+        attempt.provider_reference = locked.provider_reference
+        attempt.provider_data = locked.provider_data
+        return _outcome_for(locked, state)
 
 
 def _parse_signature_header(header: str) -> tuple[int, list[str]]:

@@ -9,5 +9,6 @@ class BaseSmsBackend:
     def __init__(self, **kwargs: Any) -> None:
         pass
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> str | None:
+        """Hand the message over; return the gateway's message id, if any."""
         raise NotImplementedError

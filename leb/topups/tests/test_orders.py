@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django_tasks_db.models import DBTaskResult
 
 from leb.catalog.models import Plan, Promotion
 from leb.catalog.quotes import QuoteError
@@ -13,6 +12,7 @@ from leb.conftest import topup
 from leb.ledger.queries import balance_by_code
 from leb.lines.actions import sweep_lines
 from leb.lines.models import LineEvent
+from leb.notifications.models import Notification
 from leb.topups.actions import (
     OrderError,
     do_cancel_order,
@@ -47,7 +47,7 @@ def test_full_flow_credits_wallet_extends_validity_and_numbers_receipt(
     assert line.valid_until == now + timedelta(days=210) == order.valid_until_after
     assert wallet_balance(line) == 5000
     assert LineEvent.objects.filter(line=line, kind="topped_up").count() == 1
-    assert DBTaskResult.objects.filter(task_path="leb.topups.tasks.send_topup_receipt").count() == 1
+    assert Notification.objects.filter(kind="topup_succeeded", line=line).count() == 1
     ledger_ok()
 
 

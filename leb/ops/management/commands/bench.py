@@ -1,4 +1,4 @@
-"""`leb bench fulfil` and `leb bench sweep`: see docs/performance.md.
+"""`leb bench fulfil`, `leb bench sweep` and `leb bench reminders`: see docs/performance.md.
 
 The command itself never touches the benchmark database through Django: it
 creates the database, then runs migrations, seeding and timing in spawned
@@ -21,6 +21,9 @@ SPREAD_GOAL = 0.5
 HOT_GOAL = 0.25
 SQLITE_GOAL = 0.8
 SWEEP_GOAL_SECONDS = 1.0
+REMINDERS_GOAL_SECONDS = 10.0
+# The reminder benchmark shares the sweep's scratch database (both recreate it on every run).
+REMINDERS_DATABASE = "leb_bench_sweep"
 
 
 def _positive(value: str) -> int:
@@ -98,10 +101,37 @@ class Command(BaseCommand):
             "0: no comparison)",
         )
 
+        reminders = sub.add_parser(
+            "reminders",
+            help="seconds for one reminder scan over many lines of which some are due",
+        )
+        reminders.add_argument(
+            "--database-url",
+            default=DEFAULT_SERVER,
+            help=f"PostgreSQL server (the database used is always {REMINDERS_DATABASE}) or "
+            "sqlite:///path (a file whose name contains 'bench', recreated)",
+        )
+        reminders.add_argument("--lines", type=_positive, default=1_000_000)
+        reminders.add_argument(
+            "--due",
+            type=_positive,
+            default=100_000,
+            help="lines a reminder fell due for since the last scan",
+        )
+        reminders.add_argument(
+            "--compare-lines",
+            type=int,
+            default=-1,
+            help="also run with this many lines and the same --due (default: a tenth of --lines; "
+            "0: no comparison)",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["bench"] == "fulfil":
                 self.fulfil(options)
+            elif options["bench"] == "reminders":
+                self.reminders(options)
             else:
                 self.sweep(options)
         except BenchError as exc:
@@ -267,3 +297,64 @@ class Command(BaseCommand):
         # right plan; among many lines the sweep must go through the index.
         if first.lines >= 10 * first.due and not first.uses_due_index:
             raise CommandError("the due-lines query does not use lines_line_due_idx")
+
+    # --- reminders ----------------------------------------------------------------
+
+    def reminders(self, options: dict[str, Any]) -> None:
+        url = self._target(options["database_url"], REMINDERS_DATABASE)
+        lines, due = options["lines"], options["due"]
+        compare = options["compare_lines"]
+        if compare < 0:
+            compare = lines // 10
+        sizes = [lines] + ([compare] if compare and compare != lines else [])
+        if any(size < due for size in sizes):
+            raise CommandError("--due must not exceed --lines or --compare-lines")
+        self._header(url)
+        results = []
+        for size in sizes:
+            self.say(f"creating and migrating the benchmark database for {size:,} lines")
+            dbadmin.fresh_database(url)
+            result = call_in_child(url, "leb.ops.bench.reminders:run_verbose", size, due)
+            results.append(result)
+            self.say("")
+            self.say(f"EXPLAIN of the scan's first lines query ({size:,} lines, {due:,} due):")
+            for row in result.plan:
+                self.say(f"    {row}")
+            self.say(
+                "partial index lines_line_valid_until_idx used: "
+                f"{'yes' if result.uses_valid_until_index else 'NO'}"
+            )
+            if not result.complete:
+                raise CommandError(
+                    f"the scan did not do what was seeded: {result.sent} reminders sent, "
+                    f"{result.rows_sent} rows, {result.rows_notifications} notifications; "
+                    f"expected {due} of each"
+                )
+            self.say("")
+        self.say(
+            f"{'lines':>12} {'due':>8} {'sent':>8} {'notifications':>14} {'batches':>8} "
+            f"{'seed s':>8} {'scan s':>8} {'notify_many s':>14} {'reminders/s':>12}"
+        )
+        for result in results:
+            self.say(
+                f"{result.lines:>12,} {result.due:>8,} {result.sent:>8,} "
+                f"{result.rows_notifications:>14,} {result.batches:>8} "
+                f"{result.seed_seconds:>8.1f} {result.seconds:>8.3f} "
+                f"{result.notify_seconds:>14.3f} {result.rate:>12,.0f}"
+            )
+        if len(results) == 2 and results[1].seconds:
+            self.say(
+                f"scan time ratio ({results[0].lines:,} / {results[1].lines:,} lines, same due): "
+                f"{results[0].seconds / results[1].seconds:.2f} "
+                f"(lines ratio {results[0].lines / results[1].lines:.0f})"
+            )
+        first = results[0]
+        verdict = _verdict(first.seconds, REMINDERS_GOAL_SECONDS, below=True)
+        if first.vendor != "postgresql" or (first.lines, first.due) != (1_000_000, 100_000):
+            verdict += " (the goal is set for 100,000 due among 1,000,000 on PostgreSQL)"
+        self.say(
+            f"goal: < {REMINDERS_GOAL_SECONDS:.0f} s for {first.due:,} due among "
+            f"{first.lines:,}: {first.seconds:.3f} s, {verdict}"
+        )
+        if first.lines >= 10 * first.due and not first.uses_valid_until_index:
+            raise CommandError("the scan's lines query does not use lines_line_valid_until_idx")

@@ -1,0 +1,105 @@
+"""Reads for the notification centre."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from leb.portal.formatting import format_phone
+
+from .models import Channel, Notification, Reason, Status
+from .render import render_for_centre
+
+KIND_TITLES = {
+    "topup_succeeded": gettext_lazy("Top-up done"),
+    "expiry_reminder": gettext_lazy("Validity reminder"),
+    "grace_started": gettext_lazy("Line in its grace period"),
+    "line_suspended": gettext_lazy("Line suspended"),
+    "number_loss_warning": gettext_lazy("Number about to be lost"),
+    "autokeep_succeeded": gettext_lazy("Automatic top-up done"),
+    "autokeep_failed": gettext_lazy("Automatic top-up failed"),
+    "autokeep_gave_up": gettext_lazy("Automatic top-up stopped"),
+    "card_expiring": gettext_lazy("Saved card expiring"),
+}
+
+
+def notifications_of(user: Any) -> QuerySet[Notification]:
+    return (
+        Notification.objects.filter(user=user)
+        .select_related("line__phone_number")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def mask_destination(channel: str, destination: str) -> str:
+    """Enough to recognise the address, not enough to read it over a shoulder."""
+    if not destination:
+        return ""
+    if channel == Channel.EMAIL and "@" in destination:
+        local, _at, domain = destination.rpartition("@")
+        shown = local[0] + "***" + (local[-1] if len(local) > 2 else "")
+        return f"{shown}@{domain}"
+    if channel == Channel.SMS:
+        formatted = format_phone(destination)
+        digits = [i for i, c in enumerate(formatted) if c.isdigit()]
+        hidden = set(digits[4:-4]) if len(digits) > 8 else set(digits[1:-2])
+        return "".join("•" if i in hidden else c for i, c in enumerate(formatted))
+    if channel == Channel.WEBHOOK:
+        scheme, _sep, rest = destination.partition("://")
+        host = rest.split("/", 1)[0]
+        return f"{scheme}://{host}/…"
+    return destination
+
+
+@dataclass(frozen=True)
+class CentreEntry:
+    notification: Notification
+    title: str
+    subject: str
+    body: str
+    destination: str
+    status_label: str
+    status_class: str
+    detail: str
+    when: datetime | None
+
+
+def centre_entry(row: Notification, now: datetime) -> CentreEntry:
+    title = str(KIND_TITLES.get(row.kind, row.kind))
+    rendered = render_for_centre(row)
+    detail = ""
+    when: datetime | None = None
+    if row.status == Status.SENT:
+        label, css, when = _("Sent"), "sent", row.sent_at
+    elif row.status == Status.FAILED:
+        label, css, when = _("Failed"), "failed", row.finished_at
+        detail = str(Reason(row.reason).label) if row.reason else str(Reason.DELIVERY_FAILED.label)
+    elif row.status == Status.SKIPPED:
+        label, css, when = _("Not sent"), "skipped", row.finished_at
+        if row.reason:
+            detail = str(Reason(row.reason).label)
+    elif row.status == Status.CANCELLED:
+        label, css, when = _("Cancelled"), "skipped", row.finished_at
+    elif row.attempts:
+        label, css, when = _("Retrying"), "waiting", row.next_attempt_at
+        detail = _("The last attempt did not go through; leb tries again.")
+    elif row.next_attempt_at is not None and row.next_attempt_at > now:
+        label, css, when = _("Waiting for your quiet hours to end"), "waiting", row.next_attempt_at
+    else:
+        label, css, when = _("Sending"), "waiting", row.next_attempt_at
+    return CentreEntry(
+        notification=row,
+        title=title,
+        subject=rendered.subject or title,
+        body=rendered.body,
+        destination=mask_destination(row.channel, row.destination),
+        status_label=label,
+        status_class=css,
+        detail=detail,
+        when=when,
+    )

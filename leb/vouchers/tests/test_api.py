@@ -1,0 +1,206 @@
+"""POST /api/v1/vouchers/redeem: anyone may top up any number; problems
+for every refusal; the balance only for the line's owner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from leb import clock
+from leb.topups.models import TopUpOrder
+from leb.vouchers import pins
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/vouchers/redeem"
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(now: datetime) -> Iterator[None]:
+    with clock.frozen(now):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def post(client: Client, data: dict[str, Any], **extra: Any) -> Any:
+    return client.post(URL, json.dumps(data), content_type="application/json", **extra)
+
+
+def problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == code
+    assert body["detail"]
+    return body
+
+
+def test_a_guest_redeems_and_gets_no_balance(
+    anonymous: Client, make_batch: Callable[..., Any], make_line: Callable[..., Any], owner: Any
+) -> None:
+    # given
+    made = make_batch()
+    line = make_line(owner=owner)
+
+    # when
+    response = post(anonymous, {"number": line.msisdn, "pin": made.pins[0]})
+
+    # then
+    assert response.status_code == 200, response.content
+    body = response.json()
+    order = TopUpOrder.objects.get()
+    assert body["serial"] == made.serials[0]
+    assert body["order_id"] == str(order.public_id)
+    assert body["receipt_number"] == order.receipt_number
+    assert "/receipts/verify/" in body["receipt_url"]
+    assert body["valid_until_after"]
+    assert body["balance"] is None
+    assert body["replayed"] is False
+
+
+def test_the_owner_gets_the_balance_and_the_receipt_page(
+    owner_client: Client, make_batch: Callable[..., Any], make_line: Callable[..., Any], owner: Any
+) -> None:
+    # given
+    made = make_batch(value=10000)
+    line = make_line(owner=owner)
+
+    # when
+    response = post(owner_client, {"number": line.msisdn, "pin": made.pins[0]})
+    again = post(owner_client, {"number": line.msisdn, "pin": made.pins[0]})
+
+    # then
+    body = response.json()
+    assert body["balance"]["amount"] == 10000
+    assert body["balance"]["currency"] == "HKD"
+    assert f"/receipts/{body['receipt_number']}/" in body["receipt_url"]
+    assert again.json()["replayed"] is True
+    assert TopUpOrder.objects.count() == 1
+
+
+def test_a_signed_in_outsider_gets_no_balance(
+    outsider_client: Client,
+    make_batch: Callable[..., Any],
+    make_line: Callable[..., Any],
+    owner: Any,
+) -> None:
+    # given
+    made = make_batch()
+    line = make_line(owner=owner)
+
+    # when
+    response = post(outsider_client, {"number": line.msisdn, "pin": made.pins[0]})
+
+    # then
+    assert response.status_code == 200
+    assert response.json()["balance"] is None
+
+
+@pytest.mark.parametrize("pin", ["1234", "12345678abcdefgh"])
+def test_a_malformed_pin_is_a_field_problem(
+    anonymous: Client, make_batch: Callable[..., Any], make_line: Callable[..., Any], pin: str
+) -> None:
+    # given
+    make_batch()
+    line = make_line()
+
+    # when
+    response = post(anonymous, {"number": line.msisdn, "pin": pin})
+
+    # then
+    body = problem(response, 422, "pin_format")
+    assert body["errors"][0]["field"] == "pin"
+
+
+def test_an_unknown_pin_is_a_problem(
+    anonymous: Client, make_batch: Callable[..., Any], make_line: Callable[..., Any]
+) -> None:
+    # given
+    make_batch()
+    line = make_line()
+
+    # when
+    response = post(anonymous, {"number": line.msisdn, "pin": pins.new_pin(with_check_digit=True)})
+
+    # then
+    problem(response, 422, "pin_invalid")
+    assert not TopUpOrder.objects.exists()
+
+
+def test_unknown_and_malformed_numbers(anonymous: Client, make_batch: Callable[..., Any]) -> None:
+    # given
+    made = make_batch()
+
+    # when
+    unknown = post(anonymous, {"number": "+85294999999", "pin": made.pins[0]})
+    malformed = post(anonymous, {"number": "12", "pin": made.pins[0]})
+    missing = post(anonymous, {"pin": made.pins[0]})
+
+    # then
+    problem(unknown, 404, "line_not_found")
+    body = problem(malformed, 422, malformed.json()["code"])
+    assert body["errors"][0]["field"] == "number"
+    problem(missing, 422, "validation_error")
+
+
+def test_another_currency_is_a_conflict(
+    anonymous: Client,
+    make_batch: Callable[..., Any],
+    make_line: Callable[..., Any],
+    uk_policy: Any,
+) -> None:
+    # given
+    made = make_batch()
+    line = make_line(policy=uk_policy, currency="GBP")
+
+    # when
+    response = post(anonymous, {"number": line.msisdn, "pin": made.pins[0]})
+
+    # then
+    problem(response, 409, "currency_mismatch")
+
+
+def test_locked_entry_is_429_with_retry_after(
+    anonymous: Client, make_batch: Callable[..., Any], make_line: Callable[..., Any]
+) -> None:
+    # given
+    made = make_batch()
+    line = make_line()
+    for _ in range(5):
+        post(anonymous, {"number": line.msisdn, "pin": pins.new_pin(with_check_digit=True)})
+
+    # when
+    response = post(anonymous, {"number": line.msisdn, "pin": made.pins[0]})
+
+    # then
+    problem(response, 429, "locked")
+    assert response["Retry-After"] == str(15 * 60)
+    assert not TopUpOrder.objects.exists()
+
+
+def test_a_session_without_csrf_is_refused(
+    owner: Any, make_batch: Callable[..., Any], make_line: Callable[..., Any]
+) -> None:
+    # given
+    made = make_batch()
+    line = make_line(owner=owner)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner, backend="leb.accounts.backends.EmailOrPhoneBackend")
+
+    # when
+    response = post(client, {"number": line.msisdn, "pin": made.pins[0]})
+
+    # then
+    problem(response, 403, "csrf_failed")
+    assert not TopUpOrder.objects.exists()
