@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -60,7 +61,13 @@ class Command(BaseCommand):
                     "No Twilio auth token: set LEB_TWILIO_AUTH_TOKEN (also on the server) "
                     "or pass --auth-token."
                 )
-            phone.call(to=options["to"], auth_token=token)
+            try:
+                phone.call(to=options["to"], auth_token=token)
+            except requests.RequestException as exc:
+                raise CommandError(
+                    f"Could not reach leb: {exc}. Is it running, and does its "
+                    "LEB_SITE_URL (or LEB_PHONE_PUBLIC_URL) point at this address?"
+                ) from exc
         else:
             secret = options["secret"]
             if secret is None:
@@ -69,4 +76,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     "No USSD secret: set LEB_USSD_SECRET (also on the server) or pass --secret."
                 )
-            phone.ussd(code=options["code"], secret=secret)
+            try:
+                phone.ussd(code=options["code"], secret=secret)
+            except requests.RequestException as exc:
+                raise CommandError(f"Could not reach leb: {exc}. Is it running?") from exc
