@@ -247,3 +247,35 @@ def topup(
         now=now,
     )
     return do_fulfil_order(order, now=now)
+
+
+def race(n: int, fn: Callable[[int], Any]) -> list[Any]:
+    """Run fn(i) in n threads released at the same moment, each on its own
+    database connection; return each result or the exception it raised."""
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = fn(i)
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def race_all(fns: list[Callable[[], Any]]) -> list[Any]:
+    """race() for a list of different callables."""
+    return race(len(fns), lambda i: fns[i]())

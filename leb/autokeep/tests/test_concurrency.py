@@ -3,16 +3,15 @@ PostgreSQL connection: each threshold crossing is charged exactly once."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from leb.autokeep.actions import do_run_autokeep
 from leb.autokeep.models import AutoKeepRun
+from leb.conftest import race_all as race
 from leb.ledger.queries import balance_by_code
 from leb.payments.models import PaymentAttempt
 from leb.topups.models import OrderStatus, TopUpOrder
@@ -22,27 +21,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks"),
 ]
-
-
-def race(fns: list[Callable[[], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(fns))
-    results: list[Any] = [None] * len(fns)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = fns[i]()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @pytest.mark.parametrize("round_", range(3))

@@ -4,15 +4,14 @@ And the same plan bought twice from the balance at once: one charge."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 
 from leb.catalog.models import Plan
+from leb.conftest import race_all as race
 from leb.conftest import topup
 from leb.topups.balance import BalanceRefused, do_buy_plan_from_balance
 from leb.topups.models import OrderStatus, TopUpOrder
@@ -25,27 +24,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks"),
 ]
-
-
-def race(fns: list[Callable[[], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(fns))
-    results: list[Any] = [None] * len(fns)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = fns[i]()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @pytest.mark.parametrize("round_", range(3))

@@ -4,16 +4,15 @@ to test there.)"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from leb.catalog.models import Plan, Promotion, PromotionRedemption
 from leb.catalog.quotes import QuoteError
+from leb.conftest import race
 from leb.ledger.actions import Leg, get_account, post_transfers, system_account
 from leb.ledger.models import AccountKind, TransferGroup
 from leb.ledger.queries import balance_by_code
@@ -27,28 +26,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks"),
 ]
-
-
-def race(n: int, fn: Callable[[int], Any]) -> list[Any]:
-    """Run fn(i) in n threads released at the same moment; return results or exceptions."""
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def test_two_sweeps_at_once_process_each_line_once(
