@@ -62,6 +62,21 @@ class Quote:
         return max(0, (self.uncapped_valid_until - self.new_valid_until).days)
 
     @property
+    def days_added(self) -> int:
+        """The days this top-up really adds (fewer than `validity_days` when
+        the cap or the reset rule takes some): what every channel says."""
+        return lifecycle.days_added(self.current_valid_until, self.new_valid_until, self.quoted_at)
+
+    @property
+    def adds_fewer_days(self) -> bool:
+        """The subscriber gets fewer days than the plan's nominal days."""
+        return self.days_added < self.validity_days
+
+    @property
+    def is_credit_only(self) -> bool:
+        return self.validity_days == 0
+
+    @property
     def is_free_amount(self) -> bool:
         return not self.plan_code
 
@@ -250,6 +265,17 @@ def quote(
     if status == LineStatus.SUSPENDED and line.policy.restore_fee:
         restore_fee = min(line.policy.restore_fee, credit + bonus)
     extension = lifecycle.extend_validity(line.policy, line.valid_until, now, days + bonus_days)
+    if days + bonus_days > 0 and extension.days_added == 0 and credit + bonus - restore_fee <= 0:
+        # Money for nothing: the cap (or the reset rule) takes every day and
+        # the plan gives no credit. Refused on every channel before payment.
+        raise QuoteError(
+            _(
+                "This top-up would add no days: the line is already valid until the most "
+                "this plan allows, and it gives no credit. Choose a plan with credit or "
+                "top up later."
+            ),
+            code="adds_nothing",
+        )
     return Quote(
         line_id=line.pk,
         channel=channel,

@@ -276,7 +276,12 @@ def apply_topup_validity(
             from_status=effective,
             to_status=LineStatus.ACTIVE,
             actor=actor,
-            data={**data, "days": days, "capped": extension.capped},
+            data={
+                **data,
+                "days": days,
+                "days_added": extension.days_added,
+                "capped": extension.capped,
+            },
         )
     )
     LineEvent.objects.bulk_create(events)

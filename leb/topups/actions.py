@@ -270,8 +270,17 @@ def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpO
         order.status = OrderStatus.FULFILLED
         order.fulfilled_at = now
         order.valid_until_after = change.extension.valid_until
+        order.days_added = change.extension.days_added
         order.receipt_number = next_receipt_number(now)
-        order.save(update_fields=["status", "fulfilled_at", "valid_until_after", "receipt_number"])
+        order.save(
+            update_fields=[
+                "status",
+                "fulfilled_at",
+                "valid_until_after",
+                "days_added",
+                "receipt_number",
+            ]
+        )
         notify(
             kind="topup_succeeded",
             context=topup_succeeded_context(order),

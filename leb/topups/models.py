@@ -52,6 +52,9 @@ class TopUpOrder(models.Model):
     payment_reference = models.CharField(_("payment reference"), max_length=200, blank=True)
     fulfilled_at = models.DateTimeField(_("completed"), null=True, blank=True)
     valid_until_after = models.DateTimeField(_("valid until after top-up"), null=True, blank=True)
+    # What the top-up really added, which the cap or the reset rule can make
+    # fewer than the plan's days: what the receipt states.
+    days_added = models.PositiveIntegerField(_("days added"), null=True, blank=True)
     receipt_number = models.CharField(
         _("receipt number"), max_length=20, null=True, blank=True, unique=True
     )
