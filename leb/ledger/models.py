@@ -72,7 +72,9 @@ class TransferGroup(models.Model):
 
 
 class Transfer(models.Model):
-    group = models.ForeignKey(TransferGroup, on_delete=models.PROTECT, related_name="transfers")
+    group = models.ForeignKey(
+        TransferGroup, on_delete=models.PROTECT, related_name="transfers", verbose_name=_("group")
+    )
     debit_account = models.ForeignKey(
         Account, on_delete=models.PROTECT, related_name="debits", verbose_name=_("debit account")
     )

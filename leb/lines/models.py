@@ -219,7 +219,13 @@ class LineEvent(models.Model):
     """Append-only history of a line."""
 
     # Indexed by lines_event_line_idx (line, happened_at), which also serves the FK.
-    line = models.ForeignKey(Line, on_delete=models.PROTECT, related_name="events", db_index=False)
+    line = models.ForeignKey(
+        Line,
+        on_delete=models.PROTECT,
+        related_name="events",
+        db_index=False,
+        verbose_name=_("line"),
+    )
     kind = models.CharField(_("kind"), max_length=24, choices=LineEventKind.choices)
     from_status = models.CharField(_("from"), max_length=12, blank=True)
     to_status = models.CharField(_("to"), max_length=12, blank=True)

@@ -22,10 +22,17 @@ class OrderStatus(models.TextChoices):
 
 class TopUpOrder(models.Model):
     public_id = models.UUIDField(_("reference"), default=uuid.uuid4, unique=True, editable=False)
-    line = models.ForeignKey("lines.Line", on_delete=models.PROTECT, related_name="orders")
+    line = models.ForeignKey(
+        "lines.Line", on_delete=models.PROTECT, related_name="orders", verbose_name=_("line")
+    )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     plan = models.ForeignKey(
-        "catalog.Plan", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+        "catalog.Plan",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        verbose_name=_("plan"),
     )
     currency = models.CharField(_("currency"), max_length=3)
     price = models.PositiveBigIntegerField(_("price (minor units)"))
@@ -89,8 +96,8 @@ class ReceiptCounter(models.Model):
     """Gap-free receipt numbers per year: taken inside the fulfilment
     transaction, so a rolled-back fulfilment gives its number back."""
 
-    year = models.PositiveIntegerField(primary_key=True)
-    last = models.PositiveIntegerField(default=0)
+    year = models.PositiveIntegerField(_("year"), primary_key=True)
+    last = models.PositiveIntegerField(_("last number"), default=0)
 
     class Meta:
         verbose_name = _("receipt counter")
