@@ -202,7 +202,7 @@ def _send_guest_confirmation(ticket_id: int) -> None:
 
 
 def _notify_reply(message_id: int) -> None:
-    message = TicketMessage.objects.select_related("ticket__user").get(pk=message_id)
+    message = TicketMessage.objects.select_related("ticket__user__profile").get(pk=message_id)
     ticket = message.ticket
     with translation.override(ticket.language or settings.LANGUAGE_CODE):
         url = ticket_url(ticket)
@@ -217,13 +217,13 @@ def _notify_reply(message_id: int) -> None:
                 "Read the conversation and reply here:\n%(url)s"
             ) % {"subject": ticket.subject, "reply": message.body, "url": url}
             send_mail(subject, body, None, [email])
-        elif ticket.contact_phone:
+        elif ticket.reply_phone:
             text = _("leb support answered your message %(reference)s: %(url)s") % {
                 "reference": ticket.reference,
                 "url": url,
             }
             try:
-                leb.sms.send_sms(ticket.contact_phone, text)
+                leb.sms.send_sms(ticket.reply_phone, text)
             except leb.sms.SmsError:
                 # The answer is still on the page; a failed text must not undo it.
                 logger.warning("support: could not text the answer to ticket %s", ticket.pk)

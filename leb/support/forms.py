@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -9,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from leb.lines.identifiers import normalize_msisdn
 from leb.lines.models import Line
+from leb.portal.formatting import format_local_date, format_phone
 from leb.topups.models import TopUpOrder
 
 from .actions import MAX_BODY
@@ -23,10 +26,13 @@ class LineChoiceField(forms.ModelChoiceField):
 
 
 class OrderChoiceField(forms.ModelChoiceField):
+    # The form sets the viewer's zone, so the day shown is the day they paid.
+    tz: tzinfo = ZoneInfo("UTC")
+
     def label_from_instance(self, obj: Any) -> str:
         return _("%(date)s · %(number)s · %(status)s") % {
-            "date": obj.created_at.date().isoformat(),
-            "number": obj.line.msisdn or obj.line.iccid,
+            "date": format_local_date(obj.created_at, self.tz, fmt="medium"),
+            "number": format_phone(obj.line.msisdn) if obj.line.msisdn else obj.line.iccid,
             "status": obj.get_status_display(),
         }
 
@@ -60,7 +66,14 @@ class TicketForm(forms.Form):
         help_text=_("Enter an email address, a mobile number, or both. We answer there."),
     )
 
-    def __init__(self, *args: Any, user: Any, order: TopUpOrder | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        user: Any,
+        order: TopUpOrder | None = None,
+        tz: tzinfo | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.user = user if user is not None and user.is_authenticated else None
         self.fixed_order = order
@@ -78,6 +91,8 @@ class TicketForm(forms.Form):
             self.fields["line"].queryset = lines  # type: ignore[attr-defined]
             recent = list(orders.values_list("pk", flat=True)[:RECENT_ORDERS])
             self.fields["order"].queryset = orders.filter(pk__in=recent)  # type: ignore[attr-defined]
+            if tz is not None:
+                self.fields["order"].tz = tz  # type: ignore[attr-defined]
         else:
             del self.fields["line"], self.fields["order"]
         if self.user is not None:

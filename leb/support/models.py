@@ -91,9 +91,22 @@ class Ticket(models.Model):
 
     @property
     def reply_email(self) -> str:
-        if self.user is not None and self.user.email:
-            return str(self.user.email)
+        """Where an answer is emailed: an account's address only once it is
+        proven (an unproven one may be someone else's), else the guest's."""
+        from leb.accounts.queries import verified_email
+
+        if self.user is not None:
+            return verified_email(self.user)
         return self.contact_email
+
+    @property
+    def reply_phone(self) -> str:
+        """Where an answer is texted when there is no address to email."""
+        from leb.accounts.queries import verified_phone
+
+        if self.user is not None:
+            return verified_phone(self.user)
+        return self.contact_phone
 
 
 class TicketMessage(models.Model):

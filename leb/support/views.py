@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from leb.payments.models import PaymentAttempt
 from leb.portal import ratelimit
+from leb.portal.formatting import user_timezone
 from leb.topups.models import TopUpOrder
 
 from .actions import do_open_ticket, do_reply
@@ -107,7 +108,7 @@ def contact(request: HttpRequest) -> HttpResponse:
     if request.GET.get("category") in TicketCategory.values:
         initial["category"] = request.GET["category"]
     data = request.POST if request.method == "POST" else None
-    form = TicketForm(data, user=request.user, initial=initial)
+    form = TicketForm(data, user=request.user, initial=initial, tz=user_timezone(request))
     return _ticket_form_page(request, form, "support/contact.html", {})
 
 

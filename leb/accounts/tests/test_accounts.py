@@ -19,7 +19,9 @@ PASSWORD = "correct horse battery 42"
 
 @pytest.fixture
 def owner() -> Any:
-    return do_register_user(email="owner@example.com", phone="", password=PASSWORD, language="en")
+    return do_register_user(
+        email="owner@example.com", phone="", password=PASSWORD, language="en", verified=True
+    )
 
 
 @pytest.fixture
@@ -164,6 +166,8 @@ def test_password_reset_by_email(client: Client, owner: Any, settings: Any) -> N
     client.post(form_page.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
     owner.refresh_from_db()
     assert owner.check_password(new)
+    # and every session of the account ends
+    assert owner.profile.session_epoch == 1
 
 
 def test_account_pages_need_sign_in(client: Client) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -157,8 +158,9 @@ def test_home_query_budget(announcement: Any, django_assert_max_num_queries: Any
     announcement(pinned=True)
     client = Client()
 
-    # when / then: banner and latest list, whatever the number of announcements
-    with django_assert_max_num_queries(2):
+    # when / then: banner, latest list and current promotions, whatever the
+    # number of announcements
+    with django_assert_max_num_queries(3):
         response = client.get("/")
     assert response.status_code == 200
 
@@ -170,8 +172,14 @@ def test_pages_use_no_inline_script_or_style(announcement: Any) -> None:
     # when
     html = Client().get("/").content.decode()
 
-    # then: the CSP forbids both, so the pages must not need them
-    assert "<script" not in html
+    # then: the CSP forbids both, so the pages must not need them; scripts
+    # come only as files from the site's own static folder
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, flags=re.S)
+    assert scripts
+    for attributes, body in scripts:
+        assert 'src="/static/' in attributes
+        assert body.strip() == ""
+    assert html.count("<script") == len(scripts)
     assert " style=" not in html
     assert "<style" not in html
     assert "/static/portal/portal.css" in html
@@ -183,3 +191,41 @@ def test_stylesheet_is_served() -> None:
 
     # then
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/static/portal/favicon.svg", "image/svg+xml"),
+        ("/static/portal/favicon.ico", "image/"),
+        ("/static/portal/apple-touch-icon.png", "image/png"),
+        ("/static/portal/menu.js", "javascript"),
+    ],
+)
+def test_icons_and_menu_script_are_served(path: str, content_type: str) -> None:
+    # when
+    response = Client().get(path)
+
+    # then
+    assert response.status_code == 200
+    assert content_type in response["Content-Type"]
+
+
+def test_favicon_ico_at_the_root_is_answered() -> None:
+    # when a browser asks for /favicon.ico on its own
+    response = Client().get("/favicon.ico", follow=True)
+
+    # then it gets the icon, not a 404
+    assert response.status_code == 200
+    assert response.redirect_chain[0][0] == "/static/portal/favicon.ico"
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"  # type: ignore[attr-defined]
+
+
+def test_pages_link_the_icons() -> None:
+    # when
+    html = Client().get("/help/").content.decode()
+
+    # then
+    assert '<link rel="icon" href="/static/portal/favicon.svg" type="image/svg+xml">' in html
+    assert 'rel="icon" href="/static/portal/favicon.ico"' in html
+    assert 'rel="apple-touch-icon" href="/static/portal/apple-touch-icon.png"' in html

@@ -71,3 +71,13 @@ def attempt(failed_order: Any, now: datetime) -> Any:
         created_at=now,
         updated_at=now,
     )
+
+
+@pytest.fixture
+def owner(owner: Any) -> Any:
+    """The persona, as an established customer whose email address is proven."""
+    from leb.accounts.actions import do_mark_contacts_verified
+
+    do_mark_contacts_verified(owner)
+    owner.refresh_from_db()
+    return owner

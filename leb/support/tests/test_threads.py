@@ -247,3 +247,46 @@ def test_the_tickets_list_has_a_fixed_query_budget(
         response = owner_client.get(url)
     assert response.content.decode().count('class="support-item') == 15
     assert len(one.captured_queries) <= 8
+
+
+def test_an_unproven_address_gets_no_answer_by_email(
+    db: Any, staff: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    # given an account whose address was never verified (it may be someone else's)
+    from leb.accounts.actions import do_register_user
+
+    user = do_register_user(
+        email="typo@example.com", phone="", password="correct horse 42", language="en"
+    )
+    ticket = do_open_ticket(user=user, subject="Hi", category="other", body="?")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        do_reply(ticket, body="Private answer", author=staff, as_staff=True)
+    # then the answer waits on the site only
+    assert mailoutbox == []
+    assert ticket.messages.filter(from_staff=True).exists()
+
+
+def test_a_phone_account_gets_the_answer_by_text_once_verified(
+    db: Any, staff: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    # given two phone-only accounts, one verified
+    import leb.sms
+    from leb.accounts.actions import do_register_user
+
+    proven = do_register_user(
+        email="", phone="+85294000002", password="correct horse 42", language="en", verified=True
+    )
+    unproven = do_register_user(
+        email="", phone="+85294000003", password="correct horse 42", language="en"
+    )
+    tickets = [
+        do_open_ticket(user=user, subject="Hi", category="other", body="?")
+        for user in (proven, unproven)
+    ]
+    # when both are answered
+    with django_capture_on_commit_callbacks(execute=True):
+        for ticket in tickets:
+            do_reply(ticket, body="Answer", author=staff, as_staff=True)
+    # then only the verified number is texted
+    assert [m.to for m in leb.sms.outbox] == ["+85294000002"]
