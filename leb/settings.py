@@ -278,7 +278,32 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "leb <noreply@localhost>")
-SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+
+# --- Site address --------------------------------------------------------------
+# The public address of the site, without a trailing slash: payment return
+# URLs, webhooks, links in messages, receipt QR codes and the CSP use it, never
+# a request's Host header. Unset, it follows the address `leb serve` listens on
+# (LEB_BIND, which `leb serve --bind` passes on), with 0.0.0.0 shown as
+# 127.0.0.1: right for development; production sets it (a system check warns).
+DEFAULT_BIND = "127.0.0.1:8000"
+BIND = env("BIND", DEFAULT_BIND)
+
+
+def site_url_for_bind(bind: str) -> str:
+    host, sep, port = bind.strip().rpartition(":")
+    if not sep or bind.startswith(("unix:", "fd://")) or not port.isdigit():
+        host, port = DEFAULT_BIND.split(":")
+    if host in ("", "0.0.0.0", "[::]", "::"):  # noqa: S104 (an address to show, not to bind)
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+SITE_URL_FROM_ENV = bool(env("SITE_URL").strip())
+SITE_URL = (env("SITE_URL").strip() or site_url_for_bind(BIND)).rstrip("/")
+# Who sells the top-ups (named on receipts as the seller) unless an agent did.
+OPERATOR_NAME = env("OPERATOR_NAME", "leb")
+# Days a guest's signed receipt link (from the payment result page) works.
+RECEIPT_GUEST_LINK_DAYS = int(env("RECEIPT_GUEST_LINK_DAYS", "30"))
 
 # --- Notifications (outbox, channels, quiet hours) ----------------------------
 
@@ -346,6 +371,12 @@ USSD_SECRET = env("USSD_SECRET", "")  # HTTP Basic password of the USSD gateway;
 USSD_ALLOWED_IPS = env_list("USSD_ALLOWED_IPS", "")  # empty: any address with the secret
 USSD_DEFAULT_LANGUAGE = env("USSD_DEFAULT_LANGUAGE", "en")
 USSD_MAX_CHARS = int(env("USSD_MAX_CHARS", "182"))
+
+# --- Accounts -------------------------------------------------------------------
+# How long a code texted to verify a number or reset a password stays valid.
+ACCOUNTS_CODE_MINUTES = int(env("ACCOUNTS_CODE_MINUTES", "10"))
+# How long the link that verifies an email address works.
+ACCOUNTS_EMAIL_LINK_HOURS = int(env("ACCOUNTS_EMAIL_LINK_HOURS", "72"))
 
 AUTHENTICATION_BACKENDS = ["leb.accounts.backends.EmailOrPhoneBackend"]
 LOGIN_URL = "accounts:login"

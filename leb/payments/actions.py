@@ -44,6 +44,10 @@ FAILURE_MESSAGES = {
         "charged automatically. Top up by hand or save another card."
     ),
     "expired_card": _("This card has expired."),
+    "incorrect_cvc": _("The card's security code (CVC) is incorrect. Check it and try again."),
+    "processing_error": _(
+        "The card could not be charged because of a processing error. Try again in a moment."
+    ),
     "cancelled": _("The payment was cancelled."),
     "expired": _("The payment session expired before it was completed."),
     "amount_mismatch": _(
@@ -54,6 +58,31 @@ FAILURE_MESSAGES = {
     "provider_unavailable": _("The payment service is not available right now. Try again later."),
 }
 DEFAULT_FAILURE = _("The payment did not go through.")
+
+# What providers call the same reasons, as leb's failure codes. Anything not
+# listed here or in FAILURE_MESSAGES gets DEFAULT_FAILURE: a provider's own
+# wording never reaches the payer.
+FAILURE_ALIASES = {
+    # Stripe decline codes (https://docs.stripe.com/declines/codes)
+    "generic_decline": "card_declined",
+    "do_not_honor": "card_declined",
+    "lost_card": "card_declined",
+    "stolen_card": "card_declined",
+    "pickup_card": "card_declined",
+    "restricted_card": "card_declined",
+    "fraudulent": "card_declined",
+    "card_velocity_exceeded": "card_declined",
+    "transaction_not_allowed": "card_declined",
+    "invalid_cvc": "incorrect_cvc",
+    "try_again_later": "processing_error",
+    "issuer_not_available": "processing_error",
+    # PayPal and leb's own generic codes
+    "declined": "card_declined",
+    "instrument_declined": "card_declined",
+    "transaction_refused": "card_declined",
+    "payer_action_required": "authentication_required",
+    "voided": "cancelled",
+}
 
 # settle() results, recorded on ProviderEvent.outcome.
 FULFILLED = "fulfilled"
@@ -76,14 +105,27 @@ class PaymentError(Exception):
         self.code = code
 
 
+def failure_code(raw: str) -> str:
+    """leb's failure code for what a provider reported ("" when unknown)."""
+    code = (raw or "").strip().lower()
+    code = FAILURE_ALIASES.get(code, code)
+    return code if code in FAILURE_MESSAGES else ""
+
+
 def failure_message(code: str, fallback: str = "") -> str:
-    if code in FAILURE_MESSAGES:
-        return str(FAILURE_MESSAGES[code])
+    """The payer's translated reason for a failure code. `fallback` is for an
+    unknown code and must itself be leb's wording (e.g. an order's recorded
+    reason), never a provider's message."""
+    known = failure_code(code)
+    if known:
+        return str(FAILURE_MESSAGES[known])
     return fallback or str(DEFAULT_FAILURE)
 
 
 def absolute_url(path: str) -> str:
-    return str(getattr(settings, "SITE_URL", "http://127.0.0.1:8000")).rstrip("/") + path
+    """`path` on the configured site address: the one base of every URL a
+    provider is given (return, cancel, webhook), never a request's Host."""
+    return str(settings.SITE_URL).rstrip("/") + path
 
 
 def do_start_attempt(
@@ -137,10 +179,18 @@ def _lock_attempt(attempt_id: int) -> PaymentAttempt:
     return PaymentAttempt.objects.select_for_update(of=("self",)).get(pk=attempt_id)
 
 
-def _english(code: str, fallback: str) -> str:
+def _english(code: str) -> str:
     # The order keeps one reason for the books, whatever language the payer used.
     with translation.override("en"):
-        return failure_message(code, fallback)[:200]
+        return failure_message(code)[:200]
+
+
+def _staff_record(code: str, provider_message: str) -> str:
+    """The attempt's reason for staff: leb's wording plus what the provider said."""
+    text = _english(code)
+    if provider_message:
+        text = f"{text} (provider: {provider_message})"
+    return text[:255]
 
 
 def settle(attempt: PaymentAttempt, outcome: Outcome, *, now: datetime | None = None) -> str:
@@ -205,7 +255,7 @@ def _refuse(
     """Money arrived that must not become a top-up: keep the facts for finance."""
     attempt.status = status
     attempt.failure_code = code
-    attempt.failure_message = _english(code, "")
+    attempt.failure_message = _english(code)
     attempt.provider_data = {**attempt.provider_data, **outcome.data}
     attempt.updated_at = now
     attempt.save(
@@ -248,7 +298,7 @@ def _settle_failure(attempt: PaymentAttempt, outcome: Outcome, now: datetime) ->
         AttemptStatus.CANCELLED if outcome.status == CANCELLED else AttemptStatus.FAILED
     )
     attempt.failure_code = code[:50]
-    attempt.failure_message = _english(code, outcome.failure_message)[:255]
+    attempt.failure_message = _staff_record(code, outcome.failure_message)
     attempt.updated_at = now
     attempt.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
     others_open = (
@@ -260,7 +310,9 @@ def _settle_failure(attempt: PaymentAttempt, outcome: Outcome, now: datetime) ->
     if order.status == OrderStatus.PENDING_PAYMENT and not others_open:
         # Paid or closed meanwhile: nothing left to fail.
         with contextlib.suppress(OrderError):
-            do_fail_order(order, reason=attempt.failure_message, now=now)
+            # The order's reason is shown to the payer (support pages): leb's
+            # wording only, the provider's stays on the attempt.
+            do_fail_order(order, reason=_english(code), now=now)
     return FAILED
 
 

@@ -61,12 +61,11 @@ def retry_delay(attempt_no: int) -> timedelta:
 def deliver_sandbox_webhook(body: str, attempt_no: int = 1) -> str:
     from django.urls import reverse
 
+    from .actions import absolute_url
     from .providers.sandbox import SIGNATURE_HEADER, sign
 
     raw = body.encode()
-    url = str(getattr(settings, "SITE_URL", "http://127.0.0.1:8000")).rstrip("/") + reverse(
-        "payments:webhook", args=["sandbox"]
-    )
+    url = absolute_url(reverse("payments:webhook", args=["sandbox"]))
     headers = {
         "Content-Type": "application/json",
         SIGNATURE_HEADER: sign(raw, int(clock.now().timestamp())),

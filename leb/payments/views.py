@@ -24,11 +24,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from leb.catalog.quotes import Quote
 from leb.ledger.queries import balance_of
 from leb.portal.formatting import format_money
+from leb.receipts.queries import days_text, guest_path, order_label
 from leb.topups.actions import do_create_order
 from leb.topups.models import OrderStatus, TopUpOrder
 
 from . import actions
 from .forms import CardForm
+from .labels import payment_method_label
 from .models import AttemptStatus, PaymentAttempt, SandboxVaultedCard
 from .providers import sandbox
 from .providers.base import (
@@ -128,6 +130,13 @@ def retry_payment(request: HttpRequest, attempt_id: UUID) -> HttpResponse:
     return _start(request, order, attempt.provider)
 
 
+def _may_see_receipt_page(order: TopUpOrder, viewer: Any) -> bool:
+    # receipts:detail shows the order to the paying customer and the line's owner.
+    if viewer is None or not viewer.is_authenticated:
+        return False
+    return viewer.pk in (order.customer_id, order.line.owner_id)
+
+
 def _result_context(attempt: PaymentAttempt, viewer: Any = None) -> dict[str, Any]:
     order = attempt.order
     context: dict[str, Any] = {
@@ -135,11 +144,23 @@ def _result_context(attempt: PaymentAttempt, viewer: Any = None) -> dict[str, An
         "order": order,
         "amount": format_money(attempt.amount, attempt.currency),
         "state": "pending",
+        "signed_in": bool(viewer is not None and viewer.is_authenticated),
     }
     if order.status == OrderStatus.FULFILLED and attempt.status == AttemptStatus.SUCCEEDED:
         line = order.line
         context["state"] = "success"
         context["valid_until"] = order.valid_until_after
+        context["plan"] = order_label(order)
+        context["days"] = days_text(order)
+        context["method"] = payment_method_label(order)
+        if _may_see_receipt_page(order, viewer):
+            context["receipt_url"] = reverse("receipts:detail", args=[order.receipt_number])
+            context["receipt_pdf_url"] = reverse("receipts:pdf", args=[order.receipt_number])
+        else:
+            # Whoever may see this page may see the receipt: a signed link,
+            # without the balance and the owner's details.
+            context["receipt_url"] = guest_path(order)
+            context["receipt_pdf_url"] = guest_path(order, pdf=True)
         # The balance is private: only the line's signed-in owner sees it.
         if viewer is not None and viewer.is_authenticated and line.owner_id == viewer.pk:
             context["owner_view"] = True
@@ -156,6 +177,9 @@ def _result_context(attempt: PaymentAttempt, viewer: Any = None) -> dict[str, An
         attempt.status == AttemptStatus.SUCCEEDED and attempt.failure_code
     ):
         context["state"] = "failure"
+        context["cancelled"] = attempt.status == AttemptStatus.CANCELLED
+        # Translated by failure code: the provider's own wording stays in the
+        # attempt's record for staff.
         context["reason"] = actions.failure_message(attempt.failure_code)
         context["can_retry"] = attempt.failure_code not in (
             actions.AMOUNT_MISMATCH,
@@ -171,7 +195,12 @@ def payment_return(request: HttpRequest, attempt_id: UUID) -> HttpResponse:
     attempt = _owned_attempt(request, attempt_id)
     attempt = actions.sync_attempt(attempt, cancelled=request.GET.get("cancelled") == "1")
     attempt.order.refresh_from_db()
-    return render(request, "payments/result.html", _result_context(attempt, request.user))
+    context = _result_context(attempt, request.user)
+    response = render(request, "payments/result.html", context)
+    if context["state"] == "pending":
+        # Reloads without JavaScript too; poll.js reloads sooner when it can.
+        response["Refresh"] = "5"
+    return response
 
 
 @require_GET
@@ -225,6 +254,11 @@ def sandbox_checkout(request: HttpRequest, attempt_id: UUID) -> HttpResponse:
     attempt = _sandbox_attempt(attempt_id)
     if closed := _gateway_closed(request, attempt):
         return closed
+    if request.method == "POST" and request.POST.get("action") == "cancel":
+        # The payer gave up at the gateway: nothing is charged, and the way
+        # back is the merchant's cancel URL, like a real hosted checkout.
+        attempt = sandbox.complete_at_gateway(attempt, CANCELLED, "cancelled")
+        return _back_to_merchant(attempt, cancelled=True)
     form = CardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         verdict = sandbox.classify_card(form.cleaned_data["number"])

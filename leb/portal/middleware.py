@@ -7,11 +7,18 @@ own Content-Security-Policy header, which is then left alone."""
 
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger("leb.site_url")
+DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"
@@ -41,13 +48,82 @@ def form_action_hosts() -> list[str]:
     return [h.strip() for h in hosts if h and h.strip()]
 
 
+def site_origin() -> str:
+    """scheme://host[:port] of settings.SITE_URL: where payment providers send
+    the payer back, so forms may lead there even from another host name."""
+    parts = urlsplit(str(getattr(settings, "SITE_URL", "")))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _host_port(scheme: str, netloc: str) -> tuple[str, str]:
+    parts = urlsplit(f"{scheme}://{netloc}")
+    try:
+        port = str(parts.port or DEFAULT_PORTS.get(scheme, ""))
+    except ValueError:
+        port = ""
+    return (parts.hostname or "").lower(), port
+
+
+class HostMismatchWarning:
+    """Warns once per process, loudly, when a request arrives under a host
+    other than SITE_URL's: every link leb builds (payment returns, receipts,
+    messages) then points somewhere the visitor did not come from."""
+
+    def __init__(self) -> None:
+        self.warned = False
+        self._lock = threading.Lock()
+
+    def observe(self, request: HttpRequest) -> None:
+        if self.warned:
+            return
+        site = urlsplit(str(getattr(settings, "SITE_URL", "")))
+        if not site.netloc:
+            return
+        try:
+            seen = request.get_host()
+        except DisallowedHost:
+            return  # refused by Django anyway; not a site URL question
+        expected = _host_port(site.scheme, site.netloc)
+        actual = _host_port(request.scheme or "http", seen)
+        if actual == expected:
+            return
+        with self._lock:
+            if self.warned:
+                return
+            self.warned = True
+        logger.warning(
+            "SITE URL MISMATCH: a request arrived for %s://%s but LEB_SITE_URL is %s. "
+            "Payment return URLs, webhooks, receipt links and the CSP use LEB_SITE_URL; "
+            "set it to the address visitors use. (Logged once per process.)",
+            request.scheme,
+            seen,
+            settings.SITE_URL,
+        )
+
+
+host_mismatch = HostMismatchWarning()
+
+
+def request_origin(request: HttpRequest) -> str:
+    try:
+        return f"{request.scheme}://{request.get_host()}"
+    except DisallowedHost:
+        return ""
+
+
 def exempt_prefixes() -> tuple[str, ...]:
     """Paths served by third-party pages that cannot meet the policy (the
     interactive API docs inject inline styles); settings.CSP_EXEMPT_PATH_PREFIXES."""
     return tuple(getattr(settings, "CSP_EXEMPT_PATH_PREFIXES", ("/api/docs",)))
 
 
-def content_security_policy(nonce: str) -> str:
+def content_security_policy(nonce: str, request_origin: str = "") -> str:
+    # A form posted here may be answered with a redirect to SITE_URL (payment
+    # returns), which form-action also governs: allow it when it is not 'self'.
+    site = site_origin()
+    extra = [site] if site and site != request_origin else []
     directives = {
         "default-src": ["'self'"],
         "script-src": ["'self'", f"'nonce-{nonce}'"],
@@ -58,7 +134,7 @@ def content_security_policy(nonce: str) -> str:
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
         "frame-ancestors": ["'none'"],
-        "form-action": ["'self'", *form_action_hosts()],
+        "form-action": ["'self'", *extra, *form_action_hosts()],
     }
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
@@ -68,11 +144,14 @@ class SecurityHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        host_mismatch.observe(request)
         nonce = secrets.token_urlsafe(16)
         request.csp_nonce = nonce  # type: ignore[attr-defined]
         response = self.get_response(request)
         if not request.path.startswith(exempt_prefixes()):
-            response.headers.setdefault("Content-Security-Policy", content_security_policy(nonce))
+            response.headers.setdefault(
+                "Content-Security-Policy", content_security_policy(nonce, request_origin(request))
+            )
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -1,9 +1,10 @@
 """The receipt as a PDF, drawn with reportlab.
 
-Chinese text uses the PDF standard CID fonts (STSong-Light for Simplified,
-MSung-Light for Traditional). They ship with every PDF reader, so leb needs
-no font files and the PDF stays small; the reader supplies the glyphs with
-the right regional shapes."""
+Chinese text is set in an embedded subset of Noto Sans SC or TC (see
+leb.receipts.fonts), so every reader shows it with the right regional glyph
+shapes, and text extraction and search work. English receipts stay in
+Helvetica and use the Chinese font only for runs Helvetica cannot show (a
+Chinese plan or agent name)."""
 
 from __future__ import annotations
 
@@ -11,42 +12,22 @@ import io
 import itertools
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any
 from xml.sax.saxutils import escape
 
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import CIDEncoding, UnicodeCIDFont
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from leb.portal.formatting import format_local_datetime, format_money, format_phone
+from leb.portal.formatting import format_money
 
-from . import qr
-from .queries import Receipt
+from . import fonts, qr
+from .queries import Fact, Receipt, operator_name
 
-
-class TraditionalChineseFont(UnicodeCIDFont):
-    """MSung-Light with the Unicode CMap of its own character collection.
-
-    reportlab declares it with UniGB-UCS2-H, a CMap for the Simplified
-    (Adobe-GB1) collection; readers that follow the spec, such as poppler,
-    then show no Traditional text at all. UniCNS-UCS2-H is the Adobe-CNS1
-    one. Widths come from the face, so only the declared name changes."""
-
-    def __init__(self) -> None:
-        super().__init__("MSung-Light")
-        self.encodingName = "UniCNS-UCS2-H"
-        self.encoding = CIDEncoding(self.encodingName)
-
-
-CID_FONTS = {"zh-hans": "STSong-Light", "zh-hant": "MSung-Light"}
 INK = colors.HexColor("#1d2430")
 MUTED = colors.HexColor("#5a6474")
 RULE = colors.HexColor("#dde2ea")
@@ -57,26 +38,22 @@ BRAND = colors.HexColor("#0b6e4f")
 class Fonts:
     regular: str
     bold: str
-    cjk: str
+    cjk: str | None  # the font for non-Latin runs; None when all text is in it already
     word_wrap: str | None
 
 
-def _cid_font(script: str) -> str:
-    name = CID_FONTS[script]
-    if name not in pdfmetrics.getRegisteredFontNames():
-        font = TraditionalChineseFont() if script == "zh-hant" else UnicodeCIDFont(name)
-        pdfmetrics.registerFont(font)
-    return name
-
-
-def fonts_for(language: str) -> Fonts:
+def fonts_for(language: str, charset: str) -> Fonts:
+    """The fonts of a receipt in `language` whose text uses `charset`."""
     language = language.lower()
-    script = "zh-hant" if language.startswith("zh-hant") else "zh-hans"
-    # Latin text stays in Helvetica: readers substitute the CID fonts with
-    # whatever CJK face they have, whose Latin widths rarely match the
-    # declared ones, which spreads "HK$50.00" apart.
-    wrap = "CJK" if language.startswith("zh") else None
-    return Fonts("Helvetica", "Helvetica-Bold", _cid_font(script), wrap)
+    script = fonts.script_of(language)
+    if language.startswith("zh"):
+        # One face for everything: Noto's Latin and digits match its Chinese.
+        regular = fonts.register(script, fonts.REGULAR, charset)
+        bold = fonts.register(script, fonts.BOLD, charset)
+        return Fonts(regular, bold, None, "CJK")
+    needs_cjk = any(not _is_latin(char) for char in charset)
+    cjk = fonts.register(script, fonts.REGULAR, charset) if needs_cjk else None
+    return Fonts("Helvetica", "Helvetica-Bold", cjk, None)
 
 
 def _is_latin(char: str) -> bool:
@@ -87,8 +64,10 @@ def _is_latin(char: str) -> bool:
     return True
 
 
-def markup(text: str, cjk_font: str) -> str:
+def markup(text: str, cjk_font: str | None) -> str:
     """Escaped paragraph markup with every non-Latin run in the CJK font."""
+    if cjk_font is None:
+        return escape(text)
     parts = []
     for latin, run in itertools.groupby(text, key=_is_latin):
         chunk = escape("".join(run))
@@ -120,65 +99,52 @@ class QRFlowable(Flowable):
                     canvas.rect((x + quiet) * unit, top, unit, unit, stroke=0, fill=1)
 
 
-def receipt_facts(receipt: Receipt, tz: tzinfo, language: str) -> list[tuple[str, str]]:
-    """(label, value) rows shared by the PDF; the page renders the same facts."""
-    order = receipt.order
-    quote = receipt.quote
-    days = quote.validity_days
-    rows = [
-        (_("Receipt number"), receipt.receipt_number),
-        (
-            _("Date"),
-            format_local_datetime(order.fulfilled_at, tz, language) if order.fulfilled_at else "",
-        ),
-        (_("Number"), format_phone(receipt.msisdn)),
-        (_("Plan"), receipt.label),
-        (_("Amount"), format_money(order.price, order.currency, language)),
-        (
-            _("Validity added"),
-            ngettext("%(days)s day", "%(days)s days", days) % {"days": days},
-        ),
-        (
-            _("Valid until"),
-            format_local_datetime(order.valid_until_after, tz, language)
-            if order.valid_until_after
-            else "",
-        ),
-        (_("Channel"), str(order.get_channel_display())),
-        (_("Payment"), payment_text(order)),
-    ]
-    return rows
-
-
-def payment_text(order: Any) -> str:
-    parts = [order.payment_provider, order.payment_reference]
-    return " · ".join(part for part in parts if part)
-
-
-def render(receipt: Receipt, tz: tzinfo) -> bytes:
+def render(receipt: Receipt, tz: tzinfo, *, guest: bool = False) -> bytes:
+    """The receipt as PDF bytes; `guest` leaves out what only the owner sees."""
     language = translation.get_language() or "en"
-    fonts = fonts_for(language)
+    facts: list[Fact] = receipt.facts(tz, language, guest=guest)
+    currency = receipt.order.currency
+    amounts = [format_money(row.amount, currency, language) for row in receipt.breakdown]
+    seller = operator_name()
+    texts = {
+        "title": _("Top-up receipt"),
+        "doc_title": _("Top-up receipt %(number)s") % {"number": receipt.receipt_number},
+        "refunded": _("This top-up was refunded."),
+        "scan": _("Scan to check this receipt is genuine."),
+        "breakdown": _("Breakdown"),
+        "check_at": _("Check this receipt at:"),
+    }
+    # The embedded font holds exactly the characters this receipt uses.
+    charset = fonts.charset_of(
+        seller,
+        receipt.verify_url,
+        *texts.values(),
+        *(f.label + f.value for f in facts),
+        *(row.label for row in receipt.breakdown),
+        *amounts,
+    )
+    face = fonts_for(language, charset)
     base = ParagraphStyle(
         "base",
-        fontName=fonts.regular,
+        fontName=face.regular,
         fontSize=10.5,
         leading=15,
         textColor=INK,
-        wordWrap=fonts.word_wrap,
+        wordWrap=face.word_wrap,
     )
-    title = ParagraphStyle("title", parent=base, fontName=fonts.bold, fontSize=20, leading=26)
+    title = ParagraphStyle("title", parent=base, fontName=face.bold, fontSize=20, leading=26)
     heading = ParagraphStyle(
-        "heading", parent=base, fontName=fonts.bold, fontSize=12.5, leading=18, textColor=BRAND
+        "heading", parent=base, fontName=face.bold, fontSize=12.5, leading=18, textColor=BRAND
     )
     label = ParagraphStyle("label", parent=base, textColor=MUTED)
     small = ParagraphStyle("small", parent=base, fontSize=8.5, leading=12, textColor=MUTED)
     notice = ParagraphStyle("notice", parent=base, textColor=colors.HexColor("#8c1d18"))
     amount = ParagraphStyle("amount", parent=base, alignment=TA_RIGHT)
-    strong = ParagraphStyle("strong", parent=base, fontName=fonts.bold)
-    strong_amount = ParagraphStyle("strong_amount", parent=amount, fontName=fonts.bold)
+    strong = ParagraphStyle("strong", parent=base, fontName=face.bold)
+    strong_amount = ParagraphStyle("strong_amount", parent=amount, fontName=face.bold)
 
     def para(text: str, style: ParagraphStyle) -> Paragraph:
-        return Paragraph(markup(text, fonts.cjk), style)
+        return Paragraph(markup(text, face.cjk), style)
 
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -188,24 +154,24 @@ def render(receipt: Receipt, tz: tzinfo) -> bytes:
         rightMargin=20 * mm,
         topMargin=18 * mm,
         bottomMargin=18 * mm,
-        title=_("Top-up receipt %(number)s") % {"number": receipt.receipt_number},
-        author="leb",
-        subject=_("Top-up receipt"),
+        title=texts["doc_title"],
+        author=seller,
+        subject=texts["title"],
         lang=language,
     )
     # The frame pads its content by 6 points on each side.
     width = doc.width - 12
     story: list[Flowable] = [
-        para("leb", ParagraphStyle("brand", parent=heading, fontName=fonts.bold, fontSize=16)),
-        para(_("Top-up receipt"), title),
+        para(seller, ParagraphStyle("brand", parent=heading, fontName=face.bold, fontSize=16)),
+        para(texts["title"], title),
         Spacer(1, 4 * mm),
     ]
     if receipt.is_refunded:
-        story += [para(_("This top-up was refunded."), notice), Spacer(1, 3 * mm)]
+        story += [para(texts["refunded"], notice), Spacer(1, 3 * mm)]
 
-    facts = [[para(k, label), para(v, base)] for k, v in receipt_facts(receipt, tz, language)]
+    rows = [[para(fact.label, label), para(fact.value, base)] for fact in facts]
     qr_size = 42 * mm
-    facts_table = Table(facts, colWidths=[34 * mm, width - 34 * mm - qr_size - 6 * mm])
+    facts_table = Table(rows, colWidths=[34 * mm, width - 34 * mm - qr_size - 6 * mm])
     facts_table.setStyle(
         TableStyle(
             [
@@ -217,10 +183,7 @@ def render(receipt: Receipt, tz: tzinfo) -> bytes:
             ]
         )
     )
-    code = [
-        QRFlowable(receipt.verify_url, qr_size),
-        para(_("Scan to check this receipt is genuine."), small),
-    ]
+    code = [QRFlowable(receipt.verify_url, qr_size), para(texts["scan"], small)]
     top = Table([[facts_table, code]], colWidths=[width - qr_size - 6 * mm, qr_size + 6 * mm])
     top.setStyle(
         TableStyle(
@@ -232,20 +195,16 @@ def render(receipt: Receipt, tz: tzinfo) -> bytes:
             ]
         )
     )
-    story += [top, Spacer(1, 7 * mm), para(_("Breakdown"), heading)]
+    story += [top, Spacer(1, 7 * mm), para(texts["breakdown"], heading)]
 
-    currency = receipt.order.currency
-    rows = [
+    lines = [
         [
             para(row.label, strong if row.key == "price" else base),
-            para(
-                format_money(row.amount, currency, language),
-                strong_amount if row.key == "price" else amount,
-            ),
+            para(money, strong_amount if row.key == "price" else amount),
         ]
-        for row in receipt.breakdown
+        for row, money in zip(receipt.breakdown, amounts, strict=True)
     ]
-    breakdown = Table(rows, colWidths=[width * 0.6, width * 0.4])
+    breakdown = Table(lines, colWidths=[width * 0.6, width * 0.4])
     breakdown.setStyle(
         TableStyle(
             [
@@ -260,7 +219,7 @@ def render(receipt: Receipt, tz: tzinfo) -> bytes:
     story += [
         breakdown,
         Spacer(1, 8 * mm),
-        para(_("Check this receipt at:"), small),
+        para(texts["check_at"], small),
         # A URL has no spaces to break at; let it break anywhere instead.
         para(receipt.verify_url, ParagraphStyle("url", parent=small, wordWrap="CJK")),
     ]

@@ -11,10 +11,13 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from leb.catalog.models import Channel
 from leb.catalog.quotes import Quote
 from leb.lines.models import Line
-from leb.portal.formatting import format_money
+from leb.payments.labels import payment_method_label
+from leb.portal.formatting import format_local_datetime, format_money, format_phone
 from leb.topups.models import OrderStatus, TopUpOrder
 
 from . import signing
@@ -67,6 +70,81 @@ def verify_url(order: TopUpOrder) -> str:
     return getattr(settings, "SITE_URL", "").rstrip("/") + verify_path(order)
 
 
+def guest_path(order: TopUpOrder, *, pdf: bool = False) -> str:
+    """The signed link that shows a guest their receipt (see signing)."""
+    name = "receipts:guest_pdf" if pdf else "receipts:guest"
+    return reverse(name, kwargs={"token": signing.guest_token(order)})
+
+
+def days_added(order: TopUpOrder, quote: Quote | None = None) -> int:
+    """The days the top-up really added. Orders fulfilled before this was
+    recorded fall back to what their frozen quote said it would add."""
+    if order.days_added is not None:
+        return int(order.days_added)
+    return (quote or Quote.from_dict(order.quote)).days_added
+
+
+def _days(count: int) -> str:
+    return ngettext("%(days)s day", "%(days)s days", count) % {"days": count}
+
+
+def days_text(order: TopUpOrder, quote: Quote | None = None) -> str:
+    """ "180 days", or "180 days (plan: 365 days; capped)" when the top-up
+    added fewer days than the plan grants."""
+    quote = quote or Quote.from_dict(order.quote)
+    added = days_added(order, quote)
+    nominal = quote.validity_days
+    if nominal == 0 and added == 0:
+        return _("None (credit only)")
+    if added == nominal:
+        return _days(added)
+    values = {"added": _days(added), "plan": _days(nominal)}
+    if quote.capped or quote.days_lost_to_cap:
+        return _("%(added)s (plan: %(plan)s; capped)") % values
+    return _("%(added)s (plan: %(plan)s)") % values
+
+
+@dataclass(frozen=True)
+class Seller:
+    kind: str  # "operator" or "agent"
+    name: str
+
+
+def operator_name() -> str:
+    return str(getattr(settings, "OPERATOR_NAME", "") or "leb")
+
+
+def agent_name(order: TopUpOrder) -> str:
+    """The agent that sold an agent-channel order, when the order says: its
+    frozen quote's "agent_name", or an actor of the form "agent:<name>"."""
+    name = str((order.quote or {}).get("agent_name") or "")
+    if not name and order.actor.startswith("agent:"):
+        name = order.actor.removeprefix("agent:")
+    return name.strip()
+
+
+def seller_of(order: TopUpOrder) -> Seller:
+    if order.channel == Channel.AGENT:
+        return Seller("agent", agent_name(order))
+    return Seller("operator", operator_name())
+
+
+def seller_text(order: TopUpOrder) -> str:
+    seller = seller_of(order)
+    if seller.kind == "agent":
+        if seller.name:
+            return _("Authorised agent: %(name)s") % {"name": seller.name}
+        return _("Authorised agent")
+    return seller.name
+
+
+@dataclass(frozen=True)
+class Fact:
+    key: str
+    label: str
+    value: str
+
+
 @dataclass(frozen=True)
 class BreakdownRow:
     key: str
@@ -90,6 +168,44 @@ class Receipt:
     @property
     def is_refunded(self) -> bool:
         return self.order.status == OrderStatus.REFUNDED
+
+    def facts(self, tz: tzinfo, language: str | None, *, guest: bool = False) -> list[Fact]:
+        """The receipt's rows, shared by the page and the PDF. A guest (a
+        signed link, no account) sees the number's last digits only and no
+        payment reference."""
+        order = self.order
+        number = (
+            _("ending in %(digits)s") % {"digits": last_digits(self.msisdn)}
+            if guest
+            else format_phone(self.msisdn)
+        )
+        rows = [
+            Fact("receipt_number", _("Receipt number"), self.receipt_number),
+            Fact(
+                "date",
+                _("Date"),
+                format_local_datetime(order.fulfilled_at, tz, language)
+                if order.fulfilled_at
+                else "",
+            ),
+            Fact("number", _("Number"), number),
+            Fact("plan", _("Plan"), self.label),
+            Fact("amount", _("Amount"), format_money(order.price, order.currency, language)),
+            Fact("days", _("Validity added"), days_text(order, self.quote)),
+            Fact(
+                "valid_until",
+                _("Valid until"),
+                format_local_datetime(order.valid_until_after, tz, language)
+                if order.valid_until_after
+                else "",
+            ),
+            Fact("channel", _("Channel"), str(order.get_channel_display())),
+            Fact("payment", _("Payment"), payment_method_label(order)),
+        ]
+        if order.payment_reference and not guest:
+            rows.append(Fact("reference", _("Payment reference"), order.payment_reference))
+        rows.append(Fact("seller", _("Sold by"), seller_text(order)))
+        return rows
 
 
 def build_receipt(order: TopUpOrder, language: str | None = None) -> Receipt:

@@ -4,11 +4,14 @@ nobody without the key can make one leb will confirm."""
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from leb import clock
 from leb.topups.models import TopUpOrder
 
 # Fixed: changing it invalidates every QR code already printed.
@@ -41,3 +44,58 @@ def is_genuine(order: TopUpOrder, candidate: str) -> bool:
     if not order.receipt_number or order.fulfilled_at is None:
         return False
     return any(constant_time_compare(_sign(order, key), candidate) for key in _keys())
+
+
+# --- Guest links ----------------------------------------------------------------
+# A guest who paid without an account gets their receipt through a signed,
+# dated link from the payment result page. It names one receipt and stops
+# working after RECEIPT_GUEST_LINK_DAYS; a new one comes with each visit to the
+# result page.
+GUEST_SALT = "leb.receipts.guest.v1"
+
+
+class GuestLinkInvalid(Exception):
+    """The link was altered, truncated or made for something else."""
+
+
+class GuestLinkExpired(Exception):
+    """The link was genuine but is too old."""
+
+
+def guest_link_max_age() -> timedelta:
+    return timedelta(days=int(getattr(settings, "RECEIPT_GUEST_LINK_DAYS", 30)))
+
+
+class _ClockSigner(signing.TimestampSigner):
+    """Stamps and ages by leb's clock, so tests move time instead of waiting."""
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(clock.now().timestamp()))
+
+    def unsign(self, value: str, max_age: Any = None) -> str:
+        result = signing.Signer.unsign(self, value)
+        value, stamp = result.rsplit(self.sep, 1)
+        issued = signing.b62_decode(stamp)
+        if max_age is not None and clock.now().timestamp() - issued > float(max_age):
+            raise signing.SignatureExpired("Signature age exceeds max_age")
+        return value
+
+
+def _guest_signer() -> _ClockSigner:
+    return _ClockSigner(salt=GUEST_SALT, algorithm="sha256")
+
+
+def guest_token(order: TopUpOrder) -> str:
+    assert order.receipt_number
+    return _guest_signer().sign(order.receipt_number)
+
+
+def receipt_number_from_guest_token(token: str) -> str:
+    """The receipt number a guest link names; raises GuestLinkInvalid or
+    GuestLinkExpired."""
+    try:
+        return _guest_signer().unsign(token, max_age=guest_link_max_age().total_seconds())
+    except signing.SignatureExpired as exc:
+        raise GuestLinkExpired from exc
+    except (signing.BadSignature, ValueError) as exc:
+        raise GuestLinkInvalid from exc

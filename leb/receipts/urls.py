@@ -28,6 +28,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.verify,
         name="verify",
     ),
+    # A guest's signed link; any text, so a damaged link gets a clear page.
+    path("receipts/guest/<str:token>/", views.guest_receipt, name="guest"),
+    path("receipts/guest/<str:token>/receipt.pdf", views.guest_receipt_pdf, name="guest_pdf"),
     path("receipts/<receipt_number:receipt_number>/", views.receipt_detail, name="detail"),
     path("receipts/<receipt_number:receipt_number>.pdf", views.receipt_pdf, name="pdf"),
 ]

@@ -12,11 +12,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
+from leb.payments.labels import payment_method_label
 from leb.portal.formatting import format_phone, user_timezone
 from leb.topups.models import OrderStatus, TopUpOrder
 
@@ -24,6 +26,9 @@ from . import pdf, qr, signing
 from .forms import HistoryFilterForm
 from .queries import (
     build_receipt,
+    days_added,
+    days_text,
+    guest_path,
     history,
     last_digits,
     order_label,
@@ -51,25 +56,87 @@ def _own_receipt(request: HttpRequest, receipt_number: str) -> TopUpOrder:
 @private
 def receipt_detail(request: HttpRequest, receipt_number: str) -> HttpResponse:
     order = _own_receipt(request, receipt_number)
+    return _receipt_page(request, order, guest=False)
+
+
+def _receipt_page(request: HttpRequest, order: TopUpOrder, *, guest: bool) -> HttpResponse:
     receipt = build_receipt(order)
     context = {
         "receipt": receipt,
         "order": order,
-        "quote": receipt.quote,
+        "facts": receipt.facts(user_timezone(request), translation.get_language(), guest=guest),
+        "guest": guest,
+        "pdf_url": guest_path(order, pdf=True)
+        if guest
+        else reverse("receipts:pdf", args=[order.receipt_number]),
         "qr_svg": qr.svg(receipt.verify_url, _("QR code to check this receipt")),
     }
     return render(request, "receipts/detail.html", context)
+
+
+def _pdf_response(request: HttpRequest, order: TopUpOrder, *, guest: bool) -> HttpResponse:
+    content = pdf.render(build_receipt(order), user_timezone(request), guest=guest)
+    response = HttpResponse(content, content_type="application/pdf")
+    filename = f"leb-receipt-{order.receipt_number}.pdf"
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
 
 
 @require_safe
 @login_required
 @private
 def receipt_pdf(request: HttpRequest, receipt_number: str) -> HttpResponse:
-    order = _own_receipt(request, receipt_number)
-    content = pdf.render(build_receipt(order), user_timezone(request))
-    response = HttpResponse(content, content_type="application/pdf")
-    filename = f"leb-receipt-{order.receipt_number}.pdf"
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return _pdf_response(request, _own_receipt(request, receipt_number), guest=False)
+
+
+def _guest_order(request: HttpRequest, token: str) -> TopUpOrder | HttpResponse:
+    """The order a guest link names, or the page that says why it does not work."""
+    try:
+        receipt_number = signing.receipt_number_from_guest_token(token)
+    except signing.GuestLinkExpired:
+        return _guest_refused(
+            request,
+            _(
+                "This receipt link has expired. Sign in to see your receipts, or check "
+                "the receipt with the code printed on it."
+            ),
+            status=403,
+        )
+    except signing.GuestLinkInvalid:
+        return _guest_refused(request, _("This receipt link is not valid."), status=404)
+    order = receipt_by_number(receipt_number)
+    if order is None:
+        return _guest_refused(request, _("This receipt link is not valid."), status=404)
+    return order
+
+
+def _guest_refused(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
+    response = render(request, "receipts/guest_refused.html", {"message": message}, status=status)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@require_safe
+@private
+def guest_receipt(request: HttpRequest, token: str) -> HttpResponse:
+    """A receipt for whoever holds its signed link (a guest who paid without
+    an account): no balance, the number's last digits, no payment reference."""
+    order = _guest_order(request, token)
+    if isinstance(order, HttpResponse):
+        return order
+    response = _receipt_page(request, order, guest=True)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@require_safe
+@private
+def guest_receipt_pdf(request: HttpRequest, token: str) -> HttpResponse:
+    order = _guest_order(request, token)
+    if isinstance(order, HttpResponse):
+        return order
+    response = _pdf_response(request, order, guest=True)
+    response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
 
@@ -82,8 +149,8 @@ def verify(request: HttpRequest, receipt_number: str, signature: str) -> HttpRes
         assert order is not None
         context.update(
             order=order,
-            validity_days=int(order.quote.get("plan_days", 0))
-            + int(order.quote.get("bonus_days", 0)),
+            validity_days=days_added(order),
+            days=days_text(order),
             number_ending=last_digits(order.line.msisdn),
             refunded=order.status == OrderStatus.REFUNDED,
         )
@@ -111,6 +178,8 @@ def _filtered(request: HttpRequest) -> tuple[HistoryFilterForm, Any]:
 def history_view(request: HttpRequest) -> HttpResponse:
     form, orders = _filtered(request)
     page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
+    for order in page.object_list:
+        order.method_label = payment_method_label(order)
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode()}
@@ -149,6 +218,7 @@ def _csv_rows(orders: Any, request: HttpRequest) -> Iterator[str]:
             _("Price"),
             _("Currency"),
             _("Status"),
+            _("Payment"),
         ]
     )
     for order in orders.iterator(chunk_size=500):
@@ -160,6 +230,7 @@ def _csv_rows(orders: Any, request: HttpRequest) -> Iterator[str]:
             major_units(order.price, order.currency),
             order.currency,
             str(order.get_status_display()),
+            payment_method_label(order) if order.payment_provider else "",
         ]
         yield writer.writerow([csv_safe(cell) for cell in row])
 

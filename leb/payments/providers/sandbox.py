@@ -50,6 +50,10 @@ TEST_CARDS = {
     "4000000000000002": "card_declined",
     "4000000000009995": "insufficient_funds",
     "4000002500003155": CHALLENGE,
+    # Stripe's numbers for the same declines, so both behave alike in tests.
+    "4000000000000069": "expired_card",
+    "4000000000000127": "incorrect_cvc",
+    "4000000000000119": "processing_error",
 }
 
 

@@ -309,8 +309,9 @@ def card_error_code(exc: stripe.CardError) -> str:
         return "authentication_required"
     if decline == "insufficient_funds" or code == "insufficient_funds":
         return "insufficient_funds"
-    if code == "expired_card":
-        return "expired_card"
+    for reason in ("expired_card", "incorrect_cvc", "processing_error"):
+        if reason in (code, decline):
+            return reason
     return "card_declined"
 
 

@@ -13,6 +13,7 @@ MIDDLEWARE = "leb.portal.middleware.SecurityHeadersMiddleware"
 @pytest.fixture
 def secured(settings: Any) -> Any:
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, MIDDLEWARE]
+    settings.SITE_URL = "http://testserver"
     return settings
 
 

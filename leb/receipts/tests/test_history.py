@@ -169,7 +169,16 @@ def test_csv_export_has_the_filtered_rows(owner_client: Client, mixed: dict[str,
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in response["Content-Disposition"]
     header, *rows = rows_of(response)
-    assert header == ["Receipt number", "Date", "Number", "Plan", "Price", "Currency", "Status"]
+    assert header == [
+        "Receipt number",
+        "Date",
+        "Number",
+        "Plan",
+        "Price",
+        "Currency",
+        "Status",
+        "Payment",
+    ]
     refunded = mixed["refunded"]
     assert rows == [
         [
@@ -180,6 +189,7 @@ def test_csv_export_has_the_filtered_rows(owner_client: Client, mixed: dict[str,
             "50.00",
             "HKD",
             "Refunded",
+            "Test payment (sandbox)",
         ]
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
 DEFAULT_BIND = "127.0.0.1:8000"
+logger = logging.getLogger("leb.serve")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Matches gunicorn's default graceful timeout; a running task gets as long.
 CHILD_STOP_SECONDS = 30.0
@@ -63,6 +65,8 @@ def stop_child(process: subprocess.Popen[bytes], timeout: float) -> None:
 
 class Command(BaseCommand):
     help = "Serve leb with gunicorn; --with-worker also runs the background task worker."
+    # Run by handle() once the address to listen on is known (the site URL check).
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
@@ -89,6 +93,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The children read their settings afresh: passing the address on makes
+        # their LEB_SITE_URL (when unset) follow --bind, as it does here.
+        os.environ["LEB_BIND"] = options["bind"]
+        settings.BIND = options["bind"]
+        if not settings.SITE_URL_FROM_ENV and site_url(options["bind"]).startswith("http"):
+            settings.SITE_URL = site_url(options["bind"]).rstrip("/")
+        self.check_site_url()
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
         self.check_migrations()
@@ -105,6 +116,15 @@ class Command(BaseCommand):
                 [sys.executable, "-m", "leb.cli", "worker"], start_new_session=True
             )
         self.supervise(web, worker)
+
+    def check_site_url(self) -> None:
+        """The system checks, with this --bind; site URL problems are also
+        logged, so they reach the logs and not only the terminal."""
+        from leb.jobs.checks import check_site_url
+
+        for problem in check_site_url():
+            logger.warning("%s (%s) %s", problem.msg, problem.id, problem.hint or "")
+        self.check(display_num_errors=False)
 
     def gunicorn_command(self, options: dict[str, Any]) -> list[str]:
         return [
@@ -133,7 +153,7 @@ class Command(BaseCommand):
         ]
 
     def print_banner(self, bind: str) -> None:
-        url = site_url(bind)
+        url = settings.SITE_URL + "/" if settings.SITE_URL_FROM_ENV else site_url(bind)
         self.stdout.write(f"leb is starting at {url}")
         if url.startswith("http"):
             self.stdout.write(f"Back office: {url}ops/")
