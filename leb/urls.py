@@ -1,14 +1,16 @@
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-admin.site.site_header = "leb"
-admin.site.site_title = "leb ops"
+admin.site.site_header = _("leb back office")
+admin.site.site_title = _("leb back office")
+admin.site.index_title = _("Lines, top-ups and the books")
 
 urlpatterns = [
     path("ops/", admin.site.urls),

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils import translation
 from django.utils.html import format_html, linebreaks
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from leb import clock
+
 from .models import Announcement
+from .queries import attach_promotions
 
 _LANGUAGES = (
     ("en", "English", "en"),
@@ -16,7 +20,15 @@ _LANGUAGES = (
 
 @admin.register(Announcement)
 class AnnouncementAdmin(admin.ModelAdmin[Announcement]):
-    list_display = ("title_en", "kind", "pinned", "is_published", "published_at", "expires_at")
+    list_display = (
+        "title_en",
+        "kind",
+        "promotion",
+        "pinned",
+        "is_published",
+        "published_at",
+        "expires_at",
+    )
     list_filter = ("kind", "pinned", "is_published", "published_at")
     search_fields = ("title_en", "title_zh_hans", "title_zh_hant", "slug")
     prepopulated_fields = {"slug": ("title_en",)}
@@ -25,7 +37,17 @@ class AnnouncementAdmin(admin.ModelAdmin[Announcement]):
     fieldsets = (
         (
             None,
-            {"fields": ("kind", "slug", "is_published", "pinned", "published_at", "expires_at")},
+            {
+                "fields": (
+                    "kind",
+                    "promotion",
+                    "slug",
+                    "is_published",
+                    "pinned",
+                    "published_at",
+                    "expires_at",
+                )
+            },
         ),
         (_("English"), {"fields": ("title_en", "body_en")}),
         (_("Simplified Chinese"), {"fields": ("title_zh_hans", "body_zh_hans")}),
@@ -39,6 +61,8 @@ class AnnouncementAdmin(admin.ModelAdmin[Announcement]):
         marked when a language falls back to English."""
         if obj.pk is None:
             return format_html("{}", _("Save to see a preview."))
+        if obj.promotion_id is not None:
+            return self._promotion_preview(obj)
         parts = []
         for suffix, name, lang in _LANGUAGES:
             fallback = not getattr(obj, f"title_{suffix}") or not getattr(obj, f"body_{suffix}")
@@ -52,4 +76,24 @@ class AnnouncementAdmin(admin.ModelAdmin[Announcement]):
                     linebreaks(obj.text_for("body", lang.lower()), autoescape=True),
                 )
             )
+        return SafeString("".join(parts))
+
+    def _promotion_preview(self, obj: Announcement) -> SafeString:
+        """What each language shows: the words written from the promotion."""
+        parts = []
+        now = clock.now()
+        for _suffix, name, lang in _LANGUAGES:
+            with translation.override(lang.lower()):
+                (item,) = attach_promotions([obj], now)
+                ended = format_html(" ({})", _("ended")) if item.promotion_has_ended else ""
+                parts.append(
+                    format_html(
+                        '<section lang="{}" style="margin-bottom:1em"><h4>{}{}</h4><h3>{}</h3>{}</section>',
+                        lang,
+                        name,
+                        ended,
+                        item.title,
+                        linebreaks(item.body, autoescape=True),
+                    )
+                )
         return SafeString("".join(parts))

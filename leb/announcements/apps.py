@@ -20,3 +20,8 @@ class AnnouncementsConfig(AppConfig):
         post_delete.connect(
             _forget, sender=Announcement, weak=False, dispatch_uid="ann-pinned-delete"
         )
+        # A pinned banner speaks for its promotion: a change there redraws it.
+        from leb.catalog.models import Promotion
+
+        post_save.connect(_forget, sender=Promotion, weak=False, dispatch_uid="ann-promo-save")
+        post_delete.connect(_forget, sender=Promotion, weak=False, dispatch_uid="ann-promo-delete")

@@ -1,5 +1,6 @@
-"""Sample announcements for the demo site: one of each kind, in all three
-languages. Running it again updates the same three rows."""
+"""Sample announcements for the demo site, in all three languages: the two
+demo promotions (linked, so their words come from the promotions), a fee
+change and a maintenance window. Running it again updates the same rows."""
 
 # Chinese text uses full-width punctuation, as it should.
 # ruff: noqa: RUF001
@@ -9,34 +10,42 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from leb.catalog.models import Promotion
+
 from .models import Announcement, Kind
 
 
 def _samples(now: datetime) -> list[dict[str, Any]]:
     return [
         {
+            # Title and text come from the promotion itself (see promotions.py);
+            # the names here only label the row in the back office.
             "slug": "summer-bonus-2026",
             "kind": Kind.PROMOTION,
+            "promotion_code": "hk-bonus-10",
             "pinned": True,
             "published_at": now - timedelta(days=2),
             "expires_at": now + timedelta(days=60),
-            "title_en": "Summer bonus: 20% extra credit on HK$100 top-ups",
-            "title_zh_hans": "夏日优惠：充值100港元额外赠送20%话费",
-            "title_zh_hant": "夏日優惠：增值100港元額外贈送20%話費",
-            "body_en": (
-                "Top up HK$100 or more before the end of the promotion and we add 20% "
-                "extra credit to your line.\n\n"
-                "The bonus is added at once and the validity is extended as usual. "
-                "One bonus per line per month."
-            ),
-            "body_zh_hans": (
-                "活动期间充值100港元或以上，即可额外获赠20%话费。\n\n"
-                "赠送话费即时到账，有效期照常延长。每个号码每月限享一次。"
-            ),
-            "body_zh_hant": (
-                "活動期間增值100港元或以上，即可額外獲贈20%話費。\n\n"
-                "贈送話費即時到賬，有效期照常延長。每個號碼每月限享一次。"
-            ),
+            "title_en": "Bonus credit on HKD plans",
+            "title_zh_hans": "港币套餐充值赠送话费",
+            "title_zh_hant": "港幣套餐增值贈送通話額",
+            "body_en": "",
+            "body_zh_hans": "",
+            "body_zh_hant": "",
+        },
+        {
+            "slug": "keep30-2026",
+            "kind": Kind.PROMOTION,
+            "promotion_code": "hk-keep30",
+            "pinned": False,
+            "published_at": now - timedelta(days=5),
+            "expires_at": now + timedelta(days=60),
+            "title_en": "KEEP30: extra validity days",
+            "title_zh_hans": "KEEP30：加送有效期",
+            "title_zh_hant": "KEEP30：加送有效期",
+            "body_en": "",
+            "body_zh_hans": "",
+            "body_zh_hant": "",
         },
         {
             "slug": "fee-change-restore-2026",
@@ -90,10 +99,18 @@ def _samples(now: datetime) -> list[dict[str, Any]]:
 
 
 def load_demo_announcements(now: datetime) -> list[Announcement]:
-    """Create or refresh the three sample announcements (idempotent)."""
+    """Create or refresh the sample announcements (idempotent). The promotion
+    announcements link to the demo promotions by code; without them (the
+    catalog demo not loaded) those announcements are left out."""
     loaded = []
     for sample in _samples(now):
         slug = sample.pop("slug")
+        code = sample.pop("promotion_code", None)
+        if code is not None:
+            promotion = Promotion.objects.filter(code=code).first()
+            if promotion is None:
+                continue
+            sample["promotion"] = promotion
         announcement, _created = Announcement.objects.update_or_create(
             slug=slug, defaults={**sample, "is_published": True}
         )

@@ -15,9 +15,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from leb import clock
+from leb.portal.formatting import user_timezone
 
 from .models import Announcement, Kind
-from .queries import visible_announcements
+from .queries import attach_promotions, visible_announcements
 
 PAGE_SIZE = 20
 
@@ -26,9 +27,9 @@ def announcement_list(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
     if kind not in Kind.values:
         kind = ""
-    page = Paginator(visible_announcements(clock.now(), kind), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    now = clock.now()
+    page = Paginator(visible_announcements(now, kind), PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = attach_promotions(page.object_list, now, user_timezone(request))
     return render(
         request,
         "announcements/list.html",
@@ -37,9 +38,11 @@ def announcement_list(request: HttpRequest) -> HttpResponse:
 
 
 def announcement_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    announcement = visible_announcements(clock.now()).filter(slug=slug).first()
+    now = clock.now()
+    announcement = visible_announcements(now).filter(slug=slug).first()
     if announcement is None:
         raise Http404(_("No such announcement."))
+    attach_promotions([announcement], now, user_timezone(request))
     return render(request, "announcements/detail.html", {"announcement": announcement})
 
 
@@ -54,7 +57,8 @@ class AnnouncementFeed(Feed):
         return reverse("announcements:list")
 
     def items(self) -> list[Announcement]:
-        return list(visible_announcements(clock.now())[:PAGE_SIZE])
+        now = clock.now()
+        return attach_promotions(visible_announcements(now)[:PAGE_SIZE], now)
 
     def item_title(self, item: Announcement) -> str:
         return item.title

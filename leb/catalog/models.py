@@ -141,9 +141,17 @@ class PromotionRedemption(models.Model):
     """A promotion's budget held for one order: reserved when the order is
     created, used when it is fulfilled, released when it expires or fails."""
 
-    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, related_name="redemptions")
+    promotion = models.ForeignKey(
+        Promotion,
+        on_delete=models.PROTECT,
+        related_name="redemptions",
+        verbose_name=_("promotion"),
+    )
     line = models.ForeignKey(
-        "lines.Line", on_delete=models.PROTECT, related_name="promotion_redemptions"
+        "lines.Line",
+        on_delete=models.PROTECT,
+        related_name="promotion_redemptions",
+        verbose_name=_("line"),
     )
     order_ref = models.CharField(_("order"), max_length=64, unique=True)
     cost = models.PositiveBigIntegerField(_("cost (minor units)"))

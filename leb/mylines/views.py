@@ -22,7 +22,7 @@ from leb.portal.formatting import format_local_date, format_phone, user_timezone
 from leb.security.lockouts import locked_for, register_failure, register_success
 from leb.sms import SmsError, send_sms
 
-from . import binding, queries
+from . import binding, queries, urgency
 from .binding import BindResult, ChallengeState
 from .forms import METHOD_SMS, BindLineForm, SmsCodeForm
 from .models import BindingChallenge
@@ -200,7 +200,9 @@ def bind_confirm_view(request: HttpRequest, challenge_id: int) -> HttpResponse:
 def line_list_view(request: HttpRequest) -> HttpResponse:
     now = clock.now()
     return render(
-        request, "mylines/list.html", {"summaries": queries.line_summaries(request.user, now)}
+        request,
+        "mylines/list.html",
+        {"summaries": queries.line_summaries(request.user, now), "now": now},
     )
 
 
@@ -255,6 +257,10 @@ def line_view(request: HttpRequest, line_id: int) -> HttpResponse:
         {
             "summary": summary,
             "line": line,
+            "now": now,
+            # The notice above carries the prominent button; no second one.
+            "needs_top_up": lifecycle.urgency(line, now).needs_top_up,
+            "top_up_url": urgency.top_up_url(line),
             "timeline": _timeline_sentences(line, now, user_timezone(request)),
             "topups": queries.recent_topups(line),
             "show_activation": show_activation,

@@ -110,8 +110,23 @@ def zone(name: str) -> ZoneInfo:
 
 
 def _language(value: str) -> str:
+    """One of settings.LANGUAGES for a stored preference, whatever its spelling
+    (zh-Hant, zh_TW, zh-HK, zh-CN...); the site default when it names none."""
     codes = {code for code, _name in settings.LANGUAGES}
-    return value if value in codes else settings.LANGUAGE_CODE
+    value = (value or "").strip().lower().replace("_", "-")
+    if value in codes:
+        return value
+    if value.startswith("zh-hant") or value in ("zh-hk", "zh-tw", "zh-mo"):
+        value = "zh-hant"
+    elif value.startswith("zh"):
+        value = "zh-hans"
+    elif value.startswith("en"):
+        value = "en"
+    return value if value in codes else str(settings.LANGUAGE_CODE)
+
+
+def recipient_language(value: str) -> str:
+    return _language(value)
 
 
 RECIPIENT_FIELDS = (

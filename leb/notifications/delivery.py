@@ -20,7 +20,7 @@ from django.db.models import F
 from leb import clock
 from leb.lines.models import Line
 
-from .actions import zone
+from .actions import recipient_language, zone
 from .channels import SENDERS, ChannelError
 from .models import Channel, Notification, NotificationPreference, Reason, Status
 from .quiet import send_time
@@ -79,6 +79,20 @@ def _preference(row: Notification) -> NotificationPreference | None:
         return None
 
 
+def _follow_current_profile(row: Notification) -> None:
+    """Send in the language and time zone the account has now: a message that
+    waited (quiet hours, retries) follows a change made meanwhile. Rows for a
+    line without an account keep what notify stored."""
+    profile = getattr(row.user, "profile", None) if row.user is not None else None
+    if profile is None:
+        return
+    language = recipient_language(profile.language or "")
+    time_zone = zone(profile.time_zone or "").key
+    if (language, time_zone) != (row.language, row.time_zone):
+        row.language, row.time_zone = language, time_zone
+        Notification.objects.filter(pk=row.pk).update(language=language, time_zone=time_zone)
+
+
 def _opted_out(row: Notification, prefs: NotificationPreference | None) -> bool:
     if prefs is None:
         return False
@@ -122,6 +136,7 @@ def deliver_one(row: Notification, now: datetime, current_valid_until: Mapping[i
                 next_attempt_at=allowed
             )
             return "deferred"
+    _follow_current_profile(row)
     sender = SENDERS.get(row.channel)
     try:
         if sender is None:

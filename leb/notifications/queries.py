@@ -10,6 +10,8 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from leb.lines import lifecycle
+from leb.lines.models import Line, LineStatus
 from leb.portal.formatting import format_phone
 
 from .models import Channel, Notification, Reason, Status
@@ -26,6 +28,22 @@ KIND_TITLES = {
     "autokeep_gave_up": gettext_lazy("Automatic top-up stopped"),
     "card_expiring": gettext_lazy("Saved card expiring"),
 }
+
+
+def lines_needing_top_up(user: Any, now: datetime) -> list[Line]:
+    """The user's lines that are urgent or have lapsed (grace, suspended), most
+    pressing first: one query, the urgency itself is computed from the row."""
+    found = []
+    lines = (
+        Line.objects.filter(owner=user)
+        .exclude(status__in=[LineStatus.INVENTORY, LineStatus.TERMINATED])
+        .select_related("policy", "phone_number")
+        .order_by("valid_until", "pk")
+    )
+    for line in lines:
+        if lifecycle.urgency(line, now).needs_top_up:
+            found.append(line)
+    return found
 
 
 def notifications_of(user: Any) -> QuerySet[Notification]:

@@ -18,7 +18,7 @@ from leb import clock
 from .actions import do_rotate_webhook_secret, do_save_notification_preferences
 from .forms import PreferencesForm
 from .models import NotificationPreference
-from .queries import centre_entry, notifications_of
+from .queries import centre_entry, lines_needing_top_up, notifications_of
 from .webhooks import webhook_secret
 
 PAGE_SIZE = 20
@@ -37,7 +37,13 @@ def centre_view(request: HttpRequest) -> HttpResponse:
     for row in page.object_list:
         row.user = request.user  # the owner: no query per row
         entries.append(centre_entry(row, now))
-    return render(request, "notifications/centre.html", {"page": page, "entries": entries})
+    context = {
+        "page": page,
+        "entries": entries,
+        "now": now,
+        "urgent_lines": lines_needing_top_up(request.user, now),
+    }
+    return render(request, "notifications/centre.html", context)
 
 
 def _preference(user: Any) -> NotificationPreference | None:

@@ -7,10 +7,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from leb import clock
+from leb.announcements.promotions import promotion_text
 from leb.announcements.queries import latest_announcements
-from leb.lines.queries import PublicLineStatus, public_line_status
+from leb.catalog.queries import current_promotions
+from leb.lines import lifecycle
+from leb.lines.models import Line, NumberPolicy
+from leb.lines.queries import PublicLineStatus, live_line_for_number, public_line_status
+from leb.mylines.urgency import top_up_url
 
 from . import ratelimit
+from .formatting import user_timezone
 from .forms import QuickCheckForm
 
 
@@ -35,13 +41,21 @@ def home(request: HttpRequest) -> HttpResponse:
                 unknown = result is None
     else:
         form = QuickCheckForm()
+    # The line behind a found number, for its urgency and its own top-up link;
+    # the page still shows no balance and no owner.
+    line: Line | None = live_line_for_number(result.msisdn) if result is not None else None
+    tz = user_timezone(request)
     context = {
         "form": form,
         "result": result,
         "unknown": unknown,
         "limited": limited,
-        "latest": latest_announcements(now),
+        "latest": latest_announcements(now, tz),
+        "promotions": [promotion_text(view, tz) for view in current_promotions(now)],
         "now": now,
+        "quick_line": line,
+        "quick_needs_top_up": line is not None and lifecycle.urgency(line, now).needs_top_up,
+        "quick_top_up_url": top_up_url(line) if line is not None else "",
     }
     response = render(request, "portal/home.html", context, status=status_code)
     if limited:
@@ -50,4 +64,6 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def help_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/help.html")
+    # The lifecycle timers are data: the page shows each card type's own numbers.
+    policies = NumberPolicy.objects.order_by("name")
+    return render(request, "portal/help.html", {"policies": policies})

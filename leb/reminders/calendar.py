@@ -112,7 +112,8 @@ def _all_day(uid: str, day: date, summary: str, description: str) -> Event:
 
 def build_feed(line: Line, now: datetime) -> bytes:
     """The line's calendar: the day its validity ends (alarms at the policy's
-    reminder offsets) and the last day to keep the number."""
+    reminder offsets) and the last day to keep the number, both as local days
+    in the owner's time zone (account preference, else settings.TIME_ZONE)."""
     zone, language = _owner_zone_and_language(line)
     host = settings.SITE_URL.split("://")[-1].split("/")[0] or "leb"
     history = LineEvent.objects.filter(line=line, kind__in=_DATE_EVENTS).order_by(
@@ -150,9 +151,11 @@ def build_feed(line: Line, now: datetime) -> bytes:
                 expiry.add_component(
                     _alarm(days, _("Number %(number)s expires soon") % {"number": number})
                 )
+            # The day before the local day of loss, as on the line page: on the
+            # day of loss itself a top-up is only accepted until that moment.
             loss = _all_day(
                 f"line-{line.pk}-loss@{host}",
-                _day(lost_at, zone),
+                lifecycle.last_keep_day(valid_until, line.policy, zone),
                 _("Last day to keep number %(number)s") % {"number": number},
                 _("Unless it is topped up, the number is lost on %(moment)s. Top up: %(url)s")
                 % {"moment": format_local_datetime(lost_at, zone, language), "url": topup_url},

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods, require_safe
 
+from leb.payments.actions import failure_message
 from leb.payments.models import PaymentAttempt
 from leb.portal import ratelimit
 from leb.portal.formatting import user_timezone
@@ -139,8 +140,21 @@ def report_topup(request: HttpRequest, order_id: UUID) -> HttpResponse:
     initial = {"subject": _("Problem with top-up %(reference)s") % {"reference": reference}}
     data = request.POST if request.method == "POST" else None
     form = TicketForm(data, user=request.user, order=order, initial=initial)
-    context = {"order": order, "reference": reference}
+    context = {"order": order, "reference": reference, "reason": _failure_reason(order)}
     return _ticket_form_page(request, form, "support/report_topup.html", context, order)
+
+
+def _failure_reason(order: TopUpOrder) -> str:
+    """Why the top-up failed, in the reader's language: the provider's code
+    mapped to leb's wording, else the recorded reason (leb's own English text,
+    translated now), never a provider's raw message."""
+    if not order.failure_reason:
+        return ""
+    recorded = _(order.failure_reason)
+    attempt = (
+        PaymentAttempt.objects.filter(order=order).exclude(failure_code="").order_by("-pk").first()
+    )
+    return failure_message(attempt.failure_code, recorded) if attempt else recorded
 
 
 @require_safe

@@ -10,6 +10,7 @@ from django.utils import translation
 from leb.announcements.demo import load_demo_announcements
 from leb.announcements.models import Announcement, Kind, language_suffix
 from leb.announcements.queries import pinned_announcement
+from leb.catalog.models import Promotion
 
 pytestmark = pytest.mark.django_db
 
@@ -77,23 +78,73 @@ def test_cached_banner_still_honours_expiry(announcement: Any, now: datetime) ->
     assert pinned_announcement(now + timedelta(minutes=6)) is None
 
 
-def test_demo_announcements_are_idempotent(now: datetime) -> None:
+def _demo_promotions(now: datetime) -> None:
+    # As leb/ops/demo.py creates them (looked up by code).
+    Promotion.objects.create(
+        code="hk-bonus-10",
+        name_en="10% bonus credit on HKD plans",
+        name_zh_hans="港币套餐充值送10%话费",
+        name_zh_hant="港幣套餐增值送10%通話額",
+        currency="HKD",
+        bonus_credit_percent=10,
+        starts_at=now - timedelta(days=90),
+        ends_at=now + timedelta(days=90),
+        budget=20000,
+    )
+    Promotion.objects.create(
+        code="hk-keep30",
+        name_en="KEEP30: 30 extra days",
+        name_zh_hans="KEEP30：加送30天有效期",  # noqa: RUF001
+        name_zh_hant="KEEP30：加送30日有效期",  # noqa: RUF001
+        promo_code="KEEP30",
+        currency="HKD",
+        bonus_days=30,
+        per_line_limit=1,
+        starts_at=now - timedelta(days=120),
+        ends_at=now + timedelta(days=60),
+    )
+
+
+def test_demo_announcements_are_idempotent_and_link_the_demo_promotions(now: datetime) -> None:
+    # given the demo promotions
+    _demo_promotions(now)
+
     # when
     load_demo_announcements(now)
     load_demo_announcements(now)
 
     # then
-    items = Announcement.objects.order_by("kind")
-    assert items.count() == 3
+    items = Announcement.objects.order_by("kind", "slug")
+    assert items.count() == 4
     assert {a.kind for a in items} == {Kind.PROMOTION, Kind.FEE_CHANGE, Kind.MAINTENANCE}
     for item in items:
         assert item.is_visible(now)
-        assert item.title_zh_hans and item.title_zh_hant and item.body_zh_hans and item.body_zh_hant
+        if item.kind == Kind.PROMOTION:
+            assert item.promotion is not None
+        else:
+            assert item.title_zh_hans and item.title_zh_hant
+            assert item.body_zh_hans and item.body_zh_hant
+    linked = dict(items.filter(kind=Kind.PROMOTION).values_list("slug", "promotion__code"))
+    assert linked == {"summer-bonus-2026": "hk-bonus-10", "keep30-2026": "hk-keep30"}
     assert items.filter(pinned=True).count() == 1
 
 
-def test_demo_content_shows_in_chinese(now: datetime) -> None:
-    # given
+def test_demo_promotion_announcements_are_left_out_without_the_promotions(
+    now: datetime,
+) -> None:
+    # when the catalog demo is not loaded
+    load_demo_announcements(now)
+
+    # then only the announcements that need no promotion are there
+    assert set(Announcement.objects.values_list("kind", flat=True)) == {
+        Kind.FEE_CHANGE,
+        Kind.MAINTENANCE,
+    }
+
+
+def test_demo_content_shows_in_chinese(now: datetime, hkd_plan: Any) -> None:
+    # given the demo promotions and a plan they apply to
+    _demo_promotions(now)
     load_demo_announcements(now)
     client = Client()
     client.cookies["django_language"] = "zh-hant"
@@ -101,8 +152,12 @@ def test_demo_content_shows_in_chinese(now: datetime) -> None:
     # when
     html = client.get("/").content.decode()
 
-    # then
-    assert "夏日優惠" in html
+    # then the maintenance notice in Chinese, and the promotion banner with the
+    # promotion's own bonus (not the old free-text 20%)
+    assert "系統維護" in html
+    assert 'class="banner banner-promotion"' in html
+    assert "20%" not in html
+    assert "10%" in html
 
 
 def test_admin_lists_filters_and_previews(admin_client: Client, announcement: Any) -> None:

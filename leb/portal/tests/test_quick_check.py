@@ -79,7 +79,10 @@ def test_quick_check_in_grace_says_receive_only(
 
     # then
     assert "Validity ended on July 1, 2026." in html
-    assert "Top up before July 31, 2026 to keep it." in html
+    assert "can still receive calls and SMS, but cannot call out or use data" in html
+    assert "It is suspended from July 31, 2026." in html
+    # the day before the number is lost (29 September, noon Hong Kong time)
+    assert "The number is lost after September 28, 2026. Top up by then to keep it." in html
 
 
 def test_quick_check_dates_follow_the_language(make_line: Callable[..., Any]) -> None:
@@ -178,7 +181,8 @@ def test_quick_check_query_budget(
     # given
     line = make_line()
 
-    # when / then: banner, latest announcements, one line lookup
-    with django_assert_max_num_queries(3):
+    # when / then: banner, latest announcements, current promotions, the line
+    # lookup of the status check and the line (with its policy) for its urgency
+    with django_assert_max_num_queries(5):
         response = check(line.msisdn)
     assert response.status_code == 200

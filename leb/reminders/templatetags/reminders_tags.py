@@ -1,11 +1,15 @@
-"""The section this app adds to a subscriber's line page (mylines/line.html)."""
+"""The section this app adds to a subscriber's line page (mylines/line.html),
+and {% keep_by %} for the reminder texts."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
 from django.conf import settings
+
+from leb.portal.formatting import Format, format_local_date, user_timezone
 
 from ..calendar import feed_path
 
@@ -27,3 +31,14 @@ def calendar_section(context: dict[str, Any], line: Any) -> dict[str, Any]:
         "feed_url": feed_url,
         "webcal_url": webcal_url,
     }
+
+
+@register.simple_tag(takes_context=True)
+def keep_by(context: dict[str, Any], lost_at: Any, fmt: Format = "long") -> str:
+    """The last local day a top-up keeps the number, from the moment it is
+    lost: the day before, as lifecycle.last_keep_day says on the line page."""
+    if not isinstance(lost_at, datetime):
+        return ""
+    tz = user_timezone(context.get("request"))
+    day = lost_at.astimezone(tz).date() - timedelta(days=1)
+    return format_local_date(day, tz, fmt=fmt)

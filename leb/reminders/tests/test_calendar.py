@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -12,6 +13,7 @@ from icalendar import Calendar
 
 from leb import clock
 from leb.conftest import topup
+from leb.lines import lifecycle
 from leb.lines.actions import do_set_line_owner
 from leb.reminders.calendar import feed_path
 from leb.reminders.models import CalendarFeed
@@ -54,9 +56,10 @@ def test_the_feed_shows_expiry_with_alarms_and_the_last_day_to_keep_the_number(
         timedelta(days=-7, hours=9),
         timedelta(days=-1, hours=9),
     ]
-    # and the day the number is lost (30 grace + 60 suspended days later)
+    # and the last day to keep the number: the day before it is lost (30 grace
+    # + 60 suspended days later, 29 September at noon Hong Kong time)
     loss = events[f"line-{line.pk}-loss"]
-    assert loss.decoded("DTSTART") == date(2026, 9, 29)
+    assert loss.decoded("DTSTART") == date(2026, 9, 28)
     assert len(loss.walk("VALARM")) == 2
 
 
@@ -214,3 +217,71 @@ def test_the_feed_of_a_line_in_inventory_or_terminated_has_no_events(
 
     # then
     assert calendar.walk("VEVENT") == []
+
+
+def _loss_day_for(line: Any, owner: Any, zone: str) -> date:
+    owner.profile.time_zone = zone
+    owner.profile.save(update_fields=["time_zone"])
+    events = _events(Client().get(feed_path(line)))  # type: ignore[arg-type]
+    day = events[f"line-{line.pk}-loss"].decoded("DTSTART")
+    assert isinstance(day, date)
+    return day
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        # Loss at 2026-09-28 20:00 UTC: already 29 September in Hong Kong...
+        ("Asia/Hong_Kong", date(2026, 9, 28)),
+        # ...21:00 on the 28th in London, 13:00 on the 28th in Los Angeles.
+        ("Europe/London", date(2026, 9, 27)),
+        ("America/Los_Angeles", date(2026, 9, 27)),
+    ],
+)
+def test_the_last_day_to_keep_is_a_local_day_in_the_owners_time_zone(
+    make_line: Any, owner: Any, now: datetime, zone: str, expected: date
+) -> None:
+    # given a line whose number is lost at 20:00 UTC on 28 September
+    line = make_line(owner=owner)
+    line.valid_until = datetime(2026, 6, 30, 20, 0, tzinfo=UTC)
+    line.save(update_fields=["valid_until"])
+
+    # when the owner in `zone` fetches the feed
+    with clock.frozen(now):
+        day = _loss_day_for(line, owner, zone)
+
+    # then the event is on the day the line page names as the last to top up
+    assert day == expected
+    assert day == lifecycle.last_keep_day(line.valid_until, line.policy, ZoneInfo(zone))
+
+
+@pytest.mark.parametrize(
+    ("lost_at", "expected"),
+    [
+        # Clocks go forward at 01:00 UTC on 28 March 2027: 23:30 UTC that day
+        # is 00:30 BST on the 29th, so keep until the 28th (UTC would say 27th).
+        (datetime(2027, 3, 28, 23, 30, tzinfo=UTC), date(2027, 3, 28)),
+        # Clocks go back at 01:00 UTC on 25 October 2026: 23:30 UTC on the 24th
+        # is 00:30 BST on the 25th, so keep until the 24th (UTC would say 23rd).
+        (datetime(2026, 10, 24, 23, 30, tzinfo=UTC), date(2026, 10, 24)),
+        # 00:30 UTC on the 25th is 01:30 BST, the first pass through that hour.
+        (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), date(2026, 10, 24)),
+        # 23:30 UTC on the 25th is 23:30 GMT, after the change: still the 25th.
+        (datetime(2026, 10, 25, 23, 30, tzinfo=UTC), date(2026, 10, 24)),
+    ],
+)
+def test_the_last_day_to_keep_follows_london_across_a_clock_change(
+    make_line: Any, owner: Any, now: datetime, lost_at: datetime, expected: date
+) -> None:
+    # given a line whose number is lost near local midnight around a DST change
+    line = make_line(owner=owner)
+    policy = line.policy
+    line.valid_until = lost_at - timedelta(days=policy.grace_days + policy.suspension_days)
+    line.save(update_fields=["valid_until"])
+
+    # when a London owner fetches the feed
+    with clock.frozen(now):
+        day = _loss_day_for(line, owner, "Europe/London")
+
+    # then the event is the day before the local day of loss
+    assert day == expected

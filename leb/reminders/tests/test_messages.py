@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
 from django.utils import translation
 
 from leb.conftest import topup
+from leb.lines import lifecycle
 from leb.lines.identifiers import format_msisdn
 from leb.notifications.actions import do_save_notification_preferences
 from leb.notifications.delivery import deliver_due_notifications
 from leb.notifications.models import Notification, Reason, Status
 from leb.notifications.render import render
+from leb.portal.formatting import format_local_date
 from leb.reminders.actions import scan_reminders
 
 from .helpers import messages
@@ -128,3 +131,29 @@ def test_without_a_top_up_the_reminder_goes_out_when_quiet_hours_end(
     message.refresh_from_db()
     assert message.status == Status.SENT
     assert Notification.objects.filter(status=Status.SENT).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [("Asia/Hong_Kong", "Sep 28, 2026"), ("America/Los_Angeles", "Sep 27, 2026")],
+)
+def test_the_suspended_sms_says_the_last_day_to_keep_the_number(
+    make_line: Any, owner: Any, now: datetime, zone: str, day: str
+) -> None:
+    # given an owner in `zone`; the number is lost on 29 September at noon
+    # Hong Kong time (28 September, 21:00 in Los Angeles)
+    owner.profile.time_zone = zone
+    owner.profile.save(update_fields=["time_zone"])
+    line = make_line(owner=owner)
+
+    # when the suspension SMS is rendered
+    scan_reminders(now + 60 * DAY + timedelta(minutes=1))
+    [message] = [m for m in messages(line) if m.kind == "line_suspended"]
+    text = render(message, channel="sms").sms
+
+    # then "top up by" is the day before the loss, in their time zone, the
+    # day the line page and the calendar name
+    assert line.valid_until is not None
+    keep = lifecycle.last_keep_day(line.valid_until, line.policy, ZoneInfo(zone))
+    assert format_local_date(keep, ZoneInfo(zone), "en", "medium") == day
+    assert f"Top up by {day} or lose it" in text

@@ -108,3 +108,25 @@ def test_an_unknown_order_gets_404(owner_client: Client, db: Any) -> None:
     response = owner_client.get("/support/topup/00000000-0000-0000-0000-000000000000/report/")
     # then
     assert response.status_code == 404
+
+
+def test_the_reason_is_leb_wording_in_the_readers_language(
+    owner_client: Client, failed_order: Any, attempt: Any
+) -> None:
+    # given a declined attempt whose provider said something in its own words
+    from django.utils import translation
+
+    from leb.payments.actions import failure_message
+
+    attempt.failure_code = "insufficient_funds"
+    attempt.failure_message = "Your card has insufficient funds. (provider text)"
+    attempt.save(update_fields=["failure_code", "failure_message"])
+    with translation.override("zh-hant"):
+        expected = failure_message("insufficient_funds")
+    # when a Traditional Chinese reader opens the report page
+    page = owner_client.get(_url(failed_order), HTTP_ACCEPT_LANGUAGE="zh-hant")
+    # then leb's translated reason is shown, never the provider's message
+    text = page.content.decode()
+    assert expected in text
+    assert expected != "Card declined"
+    assert "provider text" not in text
