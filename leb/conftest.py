@@ -184,7 +184,11 @@ def owner(db: Any) -> Any:
     from leb.accounts.actions import do_register_user
 
     return do_register_user(
-        email="owner@example.com", phone="", password=PERSONA_PASSWORD, language="en"
+        email="owner@example.com",
+        phone="",
+        password=PERSONA_PASSWORD,
+        language="en",
+        verified=True,
     )
 
 
@@ -194,7 +198,11 @@ def outsider(db: Any) -> Any:
     from leb.accounts.actions import do_register_user
 
     return do_register_user(
-        email="outsider@example.com", phone="", password=PERSONA_PASSWORD, language="en"
+        email="outsider@example.com",
+        phone="",
+        password=PERSONA_PASSWORD,
+        language="en",
+        verified=True,
     )
 
 

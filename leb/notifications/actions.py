@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from leb import clock
+from leb.accounts.queries import verified_contact_annotations
 from leb.lines.models import Line
 
 from .models import Channel, Notification, NotificationPreference, Reason, Status
@@ -129,10 +130,12 @@ def recipient_language(value: str) -> str:
     return _language(value)
 
 
+# Only proven contact details receive messages: an address typed at sign-up
+# and never confirmed may belong to someone else.
 RECIPIENT_FIELDS = (
     "id",
-    "email",
-    "profile__phone",
+    "verified_email",
+    "verified_phone",
     "profile__language",
     "profile__time_zone",
     "notification_preference__id",
@@ -152,6 +155,7 @@ def recipients(user_ids: Iterable[int]) -> dict[int, Recipient]:
     rows = (
         get_user_model()
         .objects.filter(pk__in=list(user_ids), is_active=True)
+        .annotate(**verified_contact_annotations())
         .values_list(*RECIPIENT_FIELDS)
     )
     for (

@@ -181,6 +181,8 @@ class Simulation:
                             phone="",
                             password=f"sim-{index}-{self.config.seed}",
                             language=person.language,
+                            # Simulated subscribers have confirmed their address.
+                            verified=True,
                         )
                         person.user_id = user.pk
                         line = do_set_line_owner(line, user, actor=ACTOR, now=bought)

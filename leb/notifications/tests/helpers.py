@@ -22,6 +22,7 @@ def make_user(
         phone=phone,
         password="correct horse battery 42",
         language=language,
+        verified=True,
     )
     do_save_preferences(user, language=language, time_zone=time_zone)
     user.refresh_from_db()

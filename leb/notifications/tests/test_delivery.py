@@ -400,3 +400,44 @@ def test_cancelled_messages_are_not_sent(make_line: Any, now: datetime) -> None:
     assert cancelled == 2
     assert result.sent == 1
     assert Notification.objects.filter(status=Status.CANCELLED).count() == 2
+
+
+def test_an_unproven_address_receives_nothing(
+    make_line: Any, now: datetime, smtp: SmtpInbox
+) -> None:
+    # given an account whose email address was never confirmed
+    from leb.accounts.actions import do_mark_contacts_verified, do_register_user
+
+    user = do_register_user(
+        email="typed-by-someone@example.com",
+        phone="",
+        password="correct horse battery 42",
+        language="en",
+    )
+    line = make_line(owner=user)
+
+    # when a receipt is queued and delivery runs
+    notify(
+        kind="topup_succeeded",
+        context=receipt_context(VALID_UNTIL),
+        dedupe_key="order:unproven",
+        line=line,
+        now=now,
+    )
+    deliver_due_notifications(now)
+
+    # then no email went out
+    assert smtp.messages == []
+    assert not Notification.objects.filter(user=user, channel=Channel.EMAIL, status=Status.SENT)
+
+    # and once the address is proven, the next receipt reaches it
+    do_mark_contacts_verified(user)
+    notify(
+        kind="topup_succeeded",
+        context=receipt_context(VALID_UNTIL),
+        dedupe_key="order:proven",
+        line=line,
+        now=now,
+    )
+    deliver_due_notifications(now)
+    assert [m.to for m in smtp.messages] == [["typed-by-someone@example.com"]]

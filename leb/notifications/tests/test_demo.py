@@ -16,7 +16,10 @@ def test_demo_notifications_show_each_outcome(
     make_line: Any, hkd_plan: Any, now: datetime, django_user_model: Any
 ) -> None:
     # given the demo subscriber with a topped-up line
+    from leb.accounts.actions import do_mark_contacts_verified
+
     demo = django_user_model.objects.create_user("demo", "demo@example.com", "pw-demo-1234")
+    do_mark_contacts_verified(demo)
     line = make_line(owner=demo)
     topup(line, hkd_plan, now=now)
 
