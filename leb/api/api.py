@@ -133,7 +133,11 @@ def _order_out(order: TopUpOrder, msisdn: str) -> dict[str, Any]:
         "msisdn": msisdn,
         "price": money(order.price, order.currency),
         "currency": order.currency,
-        "quote": quote_out(Quote.from_dict(order.quote)),
+        "quote": quote_out(
+            Quote.from_dict(order.quote),
+            cap_days=order.line.policy.max_validity_days,
+            done=order.status in (OrderStatus.FULFILLED, OrderStatus.REFUNDED),
+        ),
         "created_at": order.created_at,
         "expires_at": order.expires_at,
         "paid_at": order.paid_at,
@@ -239,7 +243,7 @@ def create_quote(request: HttpRequest, payload: QuoteIn) -> Any:
     plan, amount = _plan_or_amount(payload.plan_code, payload.amount)
     target: Plan | int = plan if plan is not None else amount  # type: ignore[assignment]
     frozen = _priced(quote, line, target, channel, payload.promo_code, clock.now())
-    return quote_out(frozen)
+    return quote_out(frozen, cap_days=line.policy.max_validity_days)
 
 
 @api.post(
@@ -305,7 +309,7 @@ def get_order(request: HttpRequest, public_id: str) -> Any:
     except ValueError:
         wanted = None
     order = (
-        TopUpOrder.objects.select_related("line__phone_number")
+        TopUpOrder.objects.select_related("line__phone_number", "line__policy")
         .filter(public_id=wanted, customer=user_of(request))
         .first()
         if wanted

@@ -7,14 +7,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision, is_currency
+from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 from ninja import Field, Schema
 
-from leb.catalog.quotes import Quote
+from leb.catalog.quotes import Quote, days_added_sentence
+from leb.portal.formatting import format_local_date
 
 
 def _babel_locale() -> Locale:
@@ -123,7 +126,29 @@ class QuoteOut(Schema):
     capped: bool
     quoted_at: datetime
     expires_at: datetime
-    validity_days: int
+    validity_days: int = Field(
+        description="The validity days the plan grants (plan days + promotion bonus days)."
+    )
+    days_added: int = Field(
+        description=(
+            "Whole days this top-up really adds to the line's validity: fewer than "
+            "`validity_days` when the line's validity cap or its reset rule (days count "
+            "from today) takes some; 0 when it adds credit only. The line is then valid "
+            "until `new_valid_until`."
+        )
+    )
+    adds_fewer_days: bool = Field(
+        description=(
+            "True when `days_added` is less than `validity_days`: tell the subscriber "
+            "before they pay (see `days_added_text`)."
+        )
+    )
+    days_added_text: str = Field(
+        description=(
+            "The days added and the new valid-until date in plain words, in the request's "
+            "language, with the reason when fewer than the plan's days."
+        )
+    )
     credit_to_wallet: int
     days_lost_to_cap: int
     is_free_amount: bool
@@ -143,10 +168,16 @@ def _breakdown_label(key: str) -> str:
     return labels.get(key, key)
 
 
-def quote_out(frozen: Quote) -> dict[str, Any]:
+def quote_out(frozen: Quote, *, cap_days: int | None = None, done: bool = False) -> dict[str, Any]:
+    """The API shape of a quote; `cap_days` is the line's validity cap (for
+    the sentence), `done` words it as a top-up already made."""
     data: dict[str, Any] = {f: getattr(frozen, f) for f in Quote.__dataclass_fields__}
+    new_date = format_local_date(frozen.new_valid_until, ZoneInfo(settings.TIME_ZONE))
     data.update(
         validity_days=frozen.validity_days,
+        days_added=frozen.days_added,
+        adds_fewer_days=frozen.adds_fewer_days,
+        days_added_text=days_added_sentence(frozen, date=new_date, cap_days=cap_days, done=done),
         credit_to_wallet=frozen.credit_to_wallet,
         days_lost_to_cap=frozen.days_lost_to_cap,
         is_free_amount=frozen.is_free_amount,

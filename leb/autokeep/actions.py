@@ -39,6 +39,7 @@ from stdnum import luhn
 from leb import clock
 from leb.audit.actions import record
 from leb.catalog.models import Plan
+from leb.catalog.quotes import QuoteError, quote
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus
 from leb.payments.actions import absolute_url, failure_message, settle
@@ -87,6 +88,10 @@ PAUSE_REASONS = {
 
 
 OWN_REASONS = {
+    "adds_nothing": _(
+        "Skipped, nothing was charged: the top-up would add no days, because the line is "
+        "already valid until the most it allows. Auto-keep checks again every day."
+    ),
     "no_method": _("No usable saved card for this line. Save a card or top up by hand."),
     "plan_inactive": _("The chosen plan is no longer on sale. Choose another plan."),
     "declined": _("The payment did not go through."),
@@ -102,6 +107,12 @@ def reason_text(code: str) -> str:
     return failure_message(code)
 
 
+def reason_in_english(code: str) -> str:
+    """What the run row keeps: the reason in English (pages translate the code)."""
+    with translation.override("en"):
+        return reason_text(code)[:255]
+
+
 class AutoKeepError(ValidationError):
     """A refused auto-keep operation; `.code` says why, the message is for the
     person who asked."""
@@ -115,6 +126,8 @@ class RunResult:
     failed: int = 0
     gave_up: int = 0
     paused: int = 0
+    # Due, but not charged: the top-up would have added no days.
+    skipped: int = 0
     warned: int = 0
     errors: int = 0
 
@@ -766,8 +779,8 @@ def _claim(rule_id: int, now: datetime, result: RunResult) -> _Claim | None:
             return _later(rule, now + RECHECK, now)
         numbered = last.attempt if last is not None else 0
         # Failures since the user last set or resumed the rule (a new card
-        # starts a fresh budget), within this period only.
-        failed = rule.attempts if last is not None else 0
+        # starts a fresh budget), within this period only; a skip is none.
+        failed = rule.attempts if last is not None and last.status == RunStatus.FAILED else 0
         if failed >= max_attempts():
             # Given up for this period; a new period (a top-up by hand) or a
             # rule set again (e.g. with a new card) wakes it.
@@ -786,6 +799,9 @@ def _claim(rule_id: int, now: datetime, result: RunResult) -> _Claim | None:
             return _later(rule, last.finished_at + retry_delay(), now)
         if _pending_order(line, now):
             return _later(rule, now + PENDING_ORDER_WAIT, now)
+        if due.plan is not None and _adds_nothing(line, due.plan, now):
+            _skip(rule, period, last, due.plan, now, result)
+            return None
         try:
             with transaction.atomic():
                 run = AutoKeepRun.objects.create(
@@ -801,6 +817,45 @@ def _claim(rule_id: int, now: datetime, result: RunResult) -> _Claim | None:
         _later(rule, now + STALE_RUN, now)
         result.started += 1
         return _Claim(run.pk, _run_key(rule, run))
+
+
+def _adds_nothing(line: Line, plan: Plan, now: datetime) -> bool:
+    """Whether topping up `plan` now would add no days: refused outright (no
+    credit either), or credit only. Auto-keep is there to keep the number, so
+    it never charges for such a top-up. Other refusals are left to the charge,
+    which records them as failures."""
+    try:
+        frozen = quote(line, plan, "auto", now=now)
+    except QuoteError as exc:
+        return exc.code == "adds_nothing"
+    return frozen.validity_days > 0 and frozen.days_added == 0
+
+
+def _skip(
+    rule: AutoKeepRule,
+    period: datetime,
+    last: AutoKeepRun | None,
+    plan: Plan,
+    now: datetime,
+    result: RunResult,
+) -> None:
+    """Record (once per period) that the due top-up was not charged because it
+    would add no days, and look again tomorrow: the cap moves with the days."""
+    if last is None or last.status != RunStatus.SKIPPED:
+        with transaction.atomic():
+            AutoKeepRun.objects.create(
+                rule=rule,
+                period=period,
+                attempt=(last.attempt if last is not None else 0) + 1,
+                plan_code=plan.code,
+                status=RunStatus.SKIPPED,
+                error_code="adds_nothing",
+                error=reason_in_english("adds_nothing"),
+                created_at=now,
+                finished_at=now,
+            )
+    result.skipped += 1
+    _later(rule, now + RECHECK, now)
 
 
 def _run_key(rule: AutoKeepRule, run: AutoKeepRun) -> str:

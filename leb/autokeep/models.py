@@ -181,6 +181,8 @@ class RunStatus(models.TextChoices):
     STARTED = "started", _("Started")
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
+    # Nothing charged: the top-up would have added no days (validity cap or reset rule).
+    SKIPPED = "skipped", _("Skipped")
 
 
 class AutoKeepRun(models.Model):

@@ -22,7 +22,12 @@ class PaymentMethodOut(Schema):
 class RunOut(Schema):
     period: datetime = Field(description="the line's valid_until when the threshold was crossed")
     attempt: int
-    status: str
+    status: str = Field(
+        description=(
+            "started, succeeded, failed, or skipped: nothing was charged because the "
+            "top-up would have added no days (error_code adds_nothing)"
+        )
+    )
     error_code: str
     error: str
     order_id: str | None = Field(description="public id of the top-up order")

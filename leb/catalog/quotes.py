@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from leb.lines import lifecycle
@@ -77,6 +78,15 @@ class Quote:
         return self.validity_days == 0
 
     @property
+    def fewer_days_because(self) -> str:
+        """Why the top-up adds fewer days than the plan: "cap" (the line's
+        validity cap), "reset" (days count from the top-up, not from the end
+        of the current validity) or "" when it adds them all."""
+        if not self.adds_fewer_days:
+            return ""
+        return "cap" if self.capped else "reset"
+
+    @property
     def is_free_amount(self) -> bool:
         return not self.plan_code
 
@@ -106,6 +116,82 @@ class Quote:
             if f.name.endswith(("_at", "valid_until")) and values.get(f.name):
                 values[f.name] = parse_datetime(values[f.name])
         return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
+
+
+def days_added_sentence(
+    frozen: Quote, *, date: str, cap_days: int | None, done: bool = False
+) -> str:
+    """The plain-words sentence every text channel shows beside "Pay" (and,
+    with `done`, after the top-up): the days really added and the resulting
+    valid-until `date` (already formatted for the reader), and why it is
+    fewer than the plan's days when it is.
+
+    "This top-up adds 12 days, not 180: your number will be valid until
+    3 June 2027 (the most this line allows is 365 days from today)."
+    """
+    added, days = frozen.days_added, frozen.validity_days
+    if frozen.fewer_days_because == "cap" and cap_days:
+        why = gettext("the most this line allows is %(max)d days from today") % {"max": cap_days}
+    else:
+        why = gettext("on this line the days count from today, not from the end of its validity")
+    values = {"added": added, "days": days, "date": date, "why": why}
+    if not frozen.adds_fewer_days:
+        if days == 0:
+            text = (
+                gettext("This top-up added credit only: the number stays valid until %(date)s.")
+                if done
+                else gettext(
+                    "This top-up adds credit only: your number stays valid until %(date)s."
+                )
+            )
+        elif done:
+            text = ngettext(
+                "This top-up added %(added)d day: the number is now valid until %(date)s.",
+                "This top-up added %(added)d days: the number is now valid until %(date)s.",
+                added,
+            )
+        else:
+            text = ngettext(
+                "This top-up adds %(added)d day: your number will be valid until %(date)s.",
+                "This top-up adds %(added)d days: your number will be valid until %(date)s.",
+                added,
+            )
+    elif added == 0:
+        text = (
+            gettext(
+                "This top-up added no days, only credit: the number stays valid until "
+                "%(date)s (%(why)s)."
+            )
+            if done
+            else gettext(
+                "This top-up adds no days, only credit: your number stays valid until "
+                "%(date)s (%(why)s)."
+            )
+        )
+    elif done:
+        text = ngettext(
+            "This top-up added %(added)d day, not %(days)d: the number is now valid until "
+            "%(date)s (%(why)s).",
+            "This top-up added %(added)d days, not %(days)d: the number is now valid until "
+            "%(date)s (%(why)s).",
+            added,
+        )
+    else:
+        text = ngettext(
+            "This top-up adds %(added)d day, not %(days)d: your number will be valid until "
+            "%(date)s (%(why)s).",
+            "This top-up adds %(added)d days, not %(days)d: your number will be valid until "
+            "%(date)s (%(why)s).",
+            added,
+        )
+    return text % values
+
+
+ADDS_NOTHING = _(
+    "This top-up would add no days: the line is already valid until the most "
+    "this plan allows, and it gives no credit. Choose a plan with credit or "
+    "top up later."
+)
 
 
 def _percent(amount: int, percent: int) -> int:
@@ -268,14 +354,7 @@ def quote(
     if days + bonus_days > 0 and extension.days_added == 0 and credit + bonus - restore_fee <= 0:
         # Money for nothing: the cap (or the reset rule) takes every day and
         # the plan gives no credit. Refused on every channel before payment.
-        raise QuoteError(
-            _(
-                "This top-up would add no days: the line is already valid until the most "
-                "this plan allows, and it gives no credit. Choose a plan with credit or "
-                "top up later."
-            ),
-            code="adds_nothing",
-        )
+        raise QuoteError(ADDS_NOTHING, code="adds_nothing")
     return Quote(
         line_id=line.pk,
         channel=channel,

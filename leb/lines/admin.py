@@ -579,7 +579,12 @@ class LineAdmin(admin.ModelAdmin):
             if form.is_valid():
                 order = form.submit(staff=request.user)
                 if order is not None:
+                    from leb.topups.admin import manual_topup_notes  # it imports this module
+
                     self.message_user(request, form.success_message(order), messages.SUCCESS)
+                    # Fewer days than the plan (validity cap or reset rule): say so.
+                    for note in manual_topup_notes(order):
+                        self.message_user(request, note, messages.WARNING)
                     return HttpResponseRedirect(change_url)
         else:
             form = ManualTopUpForm(line=line)

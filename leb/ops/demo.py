@@ -1,5 +1,11 @@
 """Demo data: three number policies modelled on real operators, HKD and GBP
-plans, two promotions and about fifty lines in every state.
+plans, two promotions (running from a week before the load to six weeks
+after it, renewed by a later load) and about fifty lines in every state.
+
+The validity cap on purpose: the demo subscriber's active HKD line (policy
+hk-180, 365-day cap) has days left, so its "HK$100 · 365 days" and
+"HK$200 · 365 days" plans add fewer than 365 days, and every channel says so
+before payment (see `capped_demo_line`).
 
 Lines are built with the real actions at back-dated times (create, activate,
 order, pay, fulfil, refund), then the sweep runs at `now`, so every stored
@@ -25,6 +31,7 @@ from django.db.models import Count
 from stdnum import luhn
 
 from leb import clock
+from leb.accounts.actions import do_mark_contacts_verified
 from leb.announcements.demo import load_demo_announcements
 from leb.autokeep.demo import load_demo_autokeep
 from leb.catalog.models import FreeAmountRule, Plan, Promotion
@@ -129,9 +136,15 @@ FREE_AMOUNTS = [2000, 5000, 8000, 10000]
 AUTO_PROMO = "hk-bonus-10"
 CODE_PROMO = "hk-keep30"
 PROMO_CODE = "KEEP30"
-# Windows relative to the first load: (days before now, days after now).
-AUTO_PROMO_WINDOW = (90, 90)
-CODE_PROMO_WINDOW = (120, 60)
+AUTO_PROMO_BUDGET = 20000
+# Both promotions run from a little before the load to some weeks after it:
+# (days before now, days after now). Every load looks again: a promotion that
+# has ended, has not started, ends within PROMO_MIN_LEFT_DAYS or has spent
+# most of its budget is renewed, so `leb demo` run later never leaves the
+# demo without a running promotion.
+AUTO_PROMO_WINDOW = (7, 42)
+CODE_PROMO_WINDOW = (7, 42)
+PROMO_MIN_LEFT_DAYS = 14
 CODE_PROMO_DAYS = 30
 
 # policy, currency, region, lines wanted per status
@@ -383,6 +396,8 @@ def _users() -> dict[str, Any]:
     demo = user_model.objects.filter(username=DEMO_USERNAME).first()
     if demo is None:
         demo = user_model.objects.create_user(DEMO_USERNAME, DEMO_EMAIL, DEMO_PASSWORD)
+    # The demo subscriber's address is known to be theirs: receipts reach it.
+    do_mark_contacts_verified(demo)
     return {OPS_USERNAME: ops, DEMO_USERNAME: demo}
 
 
@@ -405,7 +420,7 @@ def _catalog(now: datetime) -> dict[str, Plan]:
             },
         )
     FreeAmountRule.objects.get_or_create(currency="HKD", defaults=FREE_AMOUNT_HKD)
-    Promotion.objects.get_or_create(
+    auto, _created = Promotion.objects.get_or_create(
         code=AUTO_PROMO,
         defaults={
             "name_en": "10% bonus credit on HKD plans",
@@ -415,10 +430,11 @@ def _catalog(now: datetime) -> dict[str, Plan]:
             "bonus_credit_percent": 10,
             "starts_at": now - timedelta(days=AUTO_PROMO_WINDOW[0]),
             "ends_at": now + timedelta(days=AUTO_PROMO_WINDOW[1]),
-            "budget": 20000,
+            "budget": AUTO_PROMO_BUDGET,
         },
     )
-    Promotion.objects.get_or_create(
+    _keep_running(auto, AUTO_PROMO_WINDOW, now)
+    coded, _created = Promotion.objects.get_or_create(
         code=CODE_PROMO,
         defaults={
             "name_en": "KEEP30: 30 extra days",
@@ -433,7 +449,25 @@ def _catalog(now: datetime) -> dict[str, Plan]:
             "ends_at": now + timedelta(days=CODE_PROMO_WINDOW[1]),
         },
     )
+    _keep_running(coded, CODE_PROMO_WINDOW, now)
     return {plan.code: plan for plan in Plan.objects.filter(code__in=[p[0] for p in PLANS])}
+
+
+def _keep_running(promo: Promotion, window: tuple[int, int], now: datetime) -> None:
+    """Renew a demo promotion that is not running now for a good while yet
+    (or whose budget is mostly spent); one that is keeps its dates, so a second
+    load at the same time changes nothing."""
+    changed = []
+    running = promo.starts_at <= now and now + timedelta(days=PROMO_MIN_LEFT_DAYS) <= promo.ends_at
+    if not running:
+        promo.starts_at = now - timedelta(days=window[0])
+        promo.ends_at = now + timedelta(days=window[1])
+        changed += ["starts_at", "ends_at"]
+    if promo.budget is not None and promo.budget - promo.budget_used < AUTO_PROMO_BUDGET // 4:
+        promo.budget = promo.budget_used + AUTO_PROMO_BUDGET
+        changed.append("budget")
+    if changed:
+        promo.save(update_fields=changed)
 
 
 Op = tuple[datetime, int, Callable[[], None]]
@@ -579,6 +613,17 @@ class _Loader:
             actor=ACTOR,
             now=self.now - timedelta(minutes=5),
         )
+
+
+def capped_demo_line() -> Line | None:
+    """The demo line that shows the validity-cap warning: the demo
+    subscriber's active HKD line (its 365-day plans add fewer days)."""
+    return (
+        Line.objects.filter(owner__username=DEMO_USERNAME, currency="HKD", status=LineStatus.ACTIVE)
+        .select_related("policy", "phone_number")
+        .order_by("pk")
+        .first()
+    )
 
 
 def _counts(query: Any, field_name: str) -> dict[str, int]:

@@ -31,6 +31,13 @@ class KeepPlanStepOut(Schema):
     promotion_code: str = Field(description="The promotion counted on, if any.")
     valid_until_after: date
     receive_only_days: int = Field(description="Days before this top-up the line may be in grace.")
+    days: int = Field(description="The validity days the plan grants (with bonus days).")
+    days_added: int = Field(
+        description=(
+            "Whole days this top-up really adds: fewer than `days` when the line's validity "
+            "cap or its reset rule takes some. Never 0: a top-up that adds nothing is not planned."
+        )
+    )
 
 
 class KeepPlanOut(Schema):
@@ -61,6 +68,8 @@ def keep_plan_out(plan: KeepPlan) -> dict[str, Any]:
                 "promotion_code": step.promotion_code,
                 "valid_until_after": step.valid_until_after,
                 "receive_only_days": step.receive_only_days,
+                "days": step.days,
+                "days_added": step.days_added,
             }
             for step in plan.steps
         ],

@@ -30,6 +30,12 @@ validity V. For D no later than the last safe day of V:
 * reset: f = max(V, moment(D) + n): grows with D;
 * cap: min(uncapped, moment(D) + cap), never below V: grows with D.
 
+A step must add at least one whole day (`Extension.days_added`): what
+adds less is what every channel calls "adds no days", never planned. The
+days a step adds never decrease when it is made later either (while active
+they grow with D; in grace they are the plan's days, capped), so the rule
+does not break the argument below.
+
 So f never decreases when the same top-up is made later, and never decreases
 when V is larger; and a larger V also allows later days. Take any schedule
 that keeps the line: within a stretch of days where the prices and bonuses of
@@ -138,6 +144,9 @@ class Step:
     valid_until_before: datetime
     valid_until_after: datetime
     receive_only_days: int
+    # Whole days this step really adds (fewer than `days` when the cap or the
+    # reset rule takes some); never 0: a step that adds nothing is not planned.
+    days_added: int = 0
 
 
 @dataclass(frozen=True)
@@ -498,10 +507,11 @@ class _Planner:
                             and following.uses == terms.uses
                         ):
                             continue
-                        after = lifecycle.extend_validity(
-                            self.policy, current, at, terms.days
-                        ).valid_until
-                        if after <= current:
+                        extension = lifecycle.extend_validity(self.policy, current, at, terms.days)
+                        after = extension.valid_until
+                        if after <= current or extension.days_added < 1:
+                            # Adds no whole day: quote() would call it "0 days"
+                            # (and refuse it without credit); never planned.
                             continue
                         new_state: _State = (after, index, terms.uses)
                         new_cost = (
@@ -541,6 +551,7 @@ class _Planner:
                         valid_until_before=parent[0],
                         valid_until_after=cursor[0],
                         receive_only_days=ro,
+                        days_added=lifecycle.days_added(parent[0], cursor[0], at),
                     )
                 )
             cursor = parent

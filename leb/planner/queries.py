@@ -39,6 +39,14 @@ class PlannedTopUp:
     # Days before this step on which the line may be receive-only (allow_grace).
     receive_only_days: int = 0
     promotion_code: str = ""
+    # The plan's validity days (with guaranteed bonus days) and the days the
+    # step really adds: fewer under the validity cap or the reset rule.
+    days: int = 0
+    days_added: int = 0
+
+    @property
+    def adds_fewer_days(self) -> bool:
+        return self.days_added < self.days
 
 
 @dataclass(frozen=True)
@@ -223,6 +231,8 @@ def keep_plan(line: Line, until: date, *, now: datetime, allow_grace: bool = Fal
             valid_until_after_at=step.valid_until_after,
             receive_only_days=step.receive_only_days,
             promotion_code=step.promotion_code,
+            days=step.days,
+            days_added=step.days_added,
         )
         for step in schedule.steps
     ]

@@ -29,7 +29,8 @@ from django.utils.translation import gettext as _
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from leb.catalog.models import Plan
-from leb.catalog.quotes import QuoteError, quote
+from leb.catalog.quotes import Quote, QuoteError, quote
+from leb.lines import lifecycle
 from leb.lines.identifiers import normalize_msisdn
 from leb.lines.models import Line, LineStatus
 from leb.lines.queries import live_line_for_number
@@ -62,13 +63,15 @@ def _valid_number(caller: str) -> str:
         return ""
 
 
-def _caller_line(caller: str) -> Line | None:
+def _caller_line(caller: str, now: datetime) -> Line | None:
     msisdn = _valid_number(caller)
     if not msisdn:
         return None
     line = live_line_for_number(msisdn)
     if line is None or line.status == LineStatus.INVENTORY:
         return None
+    if lifecycle.effective_status(line, now) == LineStatus.TERMINATED:
+        return None  # gone by its dates: the caller hears so after the language menu
     return line
 
 
@@ -191,17 +194,8 @@ class Turn:
             frozen = quote(self.line, plan, CHANNEL, now=self.now)
         except QuoteError as exc:
             self.say(exc.messages[0])
-            self.prompt("main")
+            self.prompt("plans" if exc.code == "adds_nothing" else "main")
             return None
-        capped = []
-        if frozen.capped:
-            capped.append(
-                _("Validity cannot go beyond %(date)s, so %(days)s of it will not be added.")
-                % {
-                    "date": speech.spoken_date(frozen.new_valid_until, self.lang),
-                    "days": speech.spoken_days(frozen.days_lost_to_cap, self.lang),
-                }
-            )
         return [
             _("You chose %(price)s with %(days)s of validity.")
             % {
@@ -210,11 +204,85 @@ class Turn:
             },
             _("It will be charged to your saved card ending in %(digits)s.")
             % {"digits": speech.spoken_digits(getattr(method, "last4", ""))},
-            _("Your number will then be valid until %(date)s.")
-            % {"date": speech.spoken_date(frozen.new_valid_until, self.lang)},
-            *capped,
+            *self.days_added_texts(frozen),
             _("To confirm, press 1. To cancel, press 2."),
         ]
+
+    def days_added_texts(self, frozen: Quote, *, done: bool = False) -> list[str]:
+        """The days a top-up really adds (or added) and why fewer than the
+        plan's, spoken; before the confirm key, also the date it gives."""
+        assert self.lang is not None
+        lang = self.lang
+        date = speech.spoken_date(frozen.new_valid_until, lang)
+        if not frozen.adds_fewer_days:
+            if done:
+                return []
+            return [_("Your number will then be valid until %(date)s.") % {"date": date}]
+        if frozen.fewer_days_because == "cap":
+            cap = self.line.policy.max_validity_days or 0
+            why = _("Validity on this line cannot go beyond %(days)s from today.") % {
+                "days": speech.spoken_days(cap, lang)
+            }
+        else:
+            why = _("On this line the days count from today, not from the end of your validity.")
+        values = {
+            "added": speech.spoken_days(frozen.days_added, lang),
+            "days": speech.spoken_days(frozen.validity_days, lang),
+            "date": date,
+        }
+        if done:
+            if frozen.days_added:
+                text = _("This top-up added only %(added)s, not %(days)s.") % values
+            else:
+                text = _("This top-up added no days, only credit.")
+            return [text, why]
+        if frozen.days_added:
+            text = (
+                _(
+                    "This top-up adds only %(added)s, not %(days)s: "
+                    "your number will then be valid until %(date)s."
+                )
+                % values
+            )
+        else:
+            text = (
+                _("This top-up adds no days, only credit: your number stays valid until %(date)s.")
+                % values
+            )
+        return [text, why]
+
+    def say_terminated(self, facts: queries.TerminatedFacts, msisdn: str) -> None:
+        """The line of `msisdn` is gone: since when, what became of the
+        number, and what to do now."""
+        assert self.lang is not None
+        self.say(
+            _(
+                "The line with the number %(number)s was terminated on %(date)s. "
+                "It can no longer be topped up."
+            )
+            % {
+                "number": speech.spoken_digits(msisdn),
+                "date": speech.spoken_date(facts.terminated_on, self.lang),
+            }
+        )
+        if facts.quarantined_until is not None:
+            self.say(
+                _(
+                    "The number is in quarantine until %(date)s and cannot be kept; "
+                    "after that it may be given to a new subscriber."
+                )
+                % {"date": speech.spoken_date(facts.quarantined_until, self.lang)}
+            )
+        else:
+            self.say(_("The number has been released and may be given to a new subscriber."))
+        host = urlparse(settings.SITE_URL).hostname or settings.SITE_URL
+        self.say(
+            _(
+                "To keep using leb, please buy a new leb card. For help, contact our "
+                "support team through our website, %(site)s."
+            )
+            % {"site": host}
+        )
 
     # -- outcomes ------------------------------------------------------------
 
@@ -316,6 +384,11 @@ def _step_language(turn: Turn, digits: str) -> None:
     notice = speech.setting_text("IVR_CALL_CHARGE_NOTICE", turn.lang)
     if notice:
         turn.say(notice)
+    if turn.session.line is None:
+        caller = _valid_number(turn.session.caller)
+        facts = queries.terminated_facts(caller, turn.now)
+        if facts is not None:
+            turn.say_terminated(facts, caller)
     turn.advance("main" if turn.session.line is not None else "number")
 
 
@@ -329,7 +402,14 @@ def _step_number(turn: Turn, digits: str) -> None:
         turn.retry(digits, _("Sorry, that is not a valid phone number."))
         return
     line = live_line_for_number(msisdn)
+    if line is not None and lifecycle.effective_status(line, turn.now) == LineStatus.TERMINATED:
+        line = None  # gone by its dates, before the sweep wrote it down
     if line is None or line.status in _NOT_A_LINE:
+        facts = queries.terminated_facts(msisdn, turn.now) if line is None else None
+        if facts is not None:
+            turn.say_terminated(facts, digits)
+            turn.retry(digits, _("To hear about another number, key it in now."))
+            return
         turn.retry(
             digits,
             _("Sorry, the number %(number)s is not one of our numbers. Please check it.")
@@ -408,7 +488,7 @@ def _step_pin(turn: Turn, digits: str) -> None:
         # A withheld caller ID ("anonymous") is no key: it would lock out every such caller.
         keys["caller"] = caller
     try:
-        do_redeem_voucher(
+        redemption = do_redeem_voucher(
             line=turn.line, pin=digits, channel=CHANNEL, lockout_keys=keys, now=turn.now
         )
     except VoucherRefused as exc:
@@ -428,6 +508,8 @@ def _step_pin(turn: Turn, digits: str) -> None:
             turn.advance("main")
         return
     turn.say(_("Thank you. Your top-up is complete."))
+    for text in turn.days_added_texts(Quote.from_dict(redemption.order.quote), done=True):
+        turn.say(text)
     turn.say_line_facts(after_topup=True)
     turn.advance("main")
 
@@ -469,10 +551,12 @@ def _step_confirm(turn: Turn, digits: str, seq: int) -> None:
         )
     except ValidationError as exc:
         turn.say(exc.messages[0])
-        turn.advance("main")
+        turn.advance("plans" if getattr(exc, "code", "") == "adds_nothing" else "main")
         return
     if order.status == OrderStatus.FULFILLED:
         turn.say(_("Thank you. Your payment was accepted and your top-up is complete."))
+        for text in turn.days_added_texts(Quote.from_dict(order.quote), done=True):
+            turn.say(text)
         turn.say_line_facts(after_topup=True)
     else:
         turn.say(_("Sorry, the payment did not go through. Nothing was charged."))
@@ -485,7 +569,10 @@ def _step_confirm(turn: Turn, digits: str, seq: int) -> None:
 def start_call(params: Any, now: datetime) -> str:
     caller = str(params.get("From", "") or "")
     session = actions.do_start_call_session(
-        call_sid=str(params.get("CallSid", "")), caller=caller, line=_caller_line(caller), now=now
+        call_sid=str(params.get("CallSid", "")),
+        caller=caller,
+        line=_caller_line(caller, now),
+        now=now,
     )
     turn = Turn(session, now)
     turn.prompt("language")

@@ -8,7 +8,7 @@ from datetime import datetime
 from leb.catalog.models import Plan
 from leb.ledger.queries import balance_of
 from leb.lines import lifecycle
-from leb.lines.models import Line
+from leb.lines.models import Line, LineStatus, NumberStatus
 
 from .models import CallSession
 
@@ -56,3 +56,51 @@ def live_call_session(call_sid: str, now: datetime) -> CallSession | None:
         .filter(call_sid=call_sid, expires_at__gt=now)
         .first()
     )
+
+
+@dataclass(frozen=True)
+class TerminatedFacts:
+    """What a caller from (or asking about) a number whose line is gone hears."""
+
+    terminated_on: datetime
+    # The number's quarantine end while it is held; None once it is released
+    # (or given to someone else).
+    quarantined_until: datetime | None
+    line: Line
+
+
+def terminated_facts(msisdn: str, now: datetime) -> TerminatedFacts | None:
+    """When the newest line that had `msisdn` is terminated and no live line
+    holds the number now: since when, and whether the number is still in
+    quarantine. None otherwise (never a leb number, or in service)."""
+    if not msisdn:
+        return None
+    line = (
+        Line.objects.select_related("policy", "phone_number")
+        .filter(phone_number__msisdn=msisdn)
+        .order_by("-pk")
+        .first()
+    )
+    if line is None or lifecycle.effective_status(line, now) != LineStatus.TERMINATED:
+        return None
+    if line.terminated_at is not None:
+        since = line.terminated_at
+    elif line.valid_until is not None:
+        # Terminated by its dates, before the sweep wrote it down.
+        since = min(lifecycle.terminated_from(line.valid_until, line.policy), now)
+    else:
+        return None
+    number = line.phone_number
+    until: datetime | None
+    if number is not None and number.status == NumberStatus.QUARANTINED:
+        until = number.quarantined_until
+        if until is not None and until <= now:
+            until = None  # its quarantine is over: released on the next read
+    elif number is not None and number.status == NumberStatus.AVAILABLE:
+        until = None
+    else:
+        # Not swept yet (still "assigned" to the dead line): quarantine by the dates.
+        until = lifecycle.number_released_at(since, line.policy)
+        if until <= now:
+            until = None
+    return TerminatedFacts(terminated_on=since, quarantined_until=until, line=line)

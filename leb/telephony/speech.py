@@ -78,9 +78,11 @@ _DIGITS = "零一二三四五六七八九"
 _SMALL_UNITS = ["", "十", "百", "千"]
 _BIG_UNITS = ["", "万", "亿", "万亿"]
 _BIG_UNITS_HANT = ["", "萬", "億", "萬億"]
+# Two as it counts hundreds, thousands, ten-thousands and hundred-millions.
+LIANG = {False: "两", True: "兩"}
 
 
-def _chinese_below_10000(n: int) -> str:
+def _chinese_below_10000(n: int, liang: str, before_big_unit: bool) -> str:
     out = ""
     zero = False
     for power in (3, 2, 1, 0):
@@ -91,17 +93,30 @@ def _chinese_below_10000(n: int) -> str:
         if zero:
             out += "零"
             zero = False
-        out += _DIGITS[digit] + _SMALL_UNITS[power]
+        if digit == 2 and (power >= 2 or (power == 0 and n == 2 and before_big_unit)):
+            out += liang  # 两百, 两千, and 两万 / 两亿 when the group is just 2
+        else:
+            out += _DIGITS[digit]
+        out += _SMALL_UNITS[power]
     return out
 
 
-def chinese_number(n: int, traditional: bool = False) -> str:
+def chinese_number(n: int, traditional: bool = False, *, counted: bool = False) -> str:
     """An integer in Chinese numerals as spoken: 180 -> 一百八十, 15 -> 十五,
-    1005 -> 一千零五, 20000 -> 二万 (萬 in Traditional)."""
+    1005 -> 一千零五.
+
+    Two is 两 (兩 in Traditional, as Cantonese says it too) where it counts
+    hundreds, thousands, ten-thousands or hundred-millions: 两百, 两千二百,
+    两万, 两亿; it stays 二 in the tens and units (十二, 二十二, 一千零二,
+    二十万) and for 2 on its own, unless `counted` (2 of something: 两天,
+    两港元)."""
     if n < 0:
-        return ("負" if traditional else "负") + chinese_number(-n, traditional)
+        return ("負" if traditional else "负") + chinese_number(-n, traditional, counted=counted)
     if n == 0:
         return "零"
+    liang = LIANG[traditional]
+    if n == 2:
+        return liang if counted else _DIGITS[2]
     big = _BIG_UNITS_HANT if traditional else _BIG_UNITS
     groups = []
     while n:
@@ -116,17 +131,17 @@ def chinese_number(n: int, traditional: bool = False) -> str:
             continue
         if out and (need_zero or group < 1000):
             out += "零"
-        out += _chinese_below_10000(group) + big[index]
+        out += _chinese_below_10000(group, liang, before_big_unit=index > 0) + big[index]
         need_zero = False
     if out.startswith("一十"):
         out = out[1:]  # 十五, not 一十五
     return out
 
 
-def spoken_number(n: int, lang: Language) -> str:
+def spoken_number(n: int, lang: Language, *, counted: bool = False) -> str:
     if lang.code == "en":
         return str(n)  # English voices read digits as numbers
-    return chinese_number(n, traditional=lang.code == "yue")
+    return chinese_number(n, traditional=lang.code == "yue", counted=counted)
 
 
 def spoken_money(amount_minor: int, currency: str, lang: Language) -> str:
@@ -141,7 +156,8 @@ def spoken_money(amount_minor: int, currency: str, lang: Language) -> str:
         return f"{number} {name}"
     name = get_currency_name(currency, locale=lang.babel)
     traditional = lang.code == "yue"
-    text = chinese_number(major, traditional)
+    # 两港元 for two whole dollars; 二点五港元 when a fraction follows.
+    text = chinese_number(major, traditional, counted=not minor)
     if minor:
         fraction = f"{minor:0{precision}d}".rstrip("0")
         text += ("點" if traditional else "点") + "".join(_DIGITS[int(d)] for d in fraction)
@@ -151,7 +167,7 @@ def spoken_money(amount_minor: int, currency: str, lang: Language) -> str:
 def spoken_days(days: int, lang: Language) -> str:
     if lang.code == "en":
         return f"{days} day" if days == 1 else f"{days} days"
-    return spoken_number(days, lang) + ("日" if lang.code == "yue" else "天")
+    return spoken_number(days, lang, counted=True) + ("日" if lang.code == "yue" else "天")
 
 
 def spoken_date(value: datetime | date, lang: Language) -> str:

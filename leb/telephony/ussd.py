@@ -14,15 +14,17 @@ writes nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from leb.accounts.models import Profile
 from leb.catalog.models import Plan
-from leb.catalog.quotes import QuoteError, quote
+from leb.catalog.quotes import Quote, QuoteError, quote
 from leb.lines import lifecycle
 from leb.lines.identifiers import format_msisdn, normalize_msisdn
 from leb.lines.models import Line, LineStatus
@@ -68,6 +70,51 @@ def _date(value: datetime | None) -> str:
 
 def _money(amount: int, currency: str) -> str:
     return format_money(amount, currency)
+
+
+def days_added_line(frozen: Quote, cap_days: int | None) -> str:
+    """One short line when a top-up adds fewer days than its plan: how many,
+    and why (the cap, or days counted from today). Empty otherwise."""
+    if not frozen.adds_fewer_days:
+        return ""
+    if frozen.fewer_days_because == "cap" and cap_days:
+        why = _("cap: %(max)s days") % {"max": cap_days}
+    else:
+        why = _("counted from today")
+    if frozen.days_added == 0:
+        return _("Adds no days, only credit (%(why)s).") % {"why": why}
+    return ngettext(
+        "Adds %(added)s day, not %(days)s (%(why)s).",
+        "Adds %(added)s days, not %(days)s (%(why)s).",
+        frozen.days_added,
+    ) % {"added": frozen.days_added, "days": frozen.validity_days, "why": why}
+
+
+def terminated_screen(facts: queries.TerminatedFacts) -> str:
+    """What a session from a number whose line is gone reads."""
+    site = urlparse(settings.SITE_URL).hostname or settings.SITE_URL
+    values = {"date": _date(facts.terminated_on), "site": site}
+    if facts.quarantined_until is not None:
+        values["until"] = _date(facts.quarantined_until)
+        text = _(
+            "This line was terminated on %(date)s and can no longer be topped up. "
+            "Its number is in quarantine until %(until)s. "
+            "Buy a new leb card, or contact support: %(site)s"
+        )
+    else:
+        text = _(
+            "This line was terminated on %(date)s and can no longer be topped up. "
+            "Its number has been released. Buy a new leb card, or contact support: %(site)s"
+        )
+    return end(text % values)
+
+
+def _chosen_language(text: str) -> str:
+    """The language picked first thing in the session (4, then a key), if any."""
+    tokens = text.split("*") if text else []
+    if len(tokens) >= 2 and tokens[0] == "4":
+        return LANGUAGES.get(tokens[1], "")
+    return ""
 
 
 def _line_language(line: Line | None) -> str:
@@ -132,7 +179,7 @@ class Menu:
                 % {"count": PIN_DIGITS, "entered": len(pin)}
             )
         try:
-            do_redeem_voucher(
+            redemption = do_redeem_voucher(
                 line=self.line,
                 pin=pin,
                 channel=CHANNEL,
@@ -142,7 +189,12 @@ class Menu:
         except VoucherRefused as exc:
             return end(exc.messages[0])
         self.line.refresh_from_db()
-        return end(_("Top-up complete."), *self.facts()[1:])
+        frozen = Quote.from_dict(redemption.order.quote)
+        return end(
+            _("Top-up complete."),
+            *self.facts()[1:],
+            days_added_line(frozen, self.line.policy.max_validity_days),
+        )
 
     def plans(self, rest: list[str]) -> str | None:
         """None: back to the main menu (the caller chose 0)."""
@@ -192,9 +244,7 @@ class Menu:
                 "days": frozen.validity_days,
             },
             _("Valid until: %(date)s") % {"date": _date(frozen.new_valid_until)},
-            _("Capped: %(days)s days are not added.") % {"days": frozen.days_lost_to_cap}
-            if frozen.capped
-            else "",
+            days_added_line(frozen, self.line.policy.max_validity_days),
             _("1 Confirm"),
             _("2 Cancel"),
         )
@@ -214,6 +264,7 @@ class Menu:
         return end(
             _("Done. Receipt %(number)s.") % {"number": order.receipt_number or "-"},
             *self.facts()[1:],
+            days_added_line(Quote.from_dict(order.quote), self.line.policy.max_validity_days),
         )
 
 
@@ -259,7 +310,14 @@ def reply(*, session_id: str, phone_number: str, text: str, now: datetime) -> st
     except ValidationError:
         msisdn = ""
     line = live_line_for_number(msisdn) if msisdn else None
-    with translation.override(_line_language(line)):
+    gone = None
+    if line is None or lifecycle.effective_status(line, now) == LineStatus.TERMINATED:
+        # A number whose line was terminated: say so, in its last owner's language.
+        gone = queries.terminated_facts(msisdn, now)
+    language = _line_language(gone.line if gone is not None else line)
+    with translation.override(_chosen_language(text) or language):
+        if gone is not None:
+            return terminated_screen(gone)
         if line is None or line.status == LineStatus.INVENTORY:
             return end(_("This number is not one of our lines."))
         if lifecycle.effective_status(line, now) == LineStatus.TERMINATED:

@@ -45,6 +45,34 @@ _BREAKDOWN_LABELS = {
 }
 
 
+def days_added_label(added: int, plan_days: int) -> str:
+    """Either "180" or "12 (fewer than the plan's 180: validity cap or reset rule)"."""
+    if added >= plan_days:
+        return str(added)
+    return str(
+        _("%(added)d (fewer than the plan's %(days)d: validity cap or reset rule)")
+        % {"added": added, "days": plan_days}
+    )
+
+
+def manual_topup_notes(order: TopUpOrder) -> list[str]:
+    """For staff after a manual top-up: the days really added, and a warning
+    when fewer than the plan's days (empty list when all were added)."""
+    from leb.catalog.quotes import days_added_sentence
+
+    frozen = Quote.from_dict(order.quote)
+    if not frozen.adds_fewer_days:
+        return []
+    return [
+        days_added_sentence(
+            frozen,
+            date=format_when(order.valid_until_after or frozen.new_valid_until),
+            cap_days=order.line.policy.max_validity_days,
+            done=True,
+        )
+    ]
+
+
 class RefundForm(forms.Form):
     reason = forms.CharField(
         max_length=200,
@@ -80,7 +108,13 @@ class TopUpOrderAdmin(ReadOnlyAdmin):
     )
     date_hierarchy = "created_at"
     actions = ["refund_orders"]
-    readonly_fields = ("line_link", "price_display", "paid_display", "quote_display")
+    readonly_fields = (
+        "line_link",
+        "price_display",
+        "paid_display",
+        "quote_display",
+        "days_added_display",
+    )
     fieldsets = (
         (
             None,
@@ -118,6 +152,7 @@ class TopUpOrderAdmin(ReadOnlyAdmin):
                 "fields": (
                     "fulfilled_at",
                     "valid_until_after",
+                    "days_added_display",
                     "finished_at",
                     "failure_reason",
                     "refunded_at",
@@ -183,9 +218,20 @@ class TopUpOrderAdmin(ReadOnlyAdmin):
         ]
         if frozen.capped:
             rows.append((str(_("Days lost to the validity cap")), str(frozen.days_lost_to_cap)))
+        added = order.days_added if order.days_added is not None else frozen.days_added
+        rows.append((str(_("Days added")), days_added_label(added, frozen.validity_days)))
         return format_html(
             "<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         )
+
+    @admin.display(description=_("days added"))
+    def days_added_display(self, order: TopUpOrder) -> str:
+        try:
+            frozen = Quote.from_dict(order.quote)
+        except (KeyError, TypeError, ValueError):
+            return "-"
+        added = order.days_added if order.days_added is not None else frozen.days_added
+        return days_added_label(added, frozen.validity_days)
 
     @admin.action(description=_("Refund selected top-ups"), permissions=["refund"])
     def refund_orders(

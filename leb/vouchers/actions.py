@@ -69,7 +69,8 @@ class VoucherError(ValidationError):
 class VoucherRefused(ValidationError):
     """A refused redemption. `.code` is one of pin_format, pin_invalid,
     voucher_expired, voucher_blocked, currency_mismatch, line_not_eligible,
-    locked, voucher_unavailable; the message is translated for the person
+    locked, voucher_unavailable, adds_nothing (the voucher would add no days and
+    no credit to this line under its validity cap: it stays unused); the message is translated for the person
     entering the PIN. With code `locked`, `.retry_after` is the number of
     seconds the lock still runs."""
 
@@ -91,6 +92,13 @@ PIN_FORMAT = _("A voucher PIN has 16 digits. Check the PIN on the card and enter
 PIN_INVALID = _(
     "This PIN is not valid. Check the PIN on the card; if the card was just bought, "
     "ask the seller whether it was activated."
+)
+
+
+VOUCHER_ADDS_NOTHING = _(
+    "This voucher would add no days to this line now: the line is already valid until "
+    "the most it allows, and the voucher gives no credit. Your voucher was not used: "
+    "keep it and redeem it later."
 )
 
 
@@ -716,6 +724,9 @@ def _create_order(
             now=now,
         )
     except (QuoteError, OrderError) as exc:
+        if getattr(exc, "code", "") == "adds_nothing":
+            # A voucher is prepaid: rather than spend it for nothing, keep it.
+            raise _refused(VOUCHER_ADDS_NOTHING, "adds_nothing") from exc
         if getattr(exc, "code", "") in _LINE_CODES:
             raise _refused(
                 _("This line cannot take a voucher: it is not in service."), "line_not_eligible"

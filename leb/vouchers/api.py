@@ -16,8 +16,9 @@ from ninja import Field, Router, Schema
 from leb import clock
 from leb.api.auth import ANYONE, OPTIONAL_SECURITY, user_of
 from leb.api.problems import Problem, for_field
-from leb.api.schemas import Money, ProblemOut, money
+from leb.api.schemas import Money, ProblemOut, money, quote_out
 from leb.api.throttles import ClientIPThrottle, client_ip
+from leb.catalog.quotes import Quote
 from leb.ledger.queries import balance_of
 from leb.lines.identifiers import format_msisdn, normalize_msisdn
 from leb.lines.queries import live_line_for_number
@@ -29,7 +30,7 @@ router = Router(tags=["vouchers"])
 redeem_throttle = ClientIPThrottle("voucher_redeem", "VOUCHER_API_RATE", "20/m")
 
 PIN_CODES = frozenset({"pin_format", "pin_invalid", "voucher_expired", "voucher_blocked"})
-STATUS = {"locked": 429, "line_not_eligible": 409, "currency_mismatch": 409}
+STATUS = {"locked": 429, "line_not_eligible": 409, "currency_mismatch": 409, "adds_nothing": 422}
 
 
 class RedeemIn(Schema):
@@ -46,6 +47,17 @@ class RedemptionOut(Schema):
         description="The receipt page for its owner, otherwise the public verification page."
     )
     valid_until_after: datetime | None
+    days_added: int = Field(
+        description=(
+            "Whole days the voucher really added: fewer than `plan_days` when the line's "
+            "validity cap or its reset rule took some, 0 when it added credit only."
+        )
+    )
+    plan_days: int = Field(description="The validity days the voucher's plan or value grants.")
+    adds_fewer_days: bool = Field(description="True when `days_added` < `plan_days`.")
+    days_added_text: str = Field(
+        description="The days added and the new valid-until date, in the request's language."
+    )
     balance: Money | None = Field(
         None, description="The line's balance; only when the caller owns the line."
     )
@@ -74,7 +86,9 @@ def _site_url(path: str) -> str:
 def redeem_voucher(request: HttpRequest, payload: RedeemIn) -> Any:
     """Top up a line with a voucher PIN. Anyone may top up any number; only
     the line's owner gets its balance back. Wrong PINs lock voucher entry
-    for the caller's address, account and line (429 with Retry-After)."""
+    for the caller's address, account and line (429 with Retry-After). A voucher
+    that would add no days and no credit to the line under its validity cap is
+    refused (422 `adds_nothing`) and stays unused."""
     with for_field("number"):
         msisdn = normalize_msisdn(payload.number)
     line = live_line_for_number(msisdn)
@@ -119,7 +133,14 @@ def redeem_voucher(request: HttpRequest, payload: RedeemIn) -> Any:
         if is_owner and line.wallet_id
         else None
     )
+    frozen = quote_out(
+        Quote.from_dict(order.quote), cap_days=line.policy.max_validity_days, done=True
+    )
     return {
+        "days_added": frozen["days_added"],
+        "plan_days": frozen["validity_days"],
+        "adds_fewer_days": frozen["adds_fewer_days"],
+        "days_added_text": frozen["days_added_text"],
         "serial": redemption.voucher.serial,
         "msisdn": format_msisdn(line.msisdn),
         "order_id": order.public_id,

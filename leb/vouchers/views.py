@@ -15,10 +15,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from leb import clock
+from leb.catalog.quotes import Quote, days_added_sentence
 from leb.ledger.queries import balance_of
 from leb.lines.models import Line, LineStatus
 from leb.lines.queries import live_line_for_number
 from leb.portal import ratelimit
+from leb.portal.formatting import format_local_date, user_timezone
 from leb.receipts.queries import verify_path
 from leb.topups.models import OrderStatus, TopUpOrder
 
@@ -46,7 +48,12 @@ def _page(request: HttpRequest, form: RedeemForm, status: int = 200) -> HttpResp
 
 
 def _status_of(code: str) -> int:
-    return {"locked": 429, "line_not_eligible": 409, "currency_mismatch": 409}.get(code, 422)
+    return {
+        "locked": 429,
+        "line_not_eligible": 409,
+        "currency_mismatch": 409,
+        "adds_nothing": 409,
+    }.get(code, 422)
 
 
 @require_http_methods(["GET", "POST"])
@@ -102,7 +109,9 @@ def redeem(request: HttpRequest) -> HttpResponse:
 def done(request: HttpRequest) -> HttpResponse:
     order_id = request.session.get(SESSION_KEY)
     order = (
-        TopUpOrder.objects.select_related("line__phone_number", "line__wallet", "plan", "voucher")
+        TopUpOrder.objects.select_related(
+            "line__phone_number", "line__wallet", "line__policy", "plan", "voucher"
+        )
         .filter(pk=order_id, status__in=[OrderStatus.FULFILLED, OrderStatus.REFUNDED])
         .first()
         if isinstance(order_id, int)
@@ -125,4 +134,12 @@ def done(request: HttpRequest) -> HttpResponse:
     }
     if is_owner and line.wallet_id:
         context["balance"] = balance_of(line.wallet)  # type: ignore[arg-type]
+    frozen = Quote.from_dict(order.quote)
+    context["quote"] = frozen
+    context["days_text"] = days_added_sentence(
+        frozen,
+        date=format_local_date(frozen.new_valid_until, user_timezone(request)),
+        cap_days=line.policy.max_validity_days,
+        done=True,
+    )
     return render(request, "vouchers/done.html", context)

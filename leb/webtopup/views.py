@@ -22,10 +22,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from leb import clock
 from leb.catalog.models import FreeAmountRule, Plan
-from leb.catalog.quotes import Quote, QuoteError, quote
+from leb.catalog.quotes import Quote, QuoteError, days_added_sentence, quote
 from leb.ledger.queries import balance_of
 from leb.lines import lifecycle
-from leb.lines.models import ExtensionRule, Line, LineStatus
+from leb.lines.models import Line, LineStatus
 from leb.lines.queries import live_line_for_number
 from leb.payments.providers.base import (
     default_provider_name,
@@ -33,7 +33,7 @@ from leb.payments.providers.base import (
     get_provider,
 )
 from leb.portal import ratelimit
-from leb.portal.formatting import format_money
+from leb.portal.formatting import format_local_date, format_money, user_timezone
 from leb.topups.actions import do_create_order
 from leb.topups.models import TopUpOrder
 
@@ -177,21 +177,36 @@ def start(request: HttpRequest) -> HttpResponse:
 @dataclass(frozen=True)
 class Offer:
     plan: Plan
-    quote: Quote
+    # None when the plan would add nothing to this line: `refusal` says why.
+    quote: Quote | None
+    refusal: str = ""
+
+
+# Refusals that depend on this line's validity: the plan is still shown,
+# marked with the reason, rather than hidden.
+_SHOWN_REFUSALS = frozenset({"adds_nothing"})
 
 
 def _offers(line: Line, now: datetime) -> list[Offer]:
     """The plans the line can buy on the web now, each priced with the
-    automatic promotion it would get."""
+    automatic promotion it would get; a plan that would add nothing to this
+    line is kept, with the reason, so the subscriber sees why."""
     offers = []
     for plan in Plan.objects.filter(currency=line.currency, is_active=True):
         if CHANNEL not in (plan.channels or []):
             continue
         try:
             offers.append(Offer(plan, quote(line, plan, CHANNEL, "", now)))
-        except QuoteError:
-            continue
+        except QuoteError as exc:
+            if exc.code in _SHOWN_REFUSALS:
+                offers.append(Offer(plan, None, " ".join(exc.messages)))
     return offers
+
+
+def days_text(request: HttpRequest, line: Line, frozen: Quote) -> str:
+    """The days a top-up really adds and the date it gives, in plain words."""
+    date = format_local_date(frozen.new_valid_until, user_timezone(request))
+    return days_added_sentence(frozen, date=date, cap_days=line.policy.max_validity_days)
 
 
 def _free_amount_rule(line: Line) -> FreeAmountRule | None:
@@ -361,10 +376,7 @@ def _confirm_page(
         "choice_token": choice.to_token(),
         "providers": _providers(amount),
         "changed": changed,
-        "max_validity_days": line.policy.max_validity_days,
-        "counts_from_today": line.policy.extension_rule == ExtensionRule.RESET
-        and frozen.current_valid_until is not None
-        and frozen.current_valid_until > frozen.quoted_at,
+        "days_text": days_text(request, line, frozen),
     }
     return render(request, "webtopup/confirm.html", context, status=409 if changed else 200)
 

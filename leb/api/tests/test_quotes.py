@@ -216,3 +216,86 @@ def test_quote_with_a_wrong_token_is_401_even_for_guests(
     # then
     assert_problem(wrong, 401, "not_authenticated")
     assert right.status_code == 200
+
+
+def test_quote_says_the_days_really_added(
+    anonymous: Client, make_line: Any, hkd_plan: Any, now: datetime
+) -> None:
+    from leb.catalog.models import Plan
+
+    # given a 365-day plan on a line valid 30 more days (365-day cap), and a 180-day plan
+    Plan.objects.create(
+        code="hk-year",
+        name_en="Year",
+        name_zh_hans="年",
+        name_zh_hant="年",
+        currency="HKD",
+        price=10000,
+        credit=10000,
+        validity_days=365,
+    )
+    line = make_line()
+
+    # when both are quoted
+    capped = _post(anonymous, {"number": line.msisdn, "plan_code": "hk-year"}).json()
+    full = _post(anonymous, {"number": line.msisdn, "plan_code": "hk-50"}).json()
+
+    # then the capped one adds 335 days, not 365, and says so
+    assert (capped["days_added"], capped["adds_fewer_days"], capped["validity_days"]) == (
+        335,
+        True,
+        365,
+    )
+    assert capped["days_added_text"] == (
+        "This top-up adds 335 days, not 365: your number will be valid until June 1, 2027 "
+        "(the most this line allows is 365 days from today)."
+    )
+    assert (full["days_added"], full["adds_fewer_days"]) == (180, False)
+    assert full["days_added_text"] == (
+        "This top-up adds 180 days: your number will be valid until December 28, 2026."
+    )
+
+
+def test_quote_that_would_add_nothing_is_a_422_problem(
+    anonymous: Client, make_line: Any, now: datetime
+) -> None:
+    from leb.catalog.models import Plan
+    from leb.topups.models import TopUpOrder
+
+    # given a days-only plan on a line already valid until its cap
+    Plan.objects.create(
+        code="hk-keep",
+        name_en="Keep",
+        name_zh_hans="保号",
+        name_zh_hant="保號",
+        currency="HKD",
+        price=5000,
+        credit=0,
+        validity_days=180,
+    )
+    line = make_line()
+    line.valid_until = now + timedelta(days=365)
+    line.save(update_fields=["valid_until"])
+
+    # when it is quoted, and ordered
+    response = _post(anonymous, {"number": line.msisdn, "plan_code": "hk-keep"})
+    order = anonymous.post(
+        "/api/v1/orders",
+        json.dumps({"number": line.msisdn, "plan_code": "hk-keep"}),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k-adds-nothing",
+    )
+
+    # then both are refused with the code, as problem documents, and nothing is written
+    for refused in (response, order):
+        body = assert_problem(refused, 422, "adds_nothing")
+        assert "would add no days" in body["detail"]
+    assert not TopUpOrder.objects.exists()
+
+
+def test_quote_schema_documents_the_days_added(anonymous: Client) -> None:
+    schema = anonymous.get("/api/v1/openapi.json").json()
+    fields = schema["components"]["schemas"]["QuoteOut"]["properties"]
+    assert "really adds" in fields["days_added"]["description"]
+    assert fields["adds_fewer_days"]["type"] == "boolean"
+    assert fields["days_added"]["type"] == "integer"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext_lazy as _
 
 from leb import clock
 
@@ -41,3 +42,28 @@ def autokeep_reason(code: str) -> str:
     from ..actions import reason_text
 
     return reason_text(code or "declined")
+
+
+@register.simple_tag
+def autokeep_days_note(run: Any) -> str:
+    """For a run that topped up fewer days than its plan (the validity cap or
+    the reset rule took some): "Added 12 days, not 180." Empty otherwise."""
+    from django.utils.translation import ngettext
+
+    from leb.catalog.quotes import Quote
+
+    order = getattr(run, "order", None)
+    if order is None or order.days_added is None:
+        return ""
+    try:
+        frozen = Quote.from_dict(order.quote)
+    except (KeyError, TypeError, ValueError):
+        return ""
+    added, days = int(order.days_added), frozen.validity_days
+    if added >= days:
+        return ""
+    if added == 0:
+        return str(_("Added no days, only credit."))
+    return ngettext(
+        "Added %(added)d day, not %(days)d.", "Added %(added)d days, not %(days)d.", added
+    ) % {"added": added, "days": days}

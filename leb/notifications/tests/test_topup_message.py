@@ -34,7 +34,7 @@ def test_a_capped_top_up_says_the_days_it_really_added(
     # then the email says 155 days, not 180, and names the method and seller
     assert order.days_added == 155
     (message,) = smtp.messages
-    assert "Days added: 155 (the plan gives 180" in message.body
+    assert "Days added: 155 (the plan gives 180;" in message.body
     assert "Paid with: Test payment (sandbox)" in message.body
     assert "sandbox\n" not in message.body
     assert "Sold by leb" in message.body

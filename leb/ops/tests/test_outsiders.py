@@ -37,6 +37,9 @@ PUBLIC = {
     "support:guest_thread": "a signed link given only to the guest who wrote",
     "reminders:calendar_feed": "calendar apps fetch it without a session: the HMAC token in the URL is the secret",
     "payments:sandbox_setup": "the gateway's hosted save-a-card page: its URL is the bearer secret, it shows no personal facts",
+    "accounts:verify_email": "a signed, expiring, single-use link mailed to the address it proves",
+    "receipts:guest": "a signed, expiring link given to whoever paid; it hides the balance and the full number",
+    "receipts:guest_pdf": "as above",
 }
 CHECKED = [
     "payments:start",

@@ -157,9 +157,9 @@ def test_every_model_field_and_choice_label_is_translated(language: str) -> None
                     missing.append(f"{meta.label}: {label}")
             for field in meta.get_fields(include_hidden=False):
                 name = getattr(field, "verbose_name", None)
-                if name is not None and getattr(field, "auto_created", False) is False:
-                    if _untranslated(name, language):
-                        missing.append(f"{meta.label}.{field.name}: {name}")
+                named = name is not None and getattr(field, "auto_created", False) is False
+                if named and _untranslated(name, language):
+                    missing.append(f"{meta.label}.{field.name}: {name}")
                 for _value, choice in getattr(field, "flatchoices", None) or []:
                     if _untranslated(choice, language):
                         missing.append(f"{meta.label}.{field.name} choice: {choice}")

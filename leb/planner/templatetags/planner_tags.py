@@ -58,5 +58,6 @@ def keep_plan_section(context: dict[str, Any], line: Any) -> dict[str, Any]:
     else:
         until, allow_grace = default_target(now), False
     result["plan"] = keep_plan(line, until, now=now, allow_grace=allow_grace)
+    result["fewer_days"] = any(step.adds_fewer_days for step in result["plan"].steps)
     result["from_plan_url"] = _from_plan_url(line.pk)
     return result

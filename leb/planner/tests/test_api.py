@@ -42,6 +42,8 @@ def test_owner_gets_the_plan(owner: Any, owner_client: Any, make_line: Any, hkd_
         "promotion_code": "",
         "valid_until_after": "2026-12-28",
         "receive_only_days": 0,
+        "days": 180,
+        "days_added": 180,
     }
     assert len(body["steps"]) == 2
     assert body["receive_only_days"] == 0

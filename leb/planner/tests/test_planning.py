@@ -94,7 +94,7 @@ def brute_force(
 ) -> float:
     """The cheapest cost over ALL schedules of at most DEPTH top-ups, on any
     days and with any plans, that keep the line (same safety rule: the line is
-    kept through the whole day of each top-up)."""
+    kept through the whole day of each top-up; every top-up adds a whole day)."""
     today = planning.local_date(now, tz)
     goal = planning.start_of_day(until + DAY, tz)
 
@@ -115,8 +115,10 @@ def brute_force(
                 if not on_sale(option, day, now, tz):
                     continue
                 price, days, uses = terms(option, promotions, day, now, used, tz)
-                after = lifecycle.extend_validity(policy, current, at, days).valid_until
-                if after > current:
+                extension = lifecycle.extend_validity(policy, current, at, days)
+                after = extension.valid_until
+                # A top-up that adds no whole day is never made (quote() says "0 days").
+                if after > current and extension.days_added >= 1:
                     result = min(result, price + cheapest(after, day, depth - 1, False, uses))
             day += DAY
         return result
@@ -159,9 +161,12 @@ def replay(
         assert step.at == planning.moment(step.on, today, now, tz)
         price, days, used = terms(option, promotions, step.on, now, used, tz)
         assert (step.price, step.days) == (price, days)
-        after = lifecycle.extend_validity(policy, current, step.at, days).valid_until
+        extension = lifecycle.extend_validity(policy, current, step.at, days)
+        after = extension.valid_until
         assert step.valid_until_before == current
         assert step.valid_until_after == after
+        # the real days added, never none
+        assert step.days_added == extension.days_added >= 1
         current, previous_day = after, step.on
     assert kept_until(policy, current, allow_grace) >= planning.start_of_day(until + DAY, tz)
     assert schedule.total == sum(step.price for step in schedule.steps)

@@ -285,3 +285,30 @@ def test_queries_do_not_grow_with_the_catalog(
     with django_assert_max_num_queries(3):
         plan = keep_plan(line, date(2031, 6, 1), now=now)
     assert plan.feasible
+
+
+def test_steps_say_the_days_really_added_under_the_cap(db: Any, make_line: Any, now: Any) -> None:
+    """Under the 365-day cap a 365-day plan topped up a day before the line
+    runs out adds fewer days than its plan: the step says how many."""
+    from datetime import timedelta
+
+    from leb.catalog.models import Plan
+    from leb.planner.queries import keep_plan
+
+    Plan.objects.create(
+        code="hk-365",
+        name_en="HK$100 / 365 days",
+        name_zh_hans="100港元 / 365天",
+        name_zh_hant="100港元 / 365日",
+        currency="HKD",
+        price=10000,
+        credit=10000,
+        validity_days=365,
+        channels=["auto", "web"],
+    )
+    line = make_line()
+    plan = keep_plan(line, (now + timedelta(days=800)).date(), now=now)
+    assert plan.feasible and plan.steps
+    for step in plan.steps:
+        assert 1 <= step.days_added <= step.days == 365
+    assert any(step.adds_fewer_days for step in plan.steps)

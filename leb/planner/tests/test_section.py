@@ -236,3 +236,26 @@ def test_line_page_queries_do_not_grow_with_the_catalog(
         assert page(owner_client, line, **{"keep-until": "2031-06-01"}).status_code == 200
     # then: only the promotions' plans are one more query
     assert len(many_plans.captured_queries) <= len(one_plan.captured_queries) + 1
+
+
+def test_each_step_shows_the_days_it_really_adds(
+    owner: Any, owner_client: Any, make_line: Any, hkd_plan: Plan
+) -> None:
+    # given a 365-day plan, which the 365-day cap shortens when bought a day early
+    Plan.objects.create(
+        code="hk-365",
+        name_en="HK$60 / 365 days",
+        name_zh_hans="60港元 / 365天",
+        name_zh_hant="60港元 / 365日",
+        currency="HKD",
+        price=6000,
+        credit=6000,
+        validity_days=365,
+    )
+    line = make_line(owner=owner)
+    # when
+    html = page(owner_client, line).content.decode()
+    # then the column says the days added, and "of 365" where fewer
+    assert "Days added" in html
+    assert '<span class="planner-fewer">364 of 365</span>' in html
+    assert "validity cap (or its rule that days count from the day of the top-up)" in html

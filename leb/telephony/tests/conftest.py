@@ -111,3 +111,35 @@ def saved_card(owner: Any, now: datetime) -> Callable[..., Any]:
         return do_save_sandbox_method(owner, number, 12, now.year + 3, now=now)
 
     return save
+
+
+@pytest.fixture
+def make_batch_for_plan(db: Any, tmp_path: Path, now: datetime) -> Callable[..., str]:
+    """One active voucher for `plan`; returns its clear PIN."""
+    from leb.vouchers.actions import do_activate_batch, do_generate_batch
+    from leb.vouchers.models import Distributor
+
+    def factory(plan: Any) -> str:
+        distributor, _created = Distributor.objects.get_or_create(
+            code="shop", defaults={"name": "Corner Shop"}
+        )
+        code = f"TEL{next(_codes):02d}"
+        out = tmp_path / f"{code}.csv"
+        made = do_generate_batch(
+            code=code,
+            distributor=distributor,
+            quantity=1,
+            expires_on=(now + timedelta(days=365)).date(),
+            out=out,
+            currency=None,
+            value=None,
+            plan=plan,
+            luhn=True,
+            actor="staff:test",
+            now=now,
+        )
+        do_activate_batch(made.batch, actor="staff:test", now=now)
+        with out.open(newline="", encoding="utf-8") as stream:
+            return str(next(csv.DictReader(stream))["pin"])
+
+    return factory

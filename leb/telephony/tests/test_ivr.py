@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from leb.lines.models import Line
 from leb.telephony.actions import purge_expired_call_sessions
 from leb.telephony.models import CallSession
 from leb.topups.models import OrderStatus, TopUpOrder
@@ -395,13 +394,95 @@ def test_invalid_number_is_refused(call: Any, line: Any) -> None:
     assert "To top up with a voucher, press 1." in reply.says
 
 
-def test_terminated_line_is_not_found(call: Any, line: Any) -> None:
-    Line.objects.filter(pk=line.pk).update(status="terminated")
+# --- terminated numbers ------------------------------------------------------------------
+
+# The line (30 days from 2026-06-01, 30 days' grace, 60 suspended) is terminated
+# on 2026-09-29 and its number quarantined for 90 days, until 2026-12-28.
+TERMINATED = {
+    "cmn": ("2026年9月29日", "2026年12月28日", "销号", "冷冻期"),
+    "yue": ("2026年9月29日", "2026年12月28日", "註銷", "冷凍期"),
+    "en": ("September 29, 2026", "December 28, 2026", "was terminated on", "in quarantine"),
+}
+
+
+def site_host() -> str:
+    from urllib.parse import urlparse
+
+    from django.conf import settings
+
+    return str(urlparse(settings.SITE_URL).hostname)
+
+
+@pytest.fixture
+def terminated(line: Any, frozen_clock: Any, now: Any) -> Any:
+    """The line, terminated and swept: its number in quarantine."""
+    from leb.lines.actions import sweep_lines
+
+    later = now + timedelta(days=200)
+    frozen_clock(later)
+    sweep_lines(later)
+    line.refresh_from_db()
+    assert line.status == "terminated"
+    return line
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_caller_from_a_terminated_number_hears_what_happened(
+    call: Any, terminated: Any, language: str
+) -> None:
+    # given a call from the number whose line was terminated
+    fake = call()
+    # when the caller picks a language
+    _menu(fake, language)
+    # then they hear since when, that the number is in quarantine, and what to do
+    since, until, gone, held = TERMINATED[language]
+    text = fake.last.text
+    assert since in text and until in text and gone in text and held in text
+    assert site_host() in text  # the website, where support is
+    assert "not one of our" not in text
+    # and they may key in another number
+    assert fake.last.gather is not None and fake.last.gather["finishOnKey"] == "#"
+    assert CallSession.objects.get().step == "number"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_terminated_number_keyed_in_is_explained(
+    call: Any, terminated: Any, language: str
+) -> None:
+    # given an unknown caller
     fake = call(caller="+85261234567")
-    fake.start()
-    fake.press("3")
-    reply = fake.press(line.msisdn)
-    assert "is not one of our numbers" in reply.says[0]
+    _menu(fake, language)
+    # when they key in the terminated line's number
+    reply = fake.press(terminated.msisdn)
+    # then they hear that it was terminated, not that it is unknown
+    since, until, gone, _held = TERMINATED[language]
+    assert since in reply.text and until in reply.text and gone in reply.text
+    assert reply.gather is not None
+    assert CallSession.objects.get().step == "number"
+
+
+def test_a_released_number_is_said_to_be_released(
+    call: Any, terminated: Any, frozen_clock: Any, now: Any
+) -> None:
+    # given the quarantine is over
+    frozen_clock(now + timedelta(days=400))
+    fake = call()
+    _menu(fake, "en")
+    # then the caller hears the number was released
+    assert "The number has been released" in fake.last.text
+    assert "September 29, 2026" in fake.last.text
+
+
+def test_terminated_by_its_dates_before_the_sweep(
+    call: Any, line: Any, frozen_clock: Any, now: Any
+) -> None:
+    # given a line past its termination date that the sweep has not seen yet
+    frozen_clock(now + timedelta(days=200))
+    fake = call()
+    _menu(fake, "en")
+    # then the caller hears the date it was lost and the quarantine by the dates
+    assert "was terminated on September 29, 2026" in fake.last.text
+    assert "in quarantine until December 28, 2026" in fake.last.text
 
 
 # --- saved card ----------------------------------------------------------------------------
@@ -597,10 +678,128 @@ def test_confirmation_warns_when_the_cap_shortens_the_top_up(
     _menu(fake, "en")
     fake.press("3")
     reply = fake.press("1")
-    assert "Your number will then be valid until June 1, 2027." in reply.says
-    assert "Validity cannot go beyond June 1, 2027, so 65 days of it will not be added." in (
-        reply.says
+    assert (
+        "This top-up adds only 335 days, not 400 days: "
+        "your number will then be valid until June 1, 2027." in reply.says
     )
+    assert "Validity on this line cannot go beyond 365 days from today." in reply.says
+    # before the confirm key
+    assert reply.says[-1] == "To confirm, press 1. To cancel, press 2."
+
+
+# A 400-day plan on a line valid 30 more days: 335 days added (cap 365).
+CAPPED = {
+    "cmn": ("三百三十五天", "四百天", "2027年6月1日"),
+    "yue": ("三百三十五日", "四百日", "2027年6月1日"),
+    "en": ("335 days", "400 days", "June 1, 2027"),
+}
+
+
+def _plan(code: str, *, days: int, credit: int = 0) -> Any:
+    from leb.catalog.models import Plan
+
+    return Plan.objects.create(
+        code=code,
+        name_en="x",
+        name_zh_hans="x",
+        name_zh_hant="x",
+        currency="HKD",
+        price=20000,
+        credit=credit,
+        validity_days=days,
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_capped_confirm_prompt_in_each_language(
+    call: Any, line: Any, saved_card: Any, language: str
+) -> None:
+    # given a plan that the cap shortens
+    _plan("hk-400", days=400)
+    saved_card()
+    fake = call()
+    _menu(fake, language)
+    fake.press("3")
+    # when it is chosen
+    reply = fake.press("1")
+    # then the days really added and the date are said before the confirm key
+    added, days, date = CAPPED[language]
+    sentence = next(text for text in reply.says if added in text)
+    assert days in sentence and date in sentence
+    assert reply.says.index(sentence) < len(reply.says) - 1
+    assert reply.gather is not None
+
+
+def test_a_plan_that_adds_no_days_but_credit_says_so(
+    call: Any, line: Any, saved_card: Any, now: Any
+) -> None:
+    # given a line at its cap and a plan with credit
+    line.valid_until = now + timedelta(days=365)
+    line.save(update_fields=["valid_until"])
+    _plan("hk-90", days=90, credit=5000)
+    saved_card()
+    fake = call()
+    _menu(fake, "en")
+    fake.press("3")
+    reply = fake.press("1")
+    assert (
+        "This top-up adds no days, only credit: your number stays valid until June 1, 2027."
+        in reply.says
+    )
+
+
+def test_a_plan_that_would_add_nothing_goes_back_to_the_plan_list(
+    call: Any, line: Any, saved_card: Any, now: Any
+) -> None:
+    # given a line at its cap and a days-only plan
+    line.valid_until = now + timedelta(days=365)
+    line.save(update_fields=["valid_until"])
+    _plan("hk-keep", days=180)
+    saved_card()
+    fake = call()
+    _menu(fake, "en")
+    fake.press("3")
+    # when it is chosen
+    reply = fake.press("1")
+    # then the caller hears why and the plan list again, and nothing is charged
+    assert reply.says[0].startswith("This top-up would add no days")
+    assert "To go back to the main menu, press 0." in reply.says
+    assert CallSession.objects.get().step == "plans"
+    assert not TopUpOrder.objects.exists()
+
+
+def test_a_voucher_that_would_add_nothing_is_not_used(
+    call: Any, line: Any, make_batch_for_plan: Any, now: Any
+) -> None:
+    # given a days-only plan voucher and a line at its cap
+    plan = _plan("hk-keep", days=180)
+    pin = make_batch_for_plan(plan)
+    line.valid_until = now + timedelta(days=365)
+    line.save(update_fields=["valid_until"])
+    fake = call()
+    _menu(fake, "en")
+    fake.press("1")
+    # when the PIN is keyed in
+    reply = fake.press(pin)
+    # then the caller hears that the voucher was not used
+    assert "Your voucher was not used" in reply.says[0]
+    assert Voucher.objects.get().state == VoucherState.ACTIVE
+    assert not TopUpOrder.objects.exists()
+
+
+def test_a_voucher_that_adds_fewer_days_says_the_real_days(
+    call: Any, line: Any, make_batch_for_plan: Any, now: Any
+) -> None:
+    # given a 180-day voucher on a line valid 300 more days
+    pin = make_batch_for_plan(_plan("hk-keep", days=180))
+    line.valid_until = now + timedelta(days=300)
+    line.save(update_fields=["valid_until"])
+    fake = call()
+    _menu(fake, "en")
+    fake.press("1")
+    reply = fake.press(pin)
+    assert "This top-up added only 65 days, not 180 days." in reply.says
+    assert "Your number is valid until June 1, 2027." in reply.says
 
 
 def test_withheld_callers_do_not_share_a_lockout(call: Any, line: Any, make_line: Any) -> None:

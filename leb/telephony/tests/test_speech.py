@@ -95,3 +95,62 @@ def test_bad_voice_setting_keeps_the_defaults(settings: Any) -> None:
 
 def test_digits() -> None:
     assert speech.spoken_digits("9400-0001") == "9 4 0 0 0 0 0 1"
+
+
+# Two: 两 (兩 in Traditional and Cantonese) where it counts hundreds,
+# thousands, ten-thousands and hundred-millions; 二 in the tens and units and
+# for 2 read on its own.
+@pytest.mark.parametrize(
+    ("number", "mandarin", "cantonese"),
+    [
+        (0, "零", "零"),
+        (2, "二", "二"),
+        (12, "十二", "十二"),
+        (20, "二十", "二十"),
+        (22, "二十二", "二十二"),
+        (102, "一百零二", "一百零二"),
+        (200, "两百", "兩百"),
+        (202, "两百零二", "兩百零二"),
+        (220, "两百二十", "兩百二十"),
+        (1002, "一千零二", "一千零二"),
+        (1200, "一千两百", "一千兩百"),
+        (2000, "两千", "兩千"),
+        (2002, "两千零二", "兩千零二"),
+        (2222, "两千两百二十二", "兩千兩百二十二"),
+        (10002, "一万零二", "一萬零二"),
+        (12000, "一万两千", "一萬兩千"),
+        (20000, "两万", "兩萬"),
+        (20002, "两万零二", "兩萬零二"),
+        (22000, "两万两千", "兩萬兩千"),
+        (120000, "十二万", "十二萬"),
+        (200000, "二十万", "二十萬"),
+        (220000, "二十二万", "二十二萬"),
+        (2000000, "两百万", "兩百萬"),
+        (20000000, "两千万", "兩千萬"),
+        (200000000, "两亿", "兩億"),
+        (2000000000, "二十亿", "二十億"),
+        (-2000, "负两千", "負兩千"),
+    ],
+)
+def test_two_in_chinese_numbers(number: int, mandarin: str, cantonese: str) -> None:
+    assert speech.chinese_number(number) == mandarin
+    assert speech.chinese_number(number, traditional=True) == cantonese
+    assert speech.spoken_number(number, speech.language("cmn")) == mandarin
+    assert speech.spoken_number(number, speech.language("yue")) == cantonese
+
+
+def test_two_of_something_is_liang() -> None:
+    # a count before a measure word: 两天 / 兩日, 两港元; 二 stays in 十二天
+    cmn, yue, en = (speech.language(code) for code in ("cmn", "yue", "en"))
+    assert speech.spoken_days(2, cmn) == "两天"
+    assert speech.spoken_days(2, yue) == "兩日"
+    assert speech.spoken_days(2, en) == "2 days"
+    assert speech.spoken_days(12, cmn) == "十二天"
+    assert speech.spoken_days(22, yue) == "二十二日"
+    assert speech.spoken_days(200, cmn) == "两百天"
+    assert speech.spoken_money(200, "HKD", cmn) == "两港元"
+    assert speech.spoken_money(250, "HKD", cmn) == "二点五港元"
+    assert speech.spoken_money(200000, "HKD", cmn) == "两千港元"
+    assert speech.spoken_money(2200, "HKD", yue) == "二十二港元"
+    assert speech.chinese_number(2, counted=True) == "两"
+    assert speech.chinese_number(2, traditional=True, counted=True) == "兩"

@@ -104,15 +104,69 @@ def test_unknown_number(db: Any, frozen_clock: Any) -> None:
     assert Phone("not a number").screen() == "END This number is not one of our lines."
 
 
+def site_host() -> str:
+    from urllib.parse import urlparse
+
+    from django.conf import settings
+
+    return str(urlparse(settings.SITE_URL).hostname)
+
+
 def test_terminated_line(phone: Phone, line: Any, frozen_clock: Any, now: Any) -> None:
-    # terminated by its dates, before the sweep ran
+    # terminated by its dates (2026-09-29), before the sweep ran
     frozen_clock(now + timedelta(days=200))
     body = phone.screen("2", "4111111111111111")
-    assert body == "END This line has been terminated and can no longer be topped up."
+    assert body == (
+        "END This line was terminated on Sep 29, 2026 and can no longer be topped up. "
+        "Its number is in quarantine until Dec 28, 2026. "
+        f"Buy a new leb card, or contact support: {site_host()}"
+    )
     assert not TopUpOrder.objects.exists()
-    # and once the sweep made it so, the number is no longer a line
-    Line.objects.filter(pk=line.pk).update(status="terminated")
-    assert phone.screen() == "END This number is not one of our lines."
+    # and once the sweep made it so, the session still says what happened
+    from leb.lines.actions import sweep_lines
+
+    sweep_lines(now + timedelta(days=200))
+    assert phone.screen() == body
+    assert Line.objects.get(pk=line.pk).status == "terminated"
+
+
+# 2026-09-29 and 2026-12-28 in each language's medium date.
+TERMINATED = {
+    "zh-hans": ("2026年9月29日", "2026年12月28日", "销号"),
+    "zh-hant": ("2026年9月29日", "2026年12月28日", "註銷"),
+    "en": ("Sep 29, 2026", "Dec 28, 2026", "terminated"),
+}
+
+
+@pytest.mark.parametrize("language", TERMINATED)
+def test_terminated_line_in_each_language(
+    line: Any, owner: Any, frozen_clock: Any, now: Any, language: str
+) -> None:
+    from leb.accounts.models import Profile
+    from leb.lines.actions import sweep_lines
+
+    # given the owner reads in `language` and their line was terminated and swept
+    Profile.objects.filter(user=owner).update(language=language)
+    frozen_clock(now + timedelta(days=200))
+    sweep_lines(now + timedelta(days=200))
+    # when a session starts from its number
+    body = Phone(line.msisdn).screen()
+    # then it says since when, the quarantine, and what to do, in their language
+    since, until, word = TERMINATED[language]
+    assert body.startswith("END ")
+    assert since in body and until in body and word in body and site_host() in body
+    if language != "en":
+        assert "terminated" not in body
+
+
+def test_released_number(line: Any, frozen_clock: Any, now: Any) -> None:
+    from leb.lines.actions import sweep_lines
+
+    frozen_clock(now + timedelta(days=400))
+    sweep_lines(now + timedelta(days=400))
+    body = Phone(line.msisdn).screen()
+    assert "Its number has been released." in body
+    assert "Sep 29, 2026" in body
 
 
 # --- vouchers ------------------------------------------------------------------------------
@@ -333,4 +387,99 @@ def test_confirmation_shows_the_cap(phone: Phone, funded: Any) -> None:
         validity_days=400,
     )
     body = phone.screen("3", "1")
-    assert "Valid until: Jun 1, 2027\nCapped: 95 days are not added.\n1 Confirm" in body
+    assert "Valid until: Jun 1, 2027\nAdds 305 days, not 400 (cap: 365 days).\n1 Confirm" in body
+
+
+# A 400-day plan on a line valid 60 more days (after HK$100 credit): 305 added.
+CAPPED = {
+    "zh-hans": ("305", "400", "2027年6月1日"),
+    "zh-hant": ("305", "400", "2027年6月1日"),
+    "en": ("305 days, not 400", "cap: 365", "Jun 1, 2027"),
+}
+
+
+@pytest.mark.parametrize("language", CAPPED)
+def test_capped_confirmation_in_each_language(funded: Any, language: str) -> None:
+    Plan.objects.create(
+        code="hk-400",
+        name_en="x",
+        name_zh_hans="x",
+        name_zh_hant="x",
+        currency="HKD",
+        price=5000,
+        credit=0,
+        validity_days=400,
+    )
+    body = Phone(funded.msisdn, language=language).screen("3", "1")
+    added, days, date = CAPPED[language]
+    line = next(text for text in body.split("\n") if added in text and days in text)
+    assert body.index(line) < body.index("1 ")
+    assert date in body
+    if language != "en":
+        assert "Adds" not in body
+
+
+def test_a_plan_that_would_add_nothing_ends_with_the_reason(
+    phone: Phone, funded: Any, now: Any
+) -> None:
+    # given a days-only plan and the line already at its cap
+    Plan.objects.create(
+        code="hk-keep",
+        name_en="x",
+        name_zh_hans="x",
+        name_zh_hant="x",
+        currency="HKD",
+        price=5000,
+        credit=0,
+        validity_days=180,
+    )
+    Line.objects.filter(pk=funded.pk).update(valid_until=now + timedelta(days=365))
+    # when it is chosen, or bought straight away
+    chosen = phone.screen("3", "1")
+    bought = phone.screen("3", "1", "1")
+    # then both end with why, and nothing is bought
+    for body in (chosen, bought):
+        assert body.startswith("END This top-up would add no days")
+    assert not TopUpOrder.objects.filter(payment_provider="balance").exists()
+
+
+def test_a_voucher_that_would_add_nothing_is_not_used(
+    phone: Phone, line: Any, make_batch_for_plan: Any, now: Any
+) -> None:
+    plan = Plan.objects.create(
+        code="hk-keep",
+        name_en="x",
+        name_zh_hans="x",
+        name_zh_hant="x",
+        currency="HKD",
+        price=5000,
+        credit=0,
+        validity_days=180,
+    )
+    pin = make_batch_for_plan(plan)
+    Line.objects.filter(pk=line.pk).update(valid_until=now + timedelta(days=365))
+    body = phone.screen("2", pin)
+    assert body.startswith("END This voucher would add no days")
+    assert "Your voucher was not used" in body
+    assert Voucher.objects.get().state == VoucherState.ACTIVE
+    assert not TopUpOrder.objects.exists()
+
+
+def test_a_voucher_that_adds_fewer_days_says_so(
+    phone: Phone, line: Any, make_batch_for_plan: Any, now: Any
+) -> None:
+    plan = Plan.objects.create(
+        code="hk-keep",
+        name_en="x",
+        name_zh_hans="x",
+        name_zh_hant="x",
+        currency="HKD",
+        price=5000,
+        credit=0,
+        validity_days=180,
+    )
+    pin = make_batch_for_plan(plan)
+    Line.objects.filter(pk=line.pk).update(valid_until=now + timedelta(days=300))
+    body = phone.screen("2", pin)
+    assert body.startswith("END Top-up complete.")
+    assert "Adds 65 days, not 180 (cap: 365 days)." in body

@@ -254,3 +254,19 @@ def test_refund_returns_the_price_to_the_wallet(
     order.refresh_from_db()
     assert order.refund_due is False
     ledger_ok()
+
+
+def test_refused_when_the_plan_would_add_nothing(funded: Any, days_plan: Any, now: Any) -> None:
+    # given a days-only plan and the line already valid until its 365-day cap
+    funded.valid_until = now + timedelta(days=365)
+    funded.save(update_fields=["valid_until"])
+    wallet = _wallet(funded)
+    # when it is bought from the balance
+    with pytest.raises(BalanceRefused) as caught:
+        do_buy_plan_from_balance(
+            line=funded, plan=days_plan, channel="ussd", idempotency_key="b:cap", now=now
+        )
+    # then it is refused with the reason and nothing is written
+    assert caught.value.code == "adds_nothing"
+    assert "would add no days" in caught.value.messages[0]
+    _assert_nothing_written(funded, wallet, now + timedelta(days=365))

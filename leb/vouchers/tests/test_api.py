@@ -204,3 +204,63 @@ def test_a_session_without_csrf_is_refused(
     # then
     problem(response, 403, "csrf_failed")
     assert not TopUpOrder.objects.exists()
+
+
+def _keep_plan() -> Any:
+    from leb.catalog.models import Plan
+
+    return Plan.objects.create(
+        code="hk-keep-180",
+        name_en="Keep 180 days",
+        name_zh_hans="保号180天",
+        name_zh_hant="保號180日",
+        currency="HKD",
+        price=5000,
+        credit=0,
+        validity_days=180,
+    )
+
+
+def test_the_response_says_the_days_really_added(
+    anonymous: Client, make_batch: Callable[..., Any], make_line: Callable[..., Any], now: datetime
+) -> None:
+    from datetime import timedelta
+
+    # given a line valid 300 more days (365-day cap) and a 180-day voucher
+    made = make_batch(plan=_keep_plan(), currency=None)
+    line = make_line()
+    line.valid_until = now + timedelta(days=300)
+    line.save(update_fields=["valid_until"])
+
+    # when
+    body = post(anonymous, {"number": line.msisdn, "pin": made.pins[0]}).json()
+
+    # then
+    assert (body["days_added"], body["plan_days"], body["adds_fewer_days"]) == (65, 180, True)
+    assert body["days_added_text"] == (
+        "This top-up added 65 days, not 180: the number is now valid until June 1, 2027 "
+        "(the most this line allows is 365 days from today)."
+    )
+
+
+def test_a_voucher_that_would_add_nothing_is_a_422_and_stays_unused(
+    anonymous: Client, make_batch: Callable[..., Any], make_line: Callable[..., Any], now: datetime
+) -> None:
+    from datetime import timedelta
+
+    from leb.vouchers.models import Voucher, VoucherState
+
+    # given a days-only voucher and a line already valid until its cap
+    made = make_batch(plan=_keep_plan(), currency=None)
+    line = make_line()
+    line.valid_until = now + timedelta(days=365)
+    line.save(update_fields=["valid_until"])
+
+    # when
+    response = post(anonymous, {"number": line.msisdn, "pin": made.pins[0]})
+
+    # then
+    body = problem(response, 422, "adds_nothing")
+    assert "Your voucher was not used" in body["detail"]
+    assert Voucher.objects.get(serial=made.serials[0]).state == VoucherState.ACTIVE
+    assert not TopUpOrder.objects.exists()

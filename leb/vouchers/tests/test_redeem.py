@@ -469,3 +469,68 @@ def test_the_books_after_many_redemptions(
     assert wallets == 6 * 5000
     assert account_balance("voucher_liability:HKD") == 2 * 5000
     ledger_ok()
+
+
+# --- The validity cap --------------------------------------------------------------
+
+
+@pytest.fixture
+def keep_plan(db: Any) -> Any:
+    """A days-only plan: 180 days, no credit."""
+    from leb.catalog.models import Plan
+
+    return Plan.objects.create(
+        code="hk-keep-180",
+        name_en="Keep 180 days",
+        name_zh_hans="保号180天",
+        name_zh_hant="保號180日",
+        currency="HKD",
+        price=5000,
+        credit=0,
+        validity_days=180,
+    )
+
+
+def at_the_cap(line: Line, now: datetime) -> Line:
+    line.valid_until = now + timedelta(days=365)
+    line.save(update_fields=["valid_until"])
+    return line
+
+
+def test_a_voucher_that_would_add_nothing_is_refused_and_stays_unused(
+    make_batch: Callable[..., Any], make_line: Callable[..., Any], keep_plan: Any, now: datetime
+) -> None:
+    # given a days-only plan voucher and a line already valid until its cap
+    made = make_batch(plan=keep_plan, currency=None)
+    line = at_the_cap(make_line(), now)
+    before = snapshot(line)
+
+    # when it is redeemed
+    error = refused(line, made.pins[0], now)
+
+    # then it is refused with its own message, and the voucher is still usable
+    assert error.code == "adds_nothing"
+    assert "Your voucher was not used" in error.messages[0]
+    assert snapshot(line) == before
+    assert Voucher.objects.get(serial=made.serials[0]).state == VoucherState.ACTIVE
+    # and it is not counted as a wrong PIN: the same PIN works once the line has room
+    line.valid_until = now + timedelta(days=10)
+    line.save(update_fields=["valid_until"])
+    assert redeem(line, made.pins[0], now).order.status == OrderStatus.FULFILLED
+
+
+def test_a_voucher_that_adds_fewer_days_records_the_days_really_added(
+    make_batch: Callable[..., Any], make_line: Callable[..., Any], keep_plan: Any, now: datetime
+) -> None:
+    # given a line valid 300 more days (cap 365) and a 180-day voucher
+    made = make_batch(plan=keep_plan, currency=None)
+    line = make_line()
+    line.valid_until = now + timedelta(days=300)
+    line.save(update_fields=["valid_until"])
+
+    # when
+    result = redeem(line, made.pins[0], now)
+
+    # then the order knows it added 65 days, not 180
+    assert result.order.days_added == 65
+    assert result.order.quote["plan_days"] == 180

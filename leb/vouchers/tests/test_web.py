@@ -251,3 +251,62 @@ def test_the_page_is_translated(anonymous: Client) -> None:
 
     # then
     assert response.status_code == 200
+
+
+def _keep_plan() -> Any:
+    from leb.catalog.models import Plan
+
+    return Plan.objects.create(
+        code="hk-keep-180",
+        name_en="Keep 180 days",
+        name_zh_hans="保号180天",
+        name_zh_hant="保號180日",
+        currency="HKD",
+        price=5000,
+        credit=0,
+        validity_days=180,
+    )
+
+
+def test_the_done_page_says_the_days_really_added(
+    anonymous: Client, make_batch: Callable[..., Any], make_line: Callable[..., Any], now: datetime
+) -> None:
+    from datetime import timedelta
+
+    # given a line valid 300 more days (365-day cap) and a 180-day voucher
+    made = make_batch(plan=_keep_plan(), currency=None)
+    line = make_line()
+    line.valid_until = now + timedelta(days=300)
+    line.save(update_fields=["valid_until"])
+
+    # when
+    page = anonymous.post(URL, {"number": line.msisdn, "pin": made.pins[0]}, follow=True)
+
+    # then
+    body = page.content.decode()
+    assert (
+        "This top-up added 65 days, not 180: the number is now valid until June 1, 2027 "
+        "(the most this line allows is 365 days from today)." in body
+    )
+    assert 'data-days-added="65"' in body
+
+
+def test_a_voucher_that_would_add_nothing_is_refused_and_stays_unused(
+    anonymous: Client, make_batch: Callable[..., Any], make_line: Callable[..., Any], now: datetime
+) -> None:
+    from datetime import timedelta
+
+    # given a days-only voucher and a line already valid until its cap
+    made = make_batch(plan=_keep_plan(), currency=None)
+    line = make_line()
+    line.valid_until = now + timedelta(days=365)
+    line.save(update_fields=["valid_until"])
+
+    # when
+    response = anonymous.post(URL, {"number": line.msisdn, "pin": made.pins[0]})
+
+    # then the page says so and the voucher can still be used
+    assert response.status_code == 409
+    assert "Your voucher was not used" in response.content.decode()
+    assert Voucher.objects.get(serial=made.serials[0]).state == VoucherState.ACTIVE
+    assert not TopUpOrder.objects.exists()

@@ -442,12 +442,15 @@ def test_confirm_page_explains_days_lost_to_the_validity_cap(
     # when the guest chooses it
     confirm = confirm_url(client, plans_url(client, line.phone_number.msisdn), choice="hk-year")
     page = client.get(confirm)
-    # then the page says how many days the cap removes
+    # then the page says, beside "Pay", the days really added and the new date
     assert page.context["quote"].days_lost_to_cap == 25
+    assert page.context["quote"].days_added == 335
+    html = page.content.decode()
     assert (
-        "25 days are lost because validity is capped at 365 days from today."
-        in page.content.decode()
+        "This top-up adds 335 days, not 360: your number will be valid until June 1, 2027 "
+        "(the most this line allows is 365 days from today)." in html
     )
+    assert html.index('id="wt-days-added"') < html.index('name="provider"')
 
 
 def test_confirm_page_shows_restore_fee_for_a_suspended_line(
@@ -534,3 +537,187 @@ def test_a_signed_in_customers_order_cannot_be_continued_by_a_guest(
     # then it is not found
     assert response.status_code == 404
     assert TopUpOrder.objects.count() == 1
+
+
+# --- The validity cap and the reset rule -------------------------------------------
+
+
+def _plan(code: str, *, days: int, credit: int = 5000, price: int = 5000) -> Plan:
+    return Plan.objects.create(
+        code=code,
+        name_en=f"{code} / {days} days",
+        name_zh_hans=f"{code} / {days}天",
+        name_zh_hant=f"{code} / {days}日",
+        currency="HKD",
+        price=price,
+        credit=credit,
+        validity_days=days,
+    )
+
+
+@pytest.fixture
+def full_line(make_line: Any, now: datetime) -> Any:
+    """A line already valid until its 365-day cap."""
+    line = make_line()
+    line.valid_until = now + timedelta(days=365)
+    line.save(update_fields=["valid_until"])
+    return line
+
+
+def test_confirm_page_says_a_top_up_adds_all_its_days(
+    client: Client, make_line: Any, hkd_plan: Any
+) -> None:
+    # given a line valid 30 more days and a 180-day plan
+    line = make_line()
+    # when the guest confirms it
+    page = client.get(
+        confirm_url(client, plans_url(client, line.phone_number.msisdn), choice="hk-50")
+    )
+    # then the sentence beside "Pay" gives the days and the date, without a warning
+    html = page.content.decode()
+    assert "This top-up adds 180 days: your number will be valid until December 28, 2026." in html
+    assert 'data-days-added="180"' in html
+    assert "notice-warn" not in html.split('id="wt-days-added"')[1].split(">")[0]
+
+
+def test_confirm_page_says_a_top_up_adds_no_days_only_credit(
+    client: Client, full_line: Any
+) -> None:
+    # given a line at its cap and a 90-day plan with credit
+    _plan("hk-90", days=90)
+    # when the guest confirms it
+    page = client.get(
+        confirm_url(client, plans_url(client, full_line.phone_number.msisdn), choice="hk-90")
+    )
+    # then it says it adds no days, only credit, and the date stays
+    assert page.status_code == 200
+    assert page.context["quote"].days_added == 0
+    assert (
+        "This top-up adds no days, only credit: your number stays valid until June 1, 2027 "
+        "(the most this line allows is 365 days from today)." in page.content.decode()
+    )
+
+
+def test_confirm_page_explains_the_reset_rule(
+    client: Client, make_line: Any, uk_policy: Any, now: datetime
+) -> None:
+    # given a reset-rule line with 100 days left and a 180-day plan
+    Plan.objects.create(
+        code="uk-180",
+        name_en="£10 / 180 days",
+        name_zh_hans="10英镑 / 180天",
+        name_zh_hant="10英鎊 / 180日",
+        currency="GBP",
+        price=1000,
+        credit=1000,
+        validity_days=180,
+    )
+    line = make_line(policy=uk_policy, currency="GBP", at=now - timedelta(days=80))
+    # when the guest confirms it
+    page = client.get(
+        confirm_url(client, plans_url(client, line.phone_number.msisdn), choice="uk-180")
+    )
+    # then the days counted from today are said
+    assert page.context["quote"].days_added == 80
+    assert (
+        "This top-up adds 80 days, not 180: your number will be valid until November 28, 2026 "
+        "(on this line the days count from today, not from the end of its validity)."
+        in page.content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("zh-hans", "天"),
+        ("zh-hant", "日"),
+        ("en", "days, not 360"),
+    ],
+)
+def test_cap_sentence_is_translated(
+    client: Client, make_line: Any, language: str, words: str
+) -> None:
+    _plan("hk-year", days=360)
+    line = make_line()
+    client.cookies["django_language"] = language
+    page = client.get(
+        confirm_url(client, plans_url(client, line.phone_number.msisdn), choice="hk-year"),
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    sentence = page.content.decode().split('id="wt-days-added"')[1].split("</p>")[0]
+    assert "335" in sentence and words in sentence
+    if language != "en":
+        assert "This top-up" not in sentence
+
+
+def test_plans_page_marks_plans_that_add_fewer_days_or_nothing(
+    client: Client, full_line: Any, make_line: Any, django_assert_max_num_queries: Any
+) -> None:
+    # given, on a line at its cap, a plan with credit and one with days only
+    _plan("hk-90", days=90)
+    _plan("hk-keep", days=180, credit=0)
+    plans = plans_url(client, full_line.phone_number.msisdn)
+    # when the plans page is shown
+    with django_assert_max_num_queries(4 + 3 * 2):
+        page = client.get(plans)
+    # then the first says it adds no days, the second why it cannot be bought
+    html = page.content.decode()
+    assert "Adds no days on this line, only credit: valid until June 1, 2027." in html
+    assert "Not possible on this line now: This top-up would add no days" in html
+    refused = next(o for o in page.context["offers"] if o.plan.code == "hk-keep")
+    assert refused.quote is None and refused.refusal
+    # and on a line with room, the same plans are not marked
+    other = make_line()
+    html = client.get(plans_url(client, other.phone_number.msisdn)).content.decode()
+    assert "Adds no days" not in html and "Not possible" not in html
+
+
+def test_a_plan_that_adds_nothing_is_refused_on_the_plans_step(
+    client: Client, full_line: Any
+) -> None:
+    # given a days-only plan on a line at its cap
+    _plan("hk-keep", days=180, credit=0)
+    plans = plans_url(client, full_line.phone_number.msisdn)
+    # when the guest chooses it
+    response = client.post(plans, {"choice": "hk-keep"})
+    # then the plans page says why and nothing is written
+    assert response.status_code == 400
+    assert "This top-up would add no days" in response.content.decode()
+    assert not TopUpOrder.objects.exists()
+
+
+def test_a_plan_that_comes_to_add_nothing_is_refused_on_the_confirm_step(
+    client: Client, make_line: Any, now: datetime
+) -> None:
+    # given a days-only plan chosen while the line had room
+    _plan("hk-keep", days=180, credit=0)
+    line = make_line()
+    confirm = confirm_url(client, plans_url(client, line.phone_number.msisdn), choice="hk-keep")
+    page = client.get(confirm)
+    assert page.status_code == 200
+    # when the line reaches its cap before the confirm page is opened again
+    line.valid_until = now + timedelta(days=365)
+    line.save(update_fields=["valid_until"])
+    again = client.get(confirm)
+    # then the plans page explains it, and "Pay" from the old page orders nothing
+    assert again.status_code == 409
+    assert "This top-up would add no days" in again.content.decode()
+    paid = client.post(pay_url(confirm), {"ticket": ticket_of(page), "provider": "sandbox"})
+    assert paid.status_code == 409
+    assert "This top-up would add no days" in paid.content.decode()
+    assert not TopUpOrder.objects.exists()
+
+
+def test_a_credit_only_plan_is_never_refused_by_the_cap(client: Client, full_line: Any) -> None:
+    # given a credit-only plan on a line at its cap
+    _plan("hk-credit", days=0, credit=5000)
+    # when the guest confirms it
+    page = client.get(
+        confirm_url(client, plans_url(client, full_line.phone_number.msisdn), choice="hk-credit")
+    )
+    # then it is sold, and says it adds credit only
+    assert page.status_code == 200
+    assert (
+        "This top-up adds credit only: your number stays valid until June 1, 2027."
+        in page.content.decode()
+    )
