@@ -86,11 +86,15 @@ INSTALLED_APPS = [
     "leb.planner",
     "leb.autokeep",
     "leb.vouchers",
+    "leb.agents",
     "leb.telephony",
     "leb.simulation",
+    "leb.observability",
 ]
 
 MIDDLEWARE = [
+    # First: request id, metrics and /healthz, /readyz, /metrics (before the host check).
+    "leb.observability.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "leb.portal.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -205,14 +209,39 @@ RECOVERY_GRACE_SECONDS = int(env("RECOVERY_GRACE_SECONDS", "30"))
 SWEEP_BATCH_SIZE = int(env("SWEEP_BATCH_SIZE", "500"))
 
 # --- Cache (rate limits) ----------------------------------------------------
-# A file cache is shared by every process on one machine; with several
-# machines, point LEB_CACHE_BACKEND/LEB_CACHE_LOCATION at a shared cache.
-CACHES = {
-    "default": {
-        "BACKEND": env("CACHE_BACKEND", "django.core.cache.backends.filebased.FileBasedCache"),
-        "LOCATION": env("CACHE_LOCATION", str(VAR_DIR / "cache")),
+# A file cache is shared by every process on one machine only. With several
+# machines set LEB_REDIS_URL: rate limits and cached pages are then shared by
+# every web and worker process.
+REDIS_URL = env("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", "leb"),
+            # A Redis outage fails a request in seconds instead of hanging it.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
     }
-}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": env("CACHE_BACKEND", "django.core.cache.backends.filebased.FileBasedCache"),
+            "LOCATION": env("CACHE_LOCATION", str(VAR_DIR / "cache")),
+        }
+    }
+
+# --- Observability ------------------------------------------------------------
+# /metrics answers a bearer token or a direct (not proxied) client in these networks.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+# Seconds the metrics read from the database are reused between scrapes.
+METRICS_DB_CACHE_SECONDS = int(env("METRICS_DB_CACHE_SECONDS", "10"))
+LOG_FORMAT = env("LOG_FORMAT", "json" if PRODUCTION else "text").strip().lower()
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LEB_LOG_FORMAT must be json or text.")
+# One log line per request (logger leb.http), with its request id and duration.
+LOG_REQUESTS = env_bool("LOG_REQUESTS", LOG_FORMAT == "json")
 
 # --- REST API ---------------------------------------------------------------
 API_PROBLEM_BASE_URL = env("API_PROBLEM_BASE_URL", "https://leb.example/problems/")
@@ -385,8 +414,34 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 24 * 3
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "leb.observability.logs.JsonFormatter"},
+    },
+    "filters": {"request_id": {"()": "leb.observability.logs.RequestIdFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Agents ---------------------------------------------------------------------
+# Pepper the agents' API key secrets are derived with; empty: derived from
+# SECRET_KEY (then changing SECRET_KEY invalidates every agent key). Set it in
+# production. Changing it invalidates every agent key.
+AGENTS_KEY_PEPPER = env("AGENTS_KEY_PEPPER", "")
+if PRODUCTION and len(AGENTS_KEY_PEPPER) < 32:
+    raise ImproperlyConfigured(
+        "LEB_AGENTS_KEY_PEPPER must be set (at least 32 characters) in production."
+    )
+AGENTS_SIGNATURE_WINDOW_SECONDS = int(env("AGENTS_SIGNATURE_WINDOW_SECONDS", "300"))
+AGENTS_API_RATE = env("AGENTS_API_RATE", "120/m")  # requests per API key; empty: no limit
+AGENTS_TWO_STEP_MINUTES = int(env("AGENTS_TWO_STEP_MINUTES", "15"))  # time to confirm
+AGENTS_REPEAT_WINDOW_MINUTES = int(env("AGENTS_REPEAT_WINDOW_MINUTES", "10"))
+AGENTS_KEY_OVERLAP_HOURS = int(env("AGENTS_KEY_OVERLAP_HOURS", "72"))  # old key after rotation
+AGENTS_EXPIRY_INTERVAL = int(env("AGENTS_EXPIRY_INTERVAL", "60"))  # seconds between runs

@@ -1,12 +1,8 @@
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
-
+from leb.observability import views as observability
 
 admin.site.site_header = _("leb back office")
 admin.site.site_title = _("leb back office")
@@ -14,12 +10,15 @@ admin.site.index_title = _("Lines, top-ups and the books")
 
 urlpatterns = [
     path("ops/", admin.site.urls),
-    path("healthz", healthz, name="healthz"),
+    path("healthz", observability.healthz, name="healthz"),
+    path("readyz", observability.readyz, name="readyz"),
+    path("metrics", observability.metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("leb.accounts.urls")),
     path("", include("leb.payments.urls")),
     path("", include("leb.announcements.urls")),
     path("", include("leb.api.urls")),
+    path("agent/v1/", include("leb.agents.urls")),
     path("", include("leb.mylines.urls")),
     path("", include("leb.webtopup.urls")),
     path("", include("leb.receipts.urls")),

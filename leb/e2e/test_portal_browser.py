@@ -62,7 +62,8 @@ def pay_with(page: Any, card: str) -> None:
     page.fill("input[name=cvc]", "123")
     page.fill("input[name=name]", "Chan Tai Man")
     with page.expect_navigation():
-        page.locator("form button[type=submit]").first.click()
+        # the pay button, not "Cancel and go back" above the card form
+        page.get_by_test_id("sandbox-pay").click()
 
 
 @pytest.mark.parametrize(

@@ -52,4 +52,9 @@ def scheduled_jobs() -> list[ScheduledJob]:
             "leb.vouchers.tasks.expire_vouchers_task",
             settings.VOUCHER_EXPIRY_INTERVAL,
         ),
+        ScheduledJob(
+            "agents-expiry",
+            "leb.agents.tasks.expire_agent_topups_task",
+            settings.AGENTS_EXPIRY_INTERVAL,
+        ),
     ]

@@ -21,6 +21,7 @@ class AccountKind(models.TextChoices):
     PROMOTION_EXPENSE = "promotion_expense", _("Promotion expense")
     AGENT_FLOAT = "agent_float", _("Agent float")
     AGENT_COMMISSION = "agent_commission", _("Agent commission")
+    AGENT_RESERVATION = "agent_reservation", _("Agent float reserved for pending top-ups")
     VOUCHER_LIABILITY = "voucher_liability", _("Voucher liability")
     FORFEITED = "forfeited", _("Forfeited balances")
 

@@ -43,6 +43,7 @@ from .models import OrderStatus, ReceiptCounter, TopUpOrder
 logger = logging.getLogger(__name__)
 
 CLOSED = (OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.CANCELLED)
+INTERNALLY_SETTLED = ("admin", "balance", "agent", "")
 
 
 class OrderError(ValidationError):
@@ -369,7 +370,9 @@ def do_refund_order(
         order.status = OrderStatus.REFUNDED
         order.refunded_at = now
         order.failure_reason = reason[:200]
-        order.refund_due = order.payment_provider not in ("admin", "balance", "")
+        # Settled inside leb (staff, the line's balance, an agent's float): no
+        # provider owes anyone money back.
+        order.refund_due = order.payment_provider not in INTERNALLY_SETTLED
         order.save(update_fields=["status", "refunded_at", "failure_reason", "refund_due"])
         record(
             actor,

@@ -40,6 +40,8 @@ PUBLIC = {
     "accounts:verify_email": "a signed, expiring, single-use link mailed to the address it proves",
     "receipts:guest": "a signed, expiring link given to whoever paid; it hides the balance and the full number",
     "receipts:guest_pdf": "as above",
+    "agent-v1:get_topup": "signed by the agent's key; another agent's top-up is 404 (leb/agents/tests)",
+    "agent-v1:confirm_topup": "as above",
 }
 CHECKED = [
     "payments:start",

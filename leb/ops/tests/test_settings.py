@@ -45,6 +45,7 @@ SAFE_PRODUCTION = {
     "LEB_DEBUG": "0",
     "LEB_SECRET_KEY": "x" * 50,
     "LEB_VOUCHER_PIN_PEPPER": "p" * 40,
+    "LEB_AGENTS_KEY_PEPPER": "k" * 40,
 }
 
 
@@ -68,3 +69,12 @@ def test_sqlite_runs_wal_and_immediate_transactions() -> None:
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA busy_timeout")
         assert cursor.fetchone()[0] >= 1000
+
+
+def test_production_refuses_to_start_without_the_agent_key_pepper() -> None:
+    # given production settings without the pepper agent API secrets derive from
+    env = {k: v for k, v in SAFE_PRODUCTION.items() if k != "LEB_AGENTS_KEY_PEPPER"}
+    # when / then
+    result = start(env)
+    assert result.returncode != 0
+    assert "LEB_AGENTS_KEY_PEPPER" in result.stderr

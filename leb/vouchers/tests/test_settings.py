@@ -9,7 +9,12 @@ from django.test import override_settings
 
 from leb.vouchers import pins
 
-SAFE = {"LEB_PRODUCTION": "1", "LEB_DEBUG": "0", "LEB_SECRET_KEY": "x" * 50}
+SAFE = {
+    "LEB_PRODUCTION": "1",
+    "LEB_DEBUG": "0",
+    "LEB_SECRET_KEY": "x" * 50,
+    "LEB_AGENTS_KEY_PEPPER": "k" * 40,
+}
 
 
 def start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

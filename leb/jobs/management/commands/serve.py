@@ -140,8 +140,9 @@ class Command(BaseCommand):
             "gthread",
             "--threads",
             str(options["threads"]),
-            "--access-logfile",
-            "-",
+            # leb logs each request itself (JSON, with its request id) when
+            # LOG_REQUESTS is on; gunicorn's plain line would only repeat it.
+            *([] if settings.LOG_REQUESTS else ["--access-logfile", "-"]),
             # Recycle workers now and then so a slow leak never takes the site down.
             "--max-requests",
             "2000",

@@ -1,0 +1,910 @@
+"""Agent writes: onboarding, status, API keys, deposits, sales and reversals.
+
+The books (see docs/agents.md), for an agent with code C in currency X:
+
+- deposit approved (key `agent-deposit:<id>:approve`):
+  debit `clearing:agent-deposits:X` (the bank received it), credit
+  `agent_float:C:X` (a liability: what leb owes the agent);
+- sale (key `agent:C:<external_id>`): debit the float the wholesale price
+  and `agent_commission:C:X` the discount, both credit `clearing:agent:X`;
+  then the ordinary order path: `do_mark_paid` (clearing:agent to suspense,
+  the retail price) and `do_fulfil_order` (suspense to the line's wallet);
+- two-step: the wholesale price first moves from the float to
+  `agent_reservation:C:X` (key `…:reserve`); confirming reverses that hold
+  (`…:release`) and posts the sale as above; expiry only reverses it;
+- staff reversal: `do_refund_order`, then the sale group is reversed
+  (`…:reversal`), so the float and the commission account are made whole.
+
+A sale holds the agent's row lock for its whole transaction: that
+serialises one agent's sales (its float is one hot row anyway) and makes the
+daily limits and the external-id check free of read-then-write races.
+Lock order: agent, agent top-up, line, order, accounts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from leb import clock
+from leb.audit.actions import record
+from leb.catalog.models import Channel, Plan
+from leb.catalog.quotes import Quote, QuoteError, quote
+from leb.ledger.actions import (
+    InsufficientFunds,
+    Leg,
+    get_account,
+    post_transfers,
+    reverse_group,
+    system_account,
+    system_accounts,
+)
+from leb.ledger.models import Account, AccountKind
+from leb.lines.identifiers import normalize_msisdn
+from leb.lines.models import Line
+from leb.lines.queries import live_line_for_number
+from leb.topups.actions import (
+    OrderError,
+    do_cancel_order,
+    do_create_order,
+    do_fulfil_order,
+    do_mark_paid,
+    do_refund_order,
+)
+from leb.topups.models import OrderStatus, TopUpOrder
+
+from . import signing
+from .models import (
+    Agent,
+    AgentApiKey,
+    AgentDeposit,
+    AgentStatus,
+    AgentTopUp,
+    AgentTopUpStatus,
+    DepositStatus,
+    FailureReason,
+    TopUpMode,
+)
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "agent"
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out over the phone
+OPEN = (AgentTopUpStatus.CREATED, AgentTopUpStatus.CONFIRMED, AgentTopUpStatus.COMPLETED)
+
+
+class AgentError(ValidationError):
+    """A refused staff operation (deposits, keys, status); the message is for staff."""
+
+
+class AgentRefused(ValidationError):
+    """A refused agent request that writes nothing. `.status` is the HTTP
+    status the API answers with; `.code` the problem code."""
+
+    def __init__(self, message: Any, code: str, status: int = 422, **params: Any) -> None:
+        super().__init__(message, code=code, params=params or None)
+        self.status = status
+
+
+class _Declined(Exception):
+    """A sale refused for a business reason: kept as a failed agent top-up."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+REASON_TEXT = {
+    FailureReason.INSUFFICIENT_FLOAT: _(
+        "Your float is too low for this top-up. Make a deposit, then send a new request."
+    ),
+    FailureReason.LIMIT_REACHED: _("This top-up is over one of your limits."),
+    FailureReason.LINE_TERMINATED: _("This line cannot be topped up: it is not in service."),
+    FailureReason.PLAN_NOT_ALLOWED: _("You may not sell this plan for this line."),
+    FailureReason.RECENTLY_TOPPED_UP: _(
+        "You sold the same plan to this number a few minutes ago. Set allow_repeat "
+        "if a second top-up is intended."
+    ),
+    FailureReason.ADDS_NOTHING: _("This top-up would add no days and no credit to this line now."),
+}
+
+
+def reason_text(reason: str) -> str:
+    text = REASON_TEXT.get(reason)  # type: ignore[call-overload]
+    return str(text) if text is not None else ""
+
+
+# --- Accounts -------------------------------------------------------------------
+
+
+def float_account(agent: Agent) -> Account:
+    return get_account(
+        f"agent_float:{agent.code}:{agent.currency}",
+        AccountKind.AGENT_FLOAT,
+        agent.currency,
+        no_negative=True,
+        tracks_balance=True,
+    )
+
+
+def reservation_account(agent: Agent) -> Account:
+    return get_account(
+        f"agent_reservation:{agent.code}:{agent.currency}",
+        AccountKind.AGENT_RESERVATION,
+        agent.currency,
+        no_negative=True,
+        tracks_balance=True,
+    )
+
+
+def commission_account(agent: Agent) -> Account:
+    return system_account(AccountKind.AGENT_COMMISSION, agent.currency, agent.code)
+
+
+def sale_clearing(currency: str) -> Account:
+    # The same code do_mark_paid uses for provider "agent".
+    return system_account(AccountKind.CLEARING, currency, PROVIDER)
+
+
+def deposit_clearing(currency: str) -> Account:
+    return system_account(AccountKind.CLEARING, currency, "agent-deposits")
+
+
+# --- Agents -----------------------------------------------------------------------
+
+
+def new_agent_code(region: str) -> str:
+    prefix = (region or "XX").upper()[:2]
+    for _attempt in range(20):
+        code = f"{prefix}-" + "".join(secrets.choice(CODE_ALPHABET) for _i in range(6))
+        if not Agent.objects.filter(code=code).exists():
+            return code
+    raise AgentError(_("Could not find a free agent code; try again."), code="code_taken")
+
+
+def do_create_agent(*, actor: str, now: datetime | None = None, **fields: Any) -> Agent:
+    now = now or clock.now()
+    fields["region"] = str(fields.get("region", "")).upper()
+    fields["currency"] = str(fields.get("currency", "")).upper()
+    with transaction.atomic():
+        agent = Agent(code=new_agent_code(fields["region"]), created_at=now, **fields)
+        agent.full_clean()
+        agent.save()
+        float_account(agent)
+        record(actor, "agent.create", f"agent:{agent.code}", {"fields": sorted(fields)}, now=now)
+    return agent
+
+
+def do_set_agent_status(
+    agent: Agent, status: str, *, actor: str, reason: str = "", now: datetime | None = None
+) -> Agent:
+    """Suspend, reactivate or terminate. A terminated agent stays terminated."""
+    now = now or clock.now()
+    if status not in AgentStatus.values:
+        raise AgentError(_("Unknown status."), code="status_unknown")
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().get(pk=agent.pk)
+        if agent.status == status:
+            return agent
+        if agent.status == AgentStatus.TERMINATED:
+            raise AgentError(
+                _("A terminated agent cannot be reactivated."), code="agent_terminated"
+            )
+        before = agent.status
+        agent.status = status
+        agent.status_changed_at = now
+        if status == AgentStatus.SUSPENDED:
+            agent.suspended_at = now
+        elif status == AgentStatus.TERMINATED:
+            agent.terminated_at = now
+        agent.save(update_fields=["status", "status_changed_at", "suspended_at", "terminated_at"])
+        record(
+            actor,
+            f"agent.{status}",
+            f"agent:{agent.code}",
+            {"from": before, "to": status, "reason": reason},
+            now=now,
+        )
+    return agent
+
+
+# --- API keys ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key: AgentApiKey
+    secret: str  # shown once; never stored
+
+
+def do_create_api_key(
+    agent: Agent, *, actor: str, label: str = "", now: datetime | None = None
+) -> NewKey:
+    now = now or clock.now()
+    with transaction.atomic():
+        key = AgentApiKey.objects.create(
+            agent=agent,
+            key_id=signing.new_key_id(),
+            salt=signing.new_salt(),
+            label=label[:100],
+            created_at=now,
+        )
+        record(actor, "agent.key.create", f"agent:{agent.code}", {"key_id": key.key_id}, now=now)
+    return NewKey(key=key, secret=signing.derive_secret(key.key_id, key.salt))
+
+
+def do_rotate_api_key(
+    key: AgentApiKey,
+    *,
+    actor: str,
+    overlap: timedelta | None = None,
+    now: datetime | None = None,
+) -> NewKey:
+    """A new key for the same agent; the old one keeps working until the
+    overlap ends, so the agent can switch without downtime."""
+    now = now or clock.now()
+    if overlap is None:
+        overlap = timedelta(hours=settings.AGENTS_KEY_OVERLAP_HOURS)
+    with transaction.atomic():
+        old = AgentApiKey.objects.select_for_update().select_related("agent").get(pk=key.pk)
+        if old.revoked_at is not None:
+            raise AgentError(_("A revoked key cannot be rotated."), code="key_revoked")
+        end = now + overlap
+        if old.valid_until is None or old.valid_until > end:
+            old.valid_until = end
+            old.save(update_fields=["valid_until"])
+        new = do_create_api_key(old.agent, actor=actor, label=old.label, now=now)
+        record(
+            actor,
+            "agent.key.rotate",
+            f"agent:{old.agent.code}",
+            {"old": old.key_id, "new": new.key.key_id, "old_valid_until": end},
+            now=now,
+        )
+    return new
+
+
+def do_revoke_api_key(key: AgentApiKey, *, actor: str, now: datetime | None = None) -> AgentApiKey:
+    now = now or clock.now()
+    with transaction.atomic():
+        key = AgentApiKey.objects.select_for_update().select_related("agent").get(pk=key.pk)
+        if key.revoked_at is not None:
+            return key
+        key.revoked_at = now
+        key.save(update_fields=["revoked_at"])
+        record(
+            actor, "agent.key.revoke", f"agent:{key.agent.code}", {"key_id": key.key_id}, now=now
+        )
+    return key
+
+
+def key_is_usable(key: AgentApiKey, now: datetime) -> bool:
+    return key.revoked_at is None and (key.valid_until is None or now < key.valid_until)
+
+
+def do_record_nonce(key: AgentApiKey, nonce: str, now: datetime) -> bool:
+    """True the first time this key sends this nonce, False for a replay."""
+    from .models import AgentNonce
+
+    try:
+        with transaction.atomic():
+            AgentNonce.objects.create(key=key, nonce=nonce, seen_at=now)
+    except IntegrityError:
+        return False
+    return True
+
+
+def purge_nonces(now: datetime | None = None) -> int:
+    """Forget nonces older than the signature window: a request that old is
+    refused by its timestamp anyway."""
+    from .models import AgentNonce
+
+    now = now or clock.now()
+    cutoff = now - timedelta(seconds=2 * settings.AGENTS_SIGNATURE_WINDOW_SECONDS)
+    deleted, _rows = AgentNonce.objects.filter(seen_at__lt=cutoff).delete()
+    return deleted
+
+
+# --- Deposits ---------------------------------------------------------------------
+
+
+def _staff_actor(user: Any) -> str:
+    return f"staff:{user.get_username()}"
+
+
+def do_record_deposit(
+    agent: Agent,
+    *,
+    amount: int,
+    currency: str,
+    bank_reference: str,
+    staff: Any,
+    now: datetime | None = None,
+) -> AgentDeposit:
+    now = now or clock.now()
+    currency = (currency or "").upper()
+    reference = (bank_reference or "").strip()
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise AgentError(_("Enter an amount greater than zero."), code="amount_not_positive")
+    if currency != agent.currency:
+        raise AgentError(
+            _("The agent's float is in %(float)s, not %(currency)s."),
+            code="currency_mismatch",
+            params={"float": agent.currency, "currency": currency},
+        )
+    if not reference:
+        raise AgentError(_("Enter the bank reference."), code="reference_required")
+    with transaction.atomic():
+        if AgentDeposit.objects.filter(agent=agent, bank_reference=reference).exists():
+            raise AgentError(
+                _("A deposit with this bank reference is already recorded."),
+                code="reference_taken",
+            )
+        deposit = AgentDeposit.objects.create(
+            agent=agent,
+            amount=amount,
+            currency=currency,
+            bank_reference=reference[:100],
+            recorded_by=staff,
+            recorded_at=now,
+        )
+        record(
+            _staff_actor(staff),
+            "agent.deposit.record",
+            f"agent-deposit:{deposit.pk}",
+            {"agent": agent.code, "amount": amount, "currency": currency, "reference": reference},
+            now=now,
+        )
+    return deposit
+
+
+def _lock_deposit(deposit: AgentDeposit, staff: Any) -> AgentDeposit:
+    """The deposit, row-locked, once it is clear `staff` is not its recorder."""
+    locked = (
+        AgentDeposit.objects.select_for_update(of=("self",))
+        .select_related("agent")
+        .get(pk=deposit.pk)
+    )
+    if locked.recorded_by_id == staff.pk:
+        raise AgentError(
+            _("The deposit must be approved or rejected by someone other than who recorded it."),
+            code="same_person",
+        )
+    return locked
+
+
+def do_approve_deposit(
+    deposit: AgentDeposit, *, staff: Any, now: datetime | None = None
+) -> AgentDeposit:
+    """Credit the float: the second person's approval. Approving twice is a no-op."""
+    now = now or clock.now()
+    with transaction.atomic():
+        locked = _lock_deposit(deposit, staff)
+        if locked.status == DepositStatus.APPROVED:
+            return locked
+        if locked.status != DepositStatus.PENDING:
+            raise AgentError(_("This deposit was rejected."), code="deposit_rejected")
+        agent = locked.agent
+        post_transfers(
+            f"agent-deposit:{locked.pk}:approve",
+            [
+                Leg(
+                    deposit_clearing(locked.currency),
+                    float_account(agent),
+                    locked.amount,
+                    "agent.deposit",
+                )
+            ],
+            description=f"deposit {agent.code} {locked.bank_reference}",
+            now=now,
+        )
+        locked.status = DepositStatus.APPROVED
+        locked.decided_by = staff
+        locked.decided_at = now
+        locked.save(update_fields=["status", "decided_by", "decided_at"])
+        record(
+            _staff_actor(staff),
+            "agent.deposit.approve",
+            f"agent-deposit:{locked.pk}",
+            {"agent": agent.code, "amount": locked.amount, "currency": locked.currency},
+            now=now,
+        )
+    return locked
+
+
+def do_reject_deposit(
+    deposit: AgentDeposit, *, staff: Any, note: str = "", now: datetime | None = None
+) -> AgentDeposit:
+    now = now or clock.now()
+    with transaction.atomic():
+        locked = _lock_deposit(deposit, staff)
+        if locked.status == DepositStatus.REJECTED:
+            return locked
+        if locked.status != DepositStatus.PENDING:
+            raise AgentError(_("This deposit is already approved."), code="deposit_approved")
+        locked.status = DepositStatus.REJECTED
+        locked.decided_by = staff
+        locked.decided_at = now
+        locked.note = note[:200]
+        locked.save(update_fields=["status", "decided_by", "decided_at", "note"])
+        record(
+            _staff_actor(staff),
+            "agent.deposit.reject",
+            f"agent-deposit:{locked.pk}",
+            {"agent": locked.agent.code, "note": note},
+            now=now,
+        )
+    return locked
+
+
+# --- Pricing ----------------------------------------------------------------------
+
+
+def discount_percent(agent: Agent, plan_code: str) -> Decimal:
+    override = agent.plan_discounts.filter(plan_code=plan_code).first()
+    return override.discount_percent if override else agent.discount_percent
+
+
+def wholesale_price(agent: Agent, plan_code: str, retail: int) -> int:
+    """Retail less the agent's discount, rounded in leb's favour."""
+    discount = (Decimal(retail) * discount_percent(agent, plan_code) / 100).to_integral_value(
+        rounding=ROUND_FLOOR
+    )
+    return retail - int(discount)
+
+
+@dataclass(frozen=True)
+class AgentQuote:
+    line: Line
+    plan: Plan
+    quote: Quote
+    wholesale: int
+
+    @property
+    def retail(self) -> int:
+        return self.quote.price
+
+    @property
+    def commission(self) -> int:
+        return self.quote.price - self.wholesale
+
+
+def find_line(msisdn: str) -> Line:
+    try:
+        number = normalize_msisdn(msisdn)
+    except ValidationError as exc:
+        raise AgentRefused(_("This is not a valid phone number."), code="invalid_number") from exc
+    line = live_line_for_number(number)
+    if line is None:
+        raise AgentRefused(_("No line in service has this number."), "line_unknown", status=404)
+    return line
+
+
+_LINE_QUOTE_CODES = ("line_terminated", "line_inventory")
+
+
+def _priced(agent: Agent, line: Line, plan_code: str, now: datetime) -> AgentQuote:
+    """Raises _Declined for a sale this agent may not make."""
+    plan = Plan.objects.filter(code=plan_code).first()
+    if plan is None or plan.currency != agent.currency:
+        raise _Declined(FailureReason.PLAN_NOT_ALLOWED, "plan_unknown" if plan is None else "")
+    if agent.allowed_plan_codes and plan.code not in agent.allowed_plan_codes:
+        raise _Declined(FailureReason.PLAN_NOT_ALLOWED, "not_in_agent_plans")
+    try:
+        frozen = quote(line, plan, Channel.AGENT, "", now)
+    except QuoteError as exc:
+        raise _declined_from_quote(exc) from exc
+    return AgentQuote(
+        line=line,
+        plan=plan,
+        quote=frozen,
+        wholesale=wholesale_price(agent, plan.code, frozen.price),
+    )
+
+
+def _declined_from_quote(exc: ValidationError) -> _Declined:
+    code = getattr(exc, "code", "") or ""
+    if code in _LINE_QUOTE_CODES:
+        return _Declined(FailureReason.LINE_TERMINATED, code)
+    if code == "adds_nothing":
+        return _Declined(FailureReason.ADDS_NOTHING)
+    return _Declined(FailureReason.PLAN_NOT_ALLOWED, code[:40])
+
+
+def quote_for_agent(
+    agent: Agent, msisdn: str, plan_code: str, now: datetime | None = None
+) -> AgentQuote:
+    """What the agent would pay; writes nothing. Raises AgentRefused."""
+    now = now or clock.now()
+    line = find_line(msisdn)
+    try:
+        return _priced(agent, line, plan_code, now)
+    except _Declined as exc:
+        raise AgentRefused(reason_text(exc.reason), str(exc.reason)) from exc
+
+
+# --- Sales ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    topup: AgentTopUp
+    replayed: bool = False
+
+
+def _request_hash(**fields: Any) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _lock_agent(agent_id: int) -> Agent:
+    return Agent.objects.select_for_update().get(pk=agent_id)
+
+
+def _check_active(agent: Agent) -> None:
+    if agent.status != AgentStatus.ACTIVE:
+        raise AgentRefused(
+            _("This agent account is suspended: the API is closed."),
+            "agent_suspended",
+            status=403,
+        )
+
+
+def _day_start(now: datetime) -> datetime:
+    day = timezone.localdate(now)
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _check_limits(agent: Agent, priced: AgentQuote, allow_repeat: bool, now: datetime) -> None:
+    if agent.max_transaction_amount is not None and priced.wholesale > agent.max_transaction_amount:
+        raise _Declined(FailureReason.LIMIT_REACHED, "per_transaction")
+    if agent.daily_count_limit is not None or agent.daily_amount_limit is not None:
+        today = AgentTopUp.objects.filter(
+            agent=agent, status__in=OPEN, created_at__gte=_day_start(now)
+        ).aggregate(count=Count("pk"), amount=Sum("wholesale_price"))
+        if agent.daily_count_limit is not None and today["count"] + 1 > agent.daily_count_limit:
+            raise _Declined(FailureReason.LIMIT_REACHED, "daily_count")
+        spent = today["amount"] or 0
+        if (
+            agent.daily_amount_limit is not None
+            and spent + priced.wholesale > agent.daily_amount_limit
+        ):
+            raise _Declined(FailureReason.LIMIT_REACHED, "daily_amount")
+    if not allow_repeat:
+        window = timedelta(minutes=settings.AGENTS_REPEAT_WINDOW_MINUTES)
+        recent = AgentTopUp.objects.filter(
+            agent=agent,
+            msisdn=priced.line.msisdn,
+            plan_code=priced.plan.code,
+            status__in=OPEN,
+            created_at__gte=now - window,
+        )
+        if recent.exists():
+            raise _Declined(FailureReason.RECENTLY_TOPPED_UP)
+
+
+def _sale_legs(agent: Agent, float_acc: Account, wholesale: int, retail: int) -> list[Leg]:
+    commission, clearing = system_accounts(
+        agent.currency,
+        (AccountKind.AGENT_COMMISSION, agent.code),
+        (AccountKind.CLEARING, PROVIDER),
+    )
+    legs = [Leg(float_acc, clearing, wholesale, "agent.sale")]
+    if retail > wholesale:
+        legs.append(Leg(commission, clearing, retail - wholesale, "agent.commission"))
+    return legs
+
+
+def _create_order(agent: Agent, priced: AgentQuote, key: str, now: datetime) -> TopUpOrder:
+    try:
+        return do_create_order(
+            line=priced.line,
+            channel=Channel.AGENT,
+            idempotency_key=key,
+            plan=priced.plan,
+            actor=agent.actor,
+            now=now,
+        )
+    except (QuoteError, OrderError) as exc:
+        raise _declined_from_quote(exc) from exc
+
+
+def _pay_and_fulfil(
+    agent: Agent,
+    float_acc: Account,
+    order: TopUpOrder,
+    wholesale: int,
+    key: str,
+    external_id: str,
+    now: datetime,
+) -> TopUpOrder:
+    try:
+        post_transfers(
+            key,
+            _sale_legs(agent, float_acc, wholesale, order.price),
+            description=f"agent sale {agent.code} {external_id}"[:200],
+            now=now,
+        )
+    except InsufficientFunds as exc:
+        raise _Declined(FailureReason.INSUFFICIENT_FLOAT) from exc
+    order = do_mark_paid(
+        order,
+        amount=order.price,
+        currency=order.currency,
+        provider=PROVIDER,
+        reference=key,
+        now=now,
+    )
+    order = do_fulfil_order(order, now=now)
+    if order.status != OrderStatus.FULFILLED:
+        # The line left service between the quote and the lock.
+        raise _Declined(FailureReason.LINE_TERMINATED, "line_left_service")
+    return order
+
+
+def do_create_agent_topup(
+    agent: Agent,
+    *,
+    external_id: str,
+    msisdn: str,
+    plan_code: str,
+    mode: str = TopUpMode.INSTANT,
+    allow_repeat: bool = False,
+    now: datetime | None = None,
+) -> SaleResult:
+    """Sell a top-up. The same external id with the same request returns the
+    first result; with another request, AgentRefused(external_id_conflict).
+    A business refusal is kept as a failed top-up with its reason; bad input
+    (number, unknown line) raises AgentRefused and writes nothing."""
+    now = now or clock.now()
+    external_id = (external_id or "").strip()
+    if not 1 <= len(external_id) <= 64:
+        raise AgentRefused(_("external_id must have 1 to 64 characters."), "external_id_invalid")
+    if mode not in TopUpMode.values:
+        raise AgentRefused(_("mode must be instant or two_step."), "mode_invalid")
+    line = find_line(msisdn)
+    digest = _request_hash(
+        msisdn=line.msisdn, plan_code=plan_code, mode=mode, allow_repeat=allow_repeat
+    )
+    with transaction.atomic():
+        agent = _lock_agent(agent.pk)
+        existing = (
+            AgentTopUp.objects.select_related("agent", "order")
+            .filter(agent=agent, external_id=external_id)
+            .first()
+        )
+        if existing is not None:
+            if existing.request_hash != digest:
+                raise AgentRefused(
+                    _("This external_id was already used for a different top-up."),
+                    "external_id_conflict",
+                    status=409,
+                )
+            return SaleResult(_expire_if_due(existing, now), replayed=True)
+        _check_active(agent)
+        release_expired_for(agent, now)
+        topup = AgentTopUp(
+            public_id=uuid.uuid4().hex,
+            agent=agent,
+            external_id=external_id,
+            request_hash=digest,
+            msisdn=line.msisdn,
+            plan_code=plan_code[:40],
+            mode=mode,
+            currency=agent.currency,
+            created_at=now,
+        )
+        key = topup.ledger_key
+        try:
+            with transaction.atomic():
+                priced = _priced(agent, line, plan_code, now)
+                topup.wholesale_price = priced.wholesale
+                topup.retail_price = priced.retail
+                _check_limits(agent, priced, allow_repeat, now)
+                float_acc = float_account(agent)
+                if float_acc.balance < priced.wholesale:
+                    raise _Declined(FailureReason.INSUFFICIENT_FLOAT)
+                order = _create_order(agent, priced, key, now)
+                if mode == TopUpMode.INSTANT:
+                    topup.order = _pay_and_fulfil(
+                        agent, float_acc, order, priced.wholesale, key, external_id, now
+                    )
+                    topup.status = AgentTopUpStatus.COMPLETED
+                    topup.confirmed_at = topup.completed_at = now
+                else:
+                    try:
+                        post_transfers(
+                            f"{key}:reserve",
+                            [
+                                Leg(
+                                    float_acc,
+                                    reservation_account(agent),
+                                    priced.wholesale,
+                                    "agent.reserve",
+                                )
+                            ],
+                            description=f"agent hold {agent.code} {external_id}"[:200],
+                            now=now,
+                        )
+                    except InsufficientFunds as exc:
+                        raise _Declined(FailureReason.INSUFFICIENT_FLOAT) from exc
+                    topup.order = order
+                    topup.status = AgentTopUpStatus.CREATED
+                    topup.expires_at = now + timedelta(minutes=settings.AGENTS_TWO_STEP_MINUTES)
+                topup.save()
+        except _Declined as declined:
+            topup.order = None
+            topup.status = AgentTopUpStatus.FAILED
+            topup.reason = declined.reason
+            topup.reason_detail = declined.detail[:40]
+            topup.finished_at = now
+            topup.save()
+    return SaleResult(topup)
+
+
+def _release(
+    topup: AgentTopUp, status: str, now: datetime, reason: str = "", detail: str = ""
+) -> None:
+    """Give the reserved float back and close the unpaid order (caller holds the locks)."""
+    key = topup.ledger_key
+    reverse_group(f"{key}:reserve", f"{key}:release", now=now)
+    if topup.order_id is not None:
+        order = TopUpOrder.objects.get(pk=topup.order_id)
+        if order.status == OrderStatus.PENDING_PAYMENT:
+            do_cancel_order(order, reason=f"agent top-up {status}", now=now)
+    topup.status = status
+    topup.reason = reason
+    topup.reason_detail = detail[:40]
+    topup.finished_at = now
+    topup.save(update_fields=["status", "reason", "reason_detail", "finished_at"])
+
+
+def release_expired_for(agent: Agent, now: datetime) -> int:
+    """Release this agent's two-step reservations past their time (the
+    caller holds the agent's lock)."""
+    due = list(
+        AgentTopUp.objects.select_related("agent")
+        .filter(agent=agent, status=AgentTopUpStatus.CREATED, expires_at__lte=now)
+        .order_by("pk")
+    )
+    for topup in due:
+        _release(topup, AgentTopUpStatus.EXPIRED, now)
+    return len(due)
+
+
+def _expire_if_due(topup: AgentTopUp, now: datetime) -> AgentTopUp:
+    if (
+        topup.status == AgentTopUpStatus.CREATED
+        and topup.expires_at is not None
+        and topup.expires_at <= now
+    ):
+        with transaction.atomic():
+            _lock_agent(topup.agent_id)
+            topup = AgentTopUp.objects.select_related("agent", "order").get(pk=topup.pk)
+            if topup.status == AgentTopUpStatus.CREATED:
+                _release(topup, AgentTopUpStatus.EXPIRED, now)
+    return topup
+
+
+def refresh_topup(topup: AgentTopUp, now: datetime | None = None) -> AgentTopUp:
+    """The top-up as it stands now: an overdue reservation is released on read."""
+    return _expire_if_due(topup, now or clock.now())
+
+
+def expire_agent_topups(now: datetime | None = None, *, batch_size: int = 200) -> int:
+    """The periodic job: release every overdue two-step reservation."""
+    now = now or clock.now()
+    ids = list(
+        AgentTopUp.objects.filter(status=AgentTopUpStatus.CREATED, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    done = 0
+    for topup_id in ids:
+        before = AgentTopUp.objects.select_related("agent", "order").get(pk=topup_id)
+        if _expire_if_due(before, now).status == AgentTopUpStatus.EXPIRED:
+            done += 1
+    return done
+
+
+def do_confirm_agent_topup(
+    agent: Agent, public_id: str, *, now: datetime | None = None
+) -> AgentTopUp:
+    """Complete a two-step top-up before it expires. Confirming a completed
+    one returns it; an expired one comes back with status expired."""
+    now = now or clock.now()
+    with transaction.atomic():
+        agent = _lock_agent(agent.pk)
+        topup = (
+            AgentTopUp.objects.select_for_update(of=("self",))
+            .select_related("agent", "order")
+            .filter(agent=agent, public_id=public_id)
+            .first()
+        )
+        if topup is None:
+            raise AgentRefused(_("There is no such top-up."), "not_found", status=404)
+        if topup.status == AgentTopUpStatus.COMPLETED:
+            return topup
+        if topup.mode != TopUpMode.TWO_STEP or topup.status != AgentTopUpStatus.CREATED:
+            raise AgentRefused(
+                _("This top-up is not awaiting confirmation."), "topup_not_open", status=409
+            )
+        _check_active(agent)
+        if topup.expires_at is not None and topup.expires_at <= now:
+            _release(topup, AgentTopUpStatus.EXPIRED, now)
+            return topup
+        assert topup.order is not None
+        key = topup.ledger_key
+        try:
+            with transaction.atomic():
+                reverse_group(f"{key}:reserve", f"{key}:release", now=now)
+                topup.order = _pay_and_fulfil(
+                    agent,
+                    float_account(agent),
+                    topup.order,
+                    topup.wholesale_price,
+                    key,
+                    topup.external_id,
+                    now,
+                )
+                topup.status = AgentTopUpStatus.COMPLETED
+                topup.confirmed_at = topup.completed_at = now
+                topup.save(update_fields=["status", "confirmed_at", "completed_at", "order"])
+        except _Declined as declined:
+            _release(topup, AgentTopUpStatus.FAILED, now, declined.reason, declined.detail)
+    return topup
+
+
+def do_reverse_agent_topup(
+    topup: AgentTopUp, *, staff: Any, reason: str, now: datetime | None = None
+) -> AgentTopUp:
+    """Staff undo a completed sale: the subscriber's top-up is refunded (the
+    wallet must still hold the credit) and the float and commission are
+    given back."""
+    now = now or clock.now()
+    if not reason.strip():
+        raise AgentError(_("Give a reason for the reversal."), code="reason_required")
+    actor = _staff_actor(staff)
+    with transaction.atomic():
+        _lock_agent(topup.agent_id)
+        topup = (
+            AgentTopUp.objects.select_for_update(of=("self",))
+            .select_related("agent", "order")
+            .get(pk=topup.pk)
+        )
+        if topup.status == AgentTopUpStatus.REVERSED:
+            return topup
+        if topup.status != AgentTopUpStatus.COMPLETED or topup.order is None:
+            raise AgentError(
+                _("Only a completed agent top-up can be reversed."), code="not_completed"
+            )
+        # The agent's money comes back below, through the ledger: nothing is
+        # owed at a payment provider (topups knows "agent" is settled inside).
+        do_refund_order(topup.order, reason=reason, actor=actor, now=now)
+        key = topup.ledger_key
+        reverse_group(key, f"{key}:reversal", now=now)
+        topup.status = AgentTopUpStatus.REVERSED
+        topup.finished_at = now
+        topup.save(update_fields=["status", "finished_at"])
+        record(
+            actor,
+            "agent.topup.reverse",
+            f"agent-topup:{topup.public_id}",
+            {"agent": topup.agent.code, "external_id": topup.external_id, "reason": reason},
+            now=now,
+        )
+    return topup

@@ -1,0 +1,153 @@
+"""Agent personas: an agent with a float, its key, a signed client, and two
+finance staff (deposits need two people)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from leb import clock
+from leb.agents import signing
+from leb.agents.actions import (
+    NewKey,
+    do_approve_deposit,
+    do_create_agent,
+    do_create_api_key,
+    do_record_deposit,
+)
+from leb.agents.models import Agent
+
+_nonce = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(now: datetime) -> Iterator[None]:
+    with clock.frozen(now):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def recorder(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_superuser("fin-a", "fin-a@example.com", "pw-fin-a-123")
+
+
+@pytest.fixture
+def approver(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_superuser("fin-b", "fin-b@example.com", "pw-fin-b-123")
+
+
+@pytest.fixture
+def make_agent(db: Any, now: datetime) -> Callable[..., Agent]:
+    def factory(**fields: Any) -> Agent:
+        values: dict[str, Any] = {
+            "legal_name": "Kowloon Phones Ltd",
+            "display_name": "Kowloon Phones",
+            "region": "HK",
+            "currency": "HKD",
+            "discount_percent": Decimal("10"),
+        }
+        values.update(fields)
+        return do_create_agent(actor="staff:test", now=now, **values)
+
+    return factory
+
+
+@pytest.fixture
+def fund(recorder: Any, approver: Any, now: datetime) -> Callable[[Agent, int], None]:
+    refs = itertools.count(1)
+
+    def deposit(agent: Agent, amount: int) -> None:
+        recorded = do_record_deposit(
+            agent,
+            amount=amount,
+            currency=agent.currency,
+            bank_reference=f"BANK-{next(refs)}",
+            staff=recorder,
+            now=now,
+        )
+        do_approve_deposit(recorded, staff=approver, now=now)
+
+    return deposit
+
+
+@pytest.fixture
+def agent(make_agent: Callable[..., Agent], fund: Callable[[Agent, int], None]) -> Agent:
+    made = make_agent()
+    fund(made, 100_000)
+    return made
+
+
+@pytest.fixture
+def key(agent: Agent, now: datetime) -> NewKey:
+    return do_create_api_key(agent, actor="staff:test", now=now)
+
+
+@dataclass
+class SignedClient:
+    """Signs every request as an agent client would."""
+
+    client: Client
+    key_id: str
+    secret: str
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        data: Any = None,
+        *,
+        nonce: str | None = None,
+        timestamp: int | None = None,
+        headers: dict[str, str] | None = None,
+        sign_body: bytes | None = None,
+    ) -> Any:
+        body = b"" if data is None else json.dumps(data).encode()
+        signed = signing.signed_headers(
+            self.key_id,
+            self.secret,
+            method,
+            path,
+            body if sign_body is None else sign_body,
+            int(clock.now().timestamp()) if timestamp is None else timestamp,
+            nonce or f"nonce-{next(_nonce):012d}",
+        )
+        extra = {**signed, **(headers or {})}
+        return self.client.generic(
+            method, path, body, content_type="application/json", headers=extra
+        )
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, data: Any = None, **kwargs: Any) -> Any:
+        return self.request("POST", path, {} if data is None else data, **kwargs)
+
+
+@pytest.fixture
+def api(key: NewKey) -> SignedClient:
+    return SignedClient(Client(), key.key.key_id, key.secret)
+
+
+def problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == code, body
+    assert body["detail"]
+    return body
