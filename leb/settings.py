@@ -445,3 +445,7 @@ AGENTS_TWO_STEP_MINUTES = int(env("AGENTS_TWO_STEP_MINUTES", "15"))  # time to c
 AGENTS_REPEAT_WINDOW_MINUTES = int(env("AGENTS_REPEAT_WINDOW_MINUTES", "10"))
 AGENTS_KEY_OVERLAP_HOURS = int(env("AGENTS_KEY_OVERLAP_HOURS", "72"))  # old key after rotation
 AGENTS_EXPIRY_INTERVAL = int(env("AGENTS_EXPIRY_INTERVAL", "60"))  # seconds between runs
+# The public "is this agent authorised?" check: searches per client address.
+AGENTS_VERIFY_RATE = env("AGENTS_VERIFY_RATE", "20/60")  # searches/seconds, page
+API_AGENT_VERIFY_RATE = env("API_AGENT_VERIFY_RATE", "20/m")
+API_AGENT_LIST_RATE = env("API_AGENT_LIST_RATE", "30/m")

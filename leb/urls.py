@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("leb.announcements.urls")),
     path("", include("leb.api.urls")),
     path("agent/v1/", include("leb.agents.urls")),
+    path("", include("leb.agents.urls_public")),
     path("", include("leb.mylines.urls")),
     path("", include("leb.webtopup.urls")),
     path("", include("leb.receipts.urls")),

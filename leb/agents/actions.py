@@ -67,7 +67,7 @@ from leb.topups.actions import (
 )
 from leb.topups.models import OrderStatus, TopUpOrder
 
-from . import signing
+from . import callbacks, signing
 from .models import (
     Agent,
     AgentApiKey,
@@ -230,6 +230,11 @@ def do_set_agent_status(
 class NewKey:
     key: AgentApiKey
     secret: str  # shown once; never stored
+
+    @property
+    def callback_secret(self) -> str:
+        """What the agent checks callbacks with (derived; see leb.agents.callbacks)."""
+        return callbacks.callback_secret(self.key.agent.code)
 
 
 def do_create_api_key(
@@ -753,6 +758,7 @@ def do_create_agent_topup(
             topup.reason_detail = declined.detail[:40]
             topup.finished_at = now
             topup.save()
+        callbacks.queue_callback(topup, now)
     return SaleResult(topup)
 
 
@@ -771,6 +777,7 @@ def _release(
     topup.reason_detail = detail[:40]
     topup.finished_at = now
     topup.save(update_fields=["status", "reason", "reason_detail", "finished_at"])
+    callbacks.queue_callback(topup, now)
 
 
 def release_expired_for(agent: Agent, now: datetime) -> int:
@@ -864,6 +871,7 @@ def do_confirm_agent_topup(
                 topup.status = AgentTopUpStatus.COMPLETED
                 topup.confirmed_at = topup.completed_at = now
                 topup.save(update_fields=["status", "confirmed_at", "completed_at", "order"])
+                callbacks.queue_callback(topup, now)
         except _Declined as declined:
             _release(topup, AgentTopUpStatus.FAILED, now, declined.reason, declined.detail)
     return topup
@@ -900,6 +908,7 @@ def do_reverse_agent_topup(
         topup.status = AgentTopUpStatus.REVERSED
         topup.finished_at = now
         topup.save(update_fields=["status", "finished_at"])
+        callbacks.queue_callback(topup, now)
         record(
             actor,
             "agent.topup.reverse",

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from leb import clock
 from leb.admin_tools import ReadOnlyAdmin, ReadOnlyMixin
+from leb.audit.actions import record
 from leb.ledger.actions import LedgerError
 from leb.lines.admin import AuditedAdmin, error_text, format_money, staff_actor
 
@@ -40,6 +41,7 @@ from .actions import (
 from .models import (
     Agent,
     AgentApiKey,
+    AgentChannel,
     AgentDeposit,
     AgentPlanDiscount,
     AgentStatus,
@@ -86,6 +88,13 @@ class PlanDiscountInline(admin.TabularInline):
     extra = 0
 
 
+class ChannelInline(admin.TabularInline):
+    """The official shop addresses, handles and numbers the public check shows."""
+
+    model = AgentChannel
+    extra = 0
+
+
 class ApiKeyInline(ReadOnlyMixin, admin.TabularInline):
     model = AgentApiKey
     fields = ("key_id", "label", "created_at", "valid_until", "revoked_at", "last_used_at")
@@ -107,7 +116,7 @@ class AgentAdmin(AuditedAdmin):
         "created_at",
         "float_display",
     )
-    inlines = [PlanDiscountInline, ApiKeyInline]
+    inlines = [ChannelInline, PlanDiscountInline, ApiKeyInline]
     actions = ["suspend", "reactivate", "terminate", "create_key"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -125,6 +134,21 @@ class AgentAdmin(AuditedAdmin):
         with transaction.atomic():
             super().save_model(request, obj, form, change)
             float_account(obj)
+
+    def save_formset(
+        self, request: HttpRequest, form: ModelForm, formset: Any, change: bool
+    ) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is AgentChannel and formset.has_changed():
+            # The public check shows these: who changed them is kept.
+            agent = form.instance
+            channels = sorted(f"{c.kind}:{c.value}" for c in agent.channels.all())
+            record(
+                staff_actor(request),
+                "agent.channels",
+                f"agent:{agent.code}",
+                {"channels": channels},
+            )
 
     def _set_status(
         self,

@@ -3,13 +3,19 @@ the top-ups they sell. Money is in integer minor units of the agent's currency."
 
 from __future__ import annotations
 
+import contextlib
+import re
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from leb.lines.identifiers import normalize_msisdn
 
 
 class AgentStatus(models.TextChoices):
@@ -281,3 +287,88 @@ class AgentTopUp(models.Model):
     @property
     def ledger_key(self) -> str:
         return f"agent:{self.agent.code}:{self.external_id}"
+
+
+class ChannelKind(models.TextChoices):
+    SHOP_URL = "shop_url", _("Shop address (URL)")
+    HANDLE = "handle", _("Social media handle")
+    PHONE = "phone", _("Phone number")
+
+
+_URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def normalise_url(value: str) -> str:
+    """shop.example.com/kowloon: no scheme, no "www.", the host lowercased,
+    no fragment and no trailing slash, so a pasted link matches what staff typed."""
+    text = (value or "").strip()
+    text = _URL_SCHEME.sub("", text).split("#", 1)[0]
+    host, slash, rest = text.partition("/")
+    host = host.lower().removeprefix("www.")
+    return (host + slash + rest).rstrip("/")
+
+
+def normalise_handle(value: str) -> str:
+    return (value or "").strip().lstrip("@").strip().lower()
+
+
+def normalise_channel(kind: str, value: str) -> str:
+    """The stored and searched form of a channel; ValidationError for a bad phone."""
+    if kind == ChannelKind.PHONE:
+        return normalize_msisdn(value)
+    if kind == ChannelKind.SHOP_URL:
+        return normalise_url(value)
+    return normalise_handle(value)
+
+
+class AgentChannel(models.Model):
+    """An official sales channel staff registered for an agent: what the
+    public check matches a shop link, a handle or a phone number against."""
+
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="channels", verbose_name=_("agent")
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=ChannelKind.choices)
+    value = models.CharField(
+        _("address, handle or number"),
+        max_length=200,
+        help_text=_(
+            "Stored normalised: a URL without https:// and trailing slash, a handle "
+            "without @, a phone number in international format."
+        ),
+    )
+    label = models.CharField(
+        _("platform"),
+        max_length=60,
+        blank=True,
+        help_text=_("Shown to the public, e.g. WeChat, Instagram, HKTVmall."),
+    )
+
+    class Meta:
+        verbose_name = _("official channel")
+        verbose_name_plural = _("official channels")
+        ordering = ["kind", "value"]
+        constraints = [
+            # One channel names one agent, so a search never finds two.
+            models.UniqueConstraint(fields=["kind", "value"], name="agents_channel_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.value}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.value:
+            # full_clean reports a bad value; a raw save keeps what it was given.
+            with contextlib.suppress(ValidationError):
+                self.value = normalise_channel(self.kind, self.value)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if not (self.value or "").strip():
+            raise ValidationError({"value": _("Enter the address, handle or number.")})
+        try:
+            self.value = normalise_channel(self.kind, self.value)
+        except ValidationError as exc:
+            raise ValidationError({"value": exc.messages}) from exc
+        if not self.value:
+            raise ValidationError({"value": _("Enter the address, handle or number.")})

@@ -1,16 +1,27 @@
-"""Agent reads: float balance and the float statement."""
+"""Agent reads: float balance, the float statement, and the public check of\nwhether someone is an authorised agent."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Q, Sum
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from leb.ledger.models import Account, Transfer
 
-from .models import Agent
+from .models import (
+    Agent,
+    AgentChannel,
+    AgentStatus,
+    ChannelKind,
+    normalise_channel,
+    normalise_handle,
+    normalise_url,
+)
 
 
 @dataclass(frozen=True)
@@ -111,3 +122,153 @@ def statement(agent: Agent, date_from: date, date_to: date) -> Statement:
             )
         )
     return Statement(agent.currency, date_from, date_to, opening, running, rows)
+
+
+# --- The public check (反诈骗): public fields only -----------------------------------
+
+MAX_QUERY = 200
+# HK-7KQ2MX: a region, a dash and six letters or digits; people drop the dash.
+_CODE = re.compile(r"^([A-Z]{2})-?([A-Z0-9]{6})$")
+_PHONE_LIKE = re.compile(r"^\+?[\d\s\-.()/]{6,}$")
+_HANDLE = re.compile(r"^@?[\w.\-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class PublicChannel:
+    kind: str
+    kind_label: str
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class PublicAgent:
+    """What anyone may know about an agent: no contact, float or terms."""
+
+    code: str
+    legal_name: str
+    display_name: str
+    region: str
+    status: str
+    status_label: str
+    authorised_since: datetime
+    # When it stopped being authorised (suspended or terminated), else None.
+    not_authorised_since: datetime | None
+    channels: list[PublicChannel]
+
+    @property
+    def authorised(self) -> bool:
+        return self.status == AgentStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class Search:
+    """What a visitor typed, understood: `kind` is code, shop_url, handle or phone."""
+
+    kind: str
+    value: str
+    # "kowloon.phones" may be an address or a handle with a dot: try both.
+    handle: str = ""
+
+
+def public_agent(agent: Agent) -> PublicAgent:
+    stopped: datetime | None = None
+    if agent.status == AgentStatus.TERMINATED:
+        stopped = agent.terminated_at or agent.status_changed_at
+    elif agent.status == AgentStatus.SUSPENDED:
+        stopped = agent.suspended_at or agent.status_changed_at
+    return PublicAgent(
+        code=agent.code,
+        legal_name=agent.legal_name,
+        display_name=agent.display_name,
+        region=agent.region,
+        status=agent.status,
+        status_label=str(AgentStatus(agent.status).label),
+        authorised_since=agent.created_at,
+        not_authorised_since=stopped,
+        channels=[
+            PublicChannel(c.kind, str(ChannelKind(c.kind).label), c.value, c.label)
+            for c in agent.channels.all()
+        ],
+    )
+
+
+def normalise_code(text: str) -> str | None:
+    """HK-7KQ2MX from "hk 7kq2mx", "HK7KQ2MX"…; None if it is not shaped like a code."""
+    compact = re.sub(r"\s+", "", text).upper()
+    found = _CODE.match(compact)
+    return f"{found.group(1)}-{found.group(2)}" if found else None
+
+
+def parse_search(text: str) -> Search:
+    """Read a code, a shop URL, a phone number or a handle from what was typed;
+    ValidationError (translated) for input that is none of them."""
+    raw = (text or "").strip()
+    if not raw:
+        raise ValidationError(
+            _("Enter an agent code, a shop address, a phone number or a social media handle."),
+            code="query_empty",
+        )
+    if len(raw) > MAX_QUERY or not raw.isprintable():
+        raise ValidationError(
+            _(
+                "This is too long or contains characters an agent code, address or handle never has."
+            ),
+            code="query_invalid",
+        )
+    code = normalise_code(raw)
+    if code is not None:
+        return Search("code", code)
+    if _PHONE_LIKE.match(raw):
+        return Search(ChannelKind.PHONE, normalise_channel(ChannelKind.PHONE, raw))
+    if "." in raw and " " not in raw and not raw.startswith("@"):
+        handle = normalise_handle(raw) if _HANDLE.match(raw) else ""
+        return Search(ChannelKind.SHOP_URL, normalise_url(raw), handle)
+    if _HANDLE.match(raw):
+        return Search(ChannelKind.HANDLE, normalise_handle(raw))
+    raise ValidationError(
+        _("Enter an agent code such as HK-7KQ2MX, a shop address, a phone number or a handle."),
+        code="query_invalid",
+    )
+
+
+def _public_agents() -> QuerySet[Agent]:
+    return Agent.objects.prefetch_related(
+        Prefetch("channels", queryset=AgentChannel.objects.order_by("kind", "value"))
+    )
+
+
+def find_public_agent(search: Search) -> PublicAgent | None:
+    agents = _public_agents()
+    if search.kind == "code":
+        agent = agents.filter(code=search.value).first()
+    else:
+        agent = agents.filter(channels__kind=search.kind, channels__value=search.value).first()
+        if agent is None and search.handle:
+            agent = agents.filter(
+                channels__kind=ChannelKind.HANDLE, channels__value=search.handle
+            ).first()
+    return public_agent(agent) if agent is not None else None
+
+
+def agent_by_code(code: str) -> Agent | None:
+    """The agent with this public code (any status), for receipts that name it."""
+    normalised = normalise_code(code or "")
+    return Agent.objects.filter(code=normalised).first() if normalised else None
+
+
+def active_agents(region: str = "") -> list[PublicAgent]:
+    """Authorised agents, by region then name; `region` an ISO code or empty."""
+    agents = _public_agents().filter(status=AgentStatus.ACTIVE)
+    if region:
+        agents = agents.filter(region=region.upper())
+    return [public_agent(a) for a in agents.order_by("region", "display_name", "code")]
+
+
+def active_regions() -> list[str]:
+    return list(
+        Agent.objects.filter(status=AgentStatus.ACTIVE)
+        .order_by("region")
+        .values_list("region", flat=True)
+        .distinct()
+    )

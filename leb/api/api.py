@@ -17,6 +17,7 @@ from ninja import Header, NinjaAPI, Query
 from ninja.responses import Status
 
 from leb import clock
+from leb.agents.public_api import router as agents_public_router
 from leb.autokeep.api import router as autokeep_router
 from leb.catalog.models import Channel, Plan
 from leb.catalog.quotes import Quote, find_plan, quote
@@ -483,6 +484,7 @@ def get_receipt(request: HttpRequest, receipt_number: str) -> Any:
 api.add_router("", autokeep_router)
 api.add_router("", planner_router)
 api.add_router("", vouchers_router)
+api.add_router("", agents_public_router)
 
 
 def docs(request: HttpRequest) -> HttpResponse:

@@ -484,6 +484,52 @@ def notify(
     return stored
 
 
+def queue_document_webhook(
+    *,
+    recipient: str,
+    url: str,
+    kind: str,
+    document: dict[str, Any],
+    dedupe_key: str,
+    now: datetime | None = None,
+) -> Notification:
+    """Queue one webhook whose body is `document` as it is now (see
+    channels.DOCUMENT_WEBHOOKS), for a recipient that is not an account.
+    Call inside the event's transaction; once per (recipient, kind, dedupe key)."""
+    now = now or clock.now()
+    row = (
+        recipient,
+        None,
+        None,
+        str(Channel.WEBHOOK),
+        url,
+        str(settings.LANGUAGE_CODE),
+        zone(settings.TIME_ZONE).key,
+        kind,
+        json.dumps(_check_context(document)),
+        dedupe_key,
+        str(Status.PENDING),
+        "",
+        0,
+        now,
+        None,
+        False,
+        None,
+        "",
+        "",
+        now,
+        None,
+    )
+    with transaction.atomic():
+        _insert([row])
+        stored = Notification.objects.get(
+            dedupe_key=dedupe_key, kind=kind, recipient=recipient, channel=Channel.WEBHOOK
+        )
+        if stored.status == Status.PENDING:
+            _deliver_on_commit([stored.pk])
+    return stored
+
+
 def notify_many(requests: Sequence[NotifyRequest], *, now: datetime | None = None) -> int:
     """Queue many messages at once (for jobs); returns how many rows are new.
     Lines and recipients' preferences are read in bulk, rows inserted in bulk."""

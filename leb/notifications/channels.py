@@ -73,6 +73,16 @@ def webhook_payload(notification: Notification, rendered: Rendered) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+# Kinds whose webhook body is a document frozen when it was queued (the row's
+# context, e.g. an agent callback), signed with a secret the queuing app
+# derives: kind -> secret for the row. They are not rendered.
+DOCUMENT_WEBHOOKS: dict[str, Callable[[Notification], str]] = {}
+
+
+def register_document_webhook(kind: str, secret_for: Callable[[Notification], str]) -> None:
+    DOCUMENT_WEBHOOKS[kind] = secret_for
+
+
 def send_webhook(notification: Notification, rendered: Rendered, now: datetime) -> str:
     try:
         url = check_webhook_url(notification.destination)
@@ -82,19 +92,25 @@ def send_webhook(notification: Notification, rendered: Rendered, now: datetime) 
             permanent=True,
             reason=Reason.DESTINATION_REFUSED,
         ) from exc
-    assert notification.user_id is not None
-    version = 0
-    prefs = getattr(notification.user, "notification_preference", None)
-    if prefs is not None:
-        version = prefs.webhook_secret_version
-    body = webhook_payload(notification, rendered)
+    secret_for = DOCUMENT_WEBHOOKS.get(notification.kind)
+    if secret_for is not None:
+        body = json.dumps(notification.context, ensure_ascii=False, separators=(",", ":")).encode()
+        secret = secret_for(notification)
+    else:
+        assert notification.user_id is not None
+        version = 0
+        prefs = getattr(notification.user, "notification_preference", None)
+        if prefs is not None:
+            version = prefs.webhook_secret_version
+        body = webhook_payload(notification, rendered)
+        secret = webhook_secret(notification.user_id, version)
     timestamp = int(now.timestamp())
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": "leb-webhooks/1",
         "Leb-Event": notification.kind,
         "Leb-Delivery": str(notification.pk),
-        SIGNATURE_HEADER: sign(webhook_secret(notification.user_id, version), timestamp, body),
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
     }
     try:
         response = requests.post(

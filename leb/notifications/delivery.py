@@ -21,10 +21,10 @@ from leb import clock
 from leb.lines.models import Line
 
 from .actions import recipient_language, zone
-from .channels import SENDERS, ChannelError
+from .channels import DOCUMENT_WEBHOOKS, SENDERS, ChannelError
 from .models import Channel, Notification, NotificationPreference, Reason, Status
 from .quiet import send_time
-from .render import render
+from .render import Rendered, render
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,8 @@ def deliver_one(row: Notification, now: datetime, current_valid_until: Mapping[i
     try:
         if sender is None:
             raise ChannelError(f"no sender for channel {row.channel}", permanent=True)
-        message_id = sender(row, render(row), now)
+        rendered = Rendered("", "", "") if row.kind in DOCUMENT_WEBHOOKS else render(row)
+        message_id = sender(row, rendered, now)
     except ChannelError as exc:
         return _failed(row, now, exc)
     except Exception as exc:

@@ -32,6 +32,7 @@ from stdnum import luhn
 
 from leb import clock
 from leb.accounts.actions import do_mark_contacts_verified
+from leb.agents.demo import demo_agent_login, load_demo_agents
 from leb.announcements.demo import load_demo_announcements
 from leb.autokeep.demo import load_demo_autokeep
 from leb.catalog.models import FreeAmountRule, Plan, Promotion
@@ -219,12 +220,16 @@ class DemoSummary:
     policies: int = 0
     plans: int = 0
     promotions: int = 0
+    # The demo agent: its code and the file with its API key (for `leb agent`).
+    agent_code: str = ""
+    agent_key_file: str = ""
 
 
 def demo_logins() -> list[tuple[str, str, str]]:
     """(role, username, password) of the demo accounts."""
     return [
         ("admin", OPS_USERNAME, OPS_PASSWORD),
+        demo_agent_login(),
         ("subscriber", DEMO_USERNAME, DEMO_PASSWORD),
     ]
 
@@ -659,6 +664,10 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
         load_demo_vouchers(now)
         load_demo_autokeep(now)
         load_demo_reminders(now)
+        agents = load_demo_agents(now, recorder=users[OPS_USERNAME])
+    if agents is not None:
+        summary.agent_code = agents.active.code
+        summary.agent_key_file = str(agents.key_file)
 
     demo_lines = Line.objects.filter(iccid__in=[s.iccid for s in specs])
     summary.lines_by_status = dict(Counter(demo_lines.values_list("status", flat=True)))

@@ -26,7 +26,7 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, T
 from leb.portal.formatting import format_money
 
 from . import fonts, qr
-from .queries import Fact, Receipt, operator_name
+from .queries import Fact, Receipt, operator_name, seller_sentence
 
 INK = colors.HexColor("#1d2430")
 MUTED = colors.HexColor("#5a6474")
@@ -114,10 +114,15 @@ def render(receipt: Receipt, tz: tzinfo, *, guest: bool = False) -> bytes:
         "breakdown": _("Breakdown"),
         "check_at": _("Check this receipt at:"),
     }
+    agent = receipt.seller if receipt.seller is not None and receipt.seller.code else None
+    if agent is not None:
+        texts["agent"] = seller_sentence(agent)
+        texts["agent_check"] = _("Check this agent at:")
     # The embedded font holds exactly the characters this receipt uses.
     charset = fonts.charset_of(
         seller,
         receipt.verify_url,
+        agent.check_url if agent else "",
         *texts.values(),
         *(f.label + f.value for f in facts),
         *(row.label for row in receipt.breakdown),
@@ -223,5 +228,12 @@ def render(receipt: Receipt, tz: tzinfo, *, guest: bool = False) -> bytes:
         # A URL has no spaces to break at; let it break anywhere instead.
         para(receipt.verify_url, ParagraphStyle("url", parent=small, wordWrap="CJK")),
     ]
+    if agent is not None:
+        story += [
+            Spacer(1, 4 * mm),
+            para(texts["agent"], base),
+            para(texts["agent_check"], small),
+            para(agent.check_url, ParagraphStyle("agent_url", parent=small, wordWrap="CJK")),
+        ]
     doc.build(story)
     return buffer.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -13,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from leb.agents import queries as agent_queries
 from leb.catalog.models import Channel
 from leb.catalog.quotes import Quote
 from leb.lines.models import Line
@@ -108,6 +110,9 @@ def days_text(order: TopUpOrder, quote: Quote | None = None) -> str:
 class Seller:
     kind: str  # "operator" or "agent"
     name: str
+    # For an agent leb knows: its public code and the public check of it.
+    code: str = ""
+    check_url: str = ""
 
 
 def operator_name() -> str:
@@ -123,19 +128,51 @@ def agent_name(order: TopUpOrder) -> str:
     return name.strip()
 
 
+def agent_code(order: TopUpOrder) -> str:
+    """The selling agent's public code: the frozen quote's "agent_code", or
+    the actor "agent:<code>" the agent actions give their orders."""
+    code = str((order.quote or {}).get("agent_code") or "")
+    if not code and order.actor.startswith("agent:"):
+        code = order.actor.removeprefix("agent:")
+    return code.strip()
+
+
+def agent_check_url(code: str) -> str:
+    """The public check of an agent, on the configured site address (it is
+    printed on the PDF, like the receipt's own verification link)."""
+    path = reverse("agents:verify") + "?" + urlencode({"q": code})
+    return getattr(settings, "SITE_URL", "").rstrip("/") + path
+
+
 def seller_of(order: TopUpOrder) -> Seller:
     if order.channel == Channel.AGENT:
+        agent = agent_queries.agent_by_code(agent_code(order))
+        if agent is not None:
+            return Seller("agent", agent.display_name, agent.code, agent_check_url(agent.code))
         return Seller("agent", agent_name(order))
     return Seller("operator", operator_name())
 
 
-def seller_text(order: TopUpOrder) -> str:
-    seller = seller_of(order)
+def seller_text(order: TopUpOrder, seller: Seller | None = None) -> str:
+    seller = seller or seller_of(order)
     if seller.kind == "agent":
+        if seller.code:
+            return _("Authorised agent %(name)s (%(code)s)") % {
+                "name": seller.name,
+                "code": seller.code,
+            }
         if seller.name:
             return _("Authorised agent: %(name)s") % {"name": seller.name}
         return _("Authorised agent")
     return seller.name
+
+
+def seller_sentence(seller: Seller) -> str:
+    """ "Sold by authorised agent Kowloon Phones (HK-7KQ2MX)", for a known agent."""
+    return _("Sold by authorised agent %(name)s (%(code)s)") % {
+        "name": seller.name,
+        "code": seller.code,
+    }
 
 
 @dataclass(frozen=True)
@@ -143,6 +180,7 @@ class Fact:
     key: str
     label: str
     value: str
+    url: str = ""  # a link that goes with the value (the agent check)
 
 
 @dataclass(frozen=True)
@@ -160,6 +198,7 @@ class Receipt:
     label: str
     breakdown: list[BreakdownRow]
     verify_url: str
+    seller: Seller | None = None
 
     @property
     def receipt_number(self) -> str:
@@ -204,7 +243,8 @@ class Receipt:
         ]
         if order.payment_reference and not guest:
             rows.append(Fact("reference", _("Payment reference"), order.payment_reference))
-        rows.append(Fact("seller", _("Sold by"), seller_text(order)))
+        seller = self.seller or seller_of(order)
+        rows.append(Fact("seller", _("Sold by"), seller_text(order, seller), seller.check_url))
         return rows
 
 
@@ -218,6 +258,7 @@ def build_receipt(order: TopUpOrder, language: str | None = None) -> Receipt:
         label=order_label(order, language),
         breakdown=[BreakdownRow(key, labels[key], amount) for key, amount in quote.breakdown()],
         verify_url=verify_url(order),
+        seller=seller_of(order),
     )
 
 

@@ -34,6 +34,8 @@ from .queries import (
     order_label,
     receipt_by_number,
     receipt_for_user,
+    seller_of,
+    seller_sentence,
 )
 
 PAGE_SIZE = 20
@@ -154,6 +156,9 @@ def verify(request: HttpRequest, receipt_number: str, signature: str) -> HttpRes
             number_ending=last_digits(order.line.msisdn),
             refunded=order.status == OrderStatus.REFUNDED,
         )
+        seller = seller_of(order)
+        if seller.code:
+            context.update(seller=seller, seller_sentence=seller_sentence(seller))
     else:
         # Unknown and forged look the same, so the page is no oracle for
         # which receipt numbers exist.

@@ -127,3 +127,55 @@ class ReplyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         error_messages={"required": _("Write a message.")},
     )
+
+
+class FraudReportForm(forms.Form):
+    """A report of a seller who may be posing as a leb agent. What the visitor
+    searched for comes from the agent check; the rest is what they know."""
+
+    searched = forms.CharField(
+        label=_("What you checked (agent code, address, number or handle)"),
+        max_length=200,
+        error_messages={"required": _("Enter the code, address, number or handle you checked.")},
+    )
+    seller_name = forms.CharField(
+        label=_("Seller's name (optional)"), max_length=200, required=False
+    )
+    seller_contact = forms.CharField(
+        label=_("Seller's shop address, handle or number (optional)"),
+        max_length=200,
+        required=False,
+    )
+    message = forms.CharField(
+        label=_("What happened"),
+        max_length=MAX_BODY - 1000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_("Where you met the seller, what they asked for, and whether you paid."),
+        error_messages={"required": _("Tell us what happened.")},
+    )
+    contact_email = TicketForm.base_fields["contact_email"]
+    contact_phone = TicketForm.base_fields["contact_phone"]
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.user = user if user is not None and user.is_authenticated else None
+        if self.user is not None:
+            del self.fields["contact_email"], self.fields["contact_phone"]
+
+    def clean_contact_phone(self) -> str:
+        value = self.cleaned_data.get("contact_phone", "")
+        return normalize_msisdn(value) if value.strip() else ""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        contact_ok = not ({"contact_email", "contact_phone"} & set(self.errors))
+        if (
+            self.user is None
+            and contact_ok
+            and not (data.get("contact_email") or data.get("contact_phone"))
+        ):
+            raise ValidationError(
+                _("Enter an email address or a mobile number so we can answer you."),
+                code="contact",
+            )
+        return data

@@ -16,6 +16,7 @@ class TicketCategory(models.TextChoices):
     VALIDITY = "validity", _("Validity or number")
     PAYMENT = "payment", _("Payment")
     ACCOUNT = "account", _("Account")
+    FRAUD = "fraud", _("Suspected fake agent")
     OTHER = "other", _("Other")
 
 

@@ -24,7 +24,7 @@ from leb.portal.formatting import user_timezone
 from leb.topups.models import TopUpOrder
 
 from .actions import do_open_ticket, do_reply
-from .forms import ReplyForm, TicketForm
+from .forms import FraudReportForm, ReplyForm, TicketForm
 from .models import Ticket, TicketCategory
 from .tokens import make_token, ticket_from_token
 
@@ -111,6 +111,55 @@ def contact(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     form = TicketForm(data, user=request.user, initial=initial, tz=user_timezone(request))
     return _ticket_form_page(request, form, "support/contact.html", {})
+
+
+def fraud_report_body(data: dict[str, Any]) -> str:
+    """The ticket's first message: what was checked and what the seller said,
+    labelled so staff see at a glance what to look up."""
+    rows = [
+        (_("Checked"), data["searched"]),
+        (_("Seller's name"), data.get("seller_name", "")),
+        (_("Seller's shop address, handle or number"), data.get("seller_contact", "")),
+    ]
+    facts = "\n".join(f"{label}: {value.strip()}" for label, value in rows if value.strip())
+    return f"{facts}\n\n{data['message'].strip()}"
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@private
+def report_fraud(request: HttpRequest) -> HttpResponse:
+    """Report a seller who may be posing as an agent (linked from the agent check)."""
+    template = "support/report_fraud.html"
+    if request.method != "POST":
+        initial = {"searched": str(request.GET.get("q", ""))[:200]}
+        form = FraudReportForm(user=request.user, initial=initial)
+        return render(request, template, {"form": form, "message": ""})
+    form = FraudReportForm(request.POST, user=request.user)
+    context: dict[str, Any] = {"form": form, "message": ""}
+    if not form.is_valid():
+        return render(request, template, context, status=400)
+    if not _within_limit(request, "support-ticket", "SUPPORT_TICKET_RATE", "5/3600"):
+        context["message"] = _(
+            "You have sent several messages in a short time. We have them all; "
+            "please wait an hour before sending another one."
+        )
+        return render(request, template, context, status=429)
+    data = form.cleaned_data
+    try:
+        ticket = do_open_ticket(
+            user=request.user,
+            subject=(_("Suspected fake agent: %(searched)s") % {"searched": data["searched"]})[
+                :200
+            ],
+            category=TicketCategory.FRAUD,
+            body=fraud_report_body(data),
+            contact_email=data.get("contact_email", ""),
+            contact_phone=data.get("contact_phone", ""),
+        )
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return render(request, template, context, status=400)
+    return _after_open(request, ticket)
 
 
 def _reportable_order(request: HttpRequest, order_id: UUID) -> TopUpOrder:

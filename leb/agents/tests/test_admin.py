@@ -72,6 +72,8 @@ def test_staff_add_an_agent_and_it_gets_a_code(recorder: Any) -> None:
             "plan_discounts-INITIAL_FORMS": "0",
             "api_keys-TOTAL_FORMS": "0",
             "api_keys-INITIAL_FORMS": "0",
+            "channels-TOTAL_FORMS": "0",
+            "channels-INITIAL_FORMS": "0",
         },
     )
 
@@ -239,6 +241,8 @@ def test_changing_an_agents_limits_is_audited(recorder: Any, agent: Agent) -> No
             "plan_discounts-INITIAL_FORMS": "0",
             "api_keys-TOTAL_FORMS": "0",
             "api_keys-INITIAL_FORMS": "0",
+            "channels-TOTAL_FORMS": "0",
+            "channels-INITIAL_FORMS": "0",
         }
     )
 

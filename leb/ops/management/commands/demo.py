@@ -53,3 +53,12 @@ class Command(BaseCommand):
         for role, username, password in demo_logins():
             self.stdout.write(f"  {role:<11} {username:<8} {password}")
         self.stdout.write(_("Back office: /ops/"))
+        if summary.agent_code:
+            self.stdout.write(
+                _("Demo agent %(code)s: its API key is in %(path)s. Try:")
+                % {"code": summary.agent_code, "path": summary.agent_key_file}
+            )
+            self.stdout.write(
+                f"  env $(cat {summary.agent_key_file}) .venv/bin/leb agent "
+                "--url http://127.0.0.1:8000 balance"
+            )

@@ -1,0 +1,204 @@
+"""Demo agents, made through the agents actions: one active Hong Kong agent
+(a float funded by a deposit that one staff member recorded and another
+approved, a wholesale discount, a couple of sales, an API key) and one
+suspended agent. The active agent's key goes to var/demo-agent-key.txt
+(mode 0600) as environment assignments for `leb agent`. Idempotent: the
+agents are found by their legal names, deposits by bank reference, sales by
+external id, the key by its label; the file is rewritten from the stored key
+(its secret is derived, never stored)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+
+from leb.lines.models import Line, LineStatus
+
+from . import signing
+from .actions import (
+    do_approve_deposit,
+    do_create_agent,
+    do_create_agent_topup,
+    do_create_api_key,
+    do_record_deposit,
+    do_set_agent_status,
+)
+from .callbacks import callback_secret
+from .models import Agent, AgentApiKey, AgentDeposit, AgentStatus, DepositStatus
+
+ACTOR = "demo"
+# Demo-only credentials, printed by `leb demo`; never used outside demo data.
+FINANCE_USERNAME, FINANCE_PASSWORD = "finance", "leb-demo-finance"
+ACTIVE_LEGAL_NAME = "Mong Kok Mobile Demo Ltd"
+SUSPENDED_LEGAL_NAME = "Sham Shui Po Phones Demo Ltd"
+KEY_LABEL = "demo"
+DEPOSIT_REFERENCE = "DEMO-BANK-0001"
+DEPOSIT_AMOUNT = 500_000  # HK$5,000.00
+SALE_PLAN = "hk-50-180"
+SALES = ("DEMO-INV-0001", "DEMO-INV-0002")
+FINANCE_PERMISSIONS = (
+    "view_agent",
+    "view_agentdeposit",
+    "add_agentdeposit",
+    "change_agentdeposit",
+    "view_agenttopup",
+    "view_agentapikey",
+)
+
+
+@dataclass(frozen=True)
+class DemoAgents:
+    active: Agent
+    suspended: Agent
+    key_id: str
+    key_file: Path
+
+
+def demo_key_path() -> Path:
+    return Path(settings.VAR_DIR) / "demo-agent-key.txt"
+
+
+def _finance_user() -> Any:
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=FINANCE_USERNAME).first()
+    if user is None:
+        user = user_model.objects.create_user(
+            FINANCE_USERNAME, "finance@example.com", FINANCE_PASSWORD, is_staff=True
+        )
+        user.user_permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="agents", codename__in=FINANCE_PERMISSIONS
+            )
+        )
+    return user
+
+
+def _agent(legal_name: str, now: datetime, **fields: Any) -> tuple[Agent, bool]:
+    found = Agent.objects.filter(legal_name=legal_name).order_by("pk").first()
+    if found is not None:
+        return found, False
+    return do_create_agent(actor=ACTOR, now=now, legal_name=legal_name, **fields), True
+
+
+def _fund(agent: Agent, recorder: Any, approver: Any, now: datetime) -> None:
+    deposit = AgentDeposit.objects.filter(agent=agent, bank_reference=DEPOSIT_REFERENCE).first()
+    if deposit is None:
+        deposit = do_record_deposit(
+            agent,
+            amount=DEPOSIT_AMOUNT,
+            currency=agent.currency,
+            bank_reference=DEPOSIT_REFERENCE,
+            staff=recorder,
+            now=now - timedelta(hours=2),
+        )
+    if deposit.status == DepositStatus.PENDING:
+        # The second person: the recorder may not approve (two-person rule).
+        do_approve_deposit(deposit, staff=approver, now=now - timedelta(hours=1))
+
+
+def _sell(agent: Agent, now: datetime) -> None:
+    # Lines of the demo's HK pool that nobody owns: the demo subscriber's
+    # lines keep the histories their own tests rely on.
+    lines = list(
+        Line.objects.filter(
+            currency="HKD",
+            status=LineStatus.ACTIVE,
+            owner__isnull=True,
+            phone_number__isnull=False,
+        )
+        .select_related("phone_number")
+        .order_by("pk")[: len(SALES)]
+    )
+    for external_id, line in zip(SALES, lines, strict=False):
+        if agent.topups.filter(external_id=external_id).exists():
+            continue
+        do_create_agent_topup(
+            agent,
+            external_id=external_id,
+            msisdn=line.msisdn,
+            plan_code=SALE_PLAN,
+            now=now - timedelta(minutes=30),
+        )
+
+
+def _key(agent: Agent, now: datetime) -> AgentApiKey:
+    key = (
+        AgentApiKey.objects.filter(agent=agent, label=KEY_LABEL, revoked_at__isnull=True)
+        .order_by("-pk")
+        .first()
+    )
+    if key is None:
+        key = do_create_api_key(agent, actor=ACTOR, label=KEY_LABEL, now=now).key
+    return key
+
+
+def _write_key_file(agent: Agent, key: AgentApiKey) -> Path:
+    path = demo_key_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        f"LEB_AGENT_KEY_ID={key.key_id}\n"
+        f"LEB_AGENT_SECRET={signing.derive_secret(key.key_id, key.salt)}\n"
+        f"LEB_AGENT_CALLBACK_SECRET={callback_secret(agent.code)}\n"
+    )
+    # Written to a private file: it holds the key's secret.
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    return path
+
+
+def load_demo_agents(now: datetime, *, recorder: Any) -> DemoAgents | None:
+    """`recorder` is the demo staff member who records the deposit; the demo
+    finance user approves it. Nothing without the demo's HK sale plan."""
+    from leb.catalog.models import Plan
+
+    if not Plan.objects.filter(code=SALE_PLAN).exists():
+        return None
+    approver = _finance_user()
+    active, new_active = _agent(
+        ACTIVE_LEGAL_NAME,
+        now - timedelta(days=1),
+        display_name="Mong Kok Mobile (demo)",
+        contact_email="agent@example.com",
+        contact_phone="+85221000000",
+        region="HK",
+        currency="HKD",
+        discount_percent=Decimal("8.00"),
+    )
+    if new_active:
+        # Money and sales only for an agent the demo made: staff may have
+        # changed a found one since.
+        _fund(active, recorder, approver, now)
+        _sell(active, now)
+    key = _key(active, now)
+    suspended, created = _agent(
+        SUSPENDED_LEGAL_NAME,
+        now - timedelta(days=1),
+        display_name="Sham Shui Po Phones (demo)",
+        contact_email="suspended-agent@example.com",
+        region="HK",
+        currency="HKD",
+        discount_percent=Decimal("5.00"),
+    )
+    if created:
+        do_set_agent_status(
+            suspended,
+            AgentStatus.SUSPENDED,
+            actor=ACTOR,
+            reason="demo: contract paperwork overdue",
+            now=now - timedelta(hours=3),
+        )
+    return DemoAgents(active, suspended, key.key_id, _write_key_file(active, key))
+
+
+def demo_agent_login() -> tuple[str, str, str]:
+    return ("finance", FINANCE_USERNAME, FINANCE_PASSWORD)
