@@ -75,3 +75,34 @@ def test_a_guest_line_gets_a_receipt_link_it_can_open(
     page = client.get("/" + path)
     assert page.status_code == 200
     assert Notification.objects.filter(line=line, channel=Channel.SMS).count() == 1
+
+
+def test_a_top_up_that_adds_only_credit_says_so_by_sms(make_line: Any, now: datetime) -> None:
+    # given a line already valid to the cap and a plan with credit and days
+    from datetime import timedelta
+
+    from leb.catalog.models import Plan
+
+    plan = Plan.objects.create(
+        code="hk-credit-days",
+        name_en="HK$30 / 30 days",
+        name_zh_hans="30港元 / 30天",
+        name_zh_hant="30港元 / 30日",
+        currency="HKD",
+        price=3000,
+        credit=3000,
+        validity_days=30,
+    )
+    line = make_line()
+    line.valid_until = now + timedelta(days=365)
+    line.save(update_fields=["valid_until"])
+
+    # when it is topped up (credit only, under the 365-day cap)
+    order = topup(line, plan, now=now)
+    deliver_due_notifications(now)
+
+    # then the SMS says no days were added, not "only 0 days"
+    assert order.days_added == 0
+    (sms,) = [m for m in leb.sms.outbox if m.to == line.msisdn]
+    assert "credit added, no days" in sms.text
+    assert "only 0 days" not in sms.text
