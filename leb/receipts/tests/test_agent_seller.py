@@ -103,7 +103,7 @@ def test_the_receipt_page_names_the_agent_and_links_to_the_check(
         assert f"Authorised agent Kowloon Phones ({agent.code})" in html
     else:
         # Chinese sets the code in full-width brackets.
-        assert f"Kowloon Phones（{agent.code}）" in html
+        assert f"Kowloon Phones\uff08{agent.code}\uff09" in html
 
 
 def test_the_public_verification_page_names_the_agent(
