@@ -80,7 +80,7 @@ def _confirm(
         "form": form,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
-    return TemplateResponse(request, "admin/agents/confirm_action.html", context)
+    return TemplateResponse(request, "admin/confirm_action.html", context)
 
 
 class PlanDiscountInline(admin.TabularInline):

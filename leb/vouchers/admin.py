@@ -176,7 +176,7 @@ class VoucherBatchAdmin(ReadOnlyAdmin):
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
-        return TemplateResponse(request, "admin/vouchers/confirm_action.html", context)
+        return TemplateResponse(request, "admin/confirm_action.html", context)
 
     @admin.action(description=_("Mark selected batches as distributed"), permissions=["voucher"])
     def distribute_batches(
@@ -354,4 +354,4 @@ class VoucherAdmin(ReadOnlyAdmin):
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
-        return TemplateResponse(request, "admin/vouchers/confirm_action.html", context)
+        return TemplateResponse(request, "admin/confirm_action.html", context)
