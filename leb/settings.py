@@ -431,9 +431,9 @@ LOGGING = {
 }
 
 # --- Agents ---------------------------------------------------------------------
-# Pepper the agents' API key secrets are derived with; empty: derived from
-# SECRET_KEY (then changing SECRET_KEY invalidates every agent key). Set it in
-# production. Changing it invalidates every agent key.
+# Pepper the agents' API key and callback secrets are derived with; required in
+# production. Empty (local use only): derived from SECRET_KEY. Changing it
+# invalidates every agent key.
 AGENTS_KEY_PEPPER = env("AGENTS_KEY_PEPPER", "")
 if PRODUCTION and len(AGENTS_KEY_PEPPER) < 32:
     raise ImproperlyConfigured(
