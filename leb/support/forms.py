@@ -37,7 +37,32 @@ class OrderChoiceField(forms.ModelChoiceField):
         }
 
 
-class TicketForm(forms.Form):
+class GuestContactMixin:
+    """A guest (not signed in) must leave an email address or a mobile number,
+    so staff can answer; a signed-in user is answered on their account."""
+
+    user: Any
+    cleaned_data: dict[str, Any]
+    errors: Any
+
+    def clean_contact_phone(self) -> str:
+        value = self.cleaned_data.get("contact_phone", "")
+        return normalize_msisdn(value) if value.strip() else ""
+
+    def require_guest_contact(self, data: dict[str, Any]) -> None:
+        contact_ok = not ({"contact_email", "contact_phone"} & set(self.errors))
+        if (
+            self.user is None
+            and contact_ok
+            and not (data.get("contact_email") or data.get("contact_phone"))
+        ):
+            raise ValidationError(
+                _("Enter an email address or a mobile number so we can answer you."),
+                code="contact",
+            )
+
+
+class TicketForm(GuestContactMixin, forms.Form):
     """The contact form. Signed in: optionally about one of the user's lines or
     recent orders. Guest: an email address or a mobile number for the answer.
     With `order` given (the report-this-top-up page) topic and order are fixed."""
@@ -98,22 +123,9 @@ class TicketForm(forms.Form):
         if self.user is not None:
             del self.fields["contact_email"], self.fields["contact_phone"]
 
-    def clean_contact_phone(self) -> str:
-        value = self.cleaned_data.get("contact_phone", "")
-        return normalize_msisdn(value) if value.strip() else ""
-
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        contact_ok = not ({"contact_email", "contact_phone"} & set(self.errors))
-        if (
-            self.user is None
-            and contact_ok
-            and not (data.get("contact_email") or data.get("contact_phone"))
-        ):
-            raise ValidationError(
-                _("Enter an email address or a mobile number so we can answer you."),
-                code="contact",
-            )
+        self.require_guest_contact(data)
         line, order = data.get("line"), data.get("order")
         if line is not None and order is not None and order.line_id != line.pk:
             self.add_error("order", _("This top-up is for a different line."))
@@ -129,7 +141,7 @@ class ReplyForm(forms.Form):
     )
 
 
-class FraudReportForm(forms.Form):
+class FraudReportForm(GuestContactMixin, forms.Form):
     """A report of a seller who may be posing as a leb agent. What the visitor
     searched for comes from the agent check; the rest is what they know."""
 
@@ -162,20 +174,7 @@ class FraudReportForm(forms.Form):
         if self.user is not None:
             del self.fields["contact_email"], self.fields["contact_phone"]
 
-    def clean_contact_phone(self) -> str:
-        value = self.cleaned_data.get("contact_phone", "")
-        return normalize_msisdn(value) if value.strip() else ""
-
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        contact_ok = not ({"contact_email", "contact_phone"} & set(self.errors))
-        if (
-            self.user is None
-            and contact_ok
-            and not (data.get("contact_email") or data.get("contact_phone"))
-        ):
-            raise ValidationError(
-                _("Enter an email address or a mobile number so we can answer you."),
-                code="contact",
-            )
+        self.require_guest_contact(data)
         return data
