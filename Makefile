@@ -41,7 +41,8 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy leb
-	$(BIN)/leb makemigrations --check --dry-run
+	$(BIN)/lint-imports --no-cache
+	LEB_VAR_DIR="$$(mktemp -d)" $(BIN)/leb makemigrations --check --dry-run
 
 lock: $(STAMP)
 	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras -o base.lock base.in

@@ -17,7 +17,7 @@ urlpatterns = [
     path("", include("leb.accounts.urls")),
     path("", include("leb.payments.urls")),
     path("", include("leb.announcements.urls")),
-    path("", include("leb.api.urls")),
+    path("", include("leb.apiv1.urls")),
     path("agent/v1/", include("leb.agents.urls")),
     path("", include("leb.agents.urls_public")),
     path("", include("leb.mylines.urls")),

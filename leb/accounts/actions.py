@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.http import HttpRequest
 
-from leb import clock
+from leb.common import clock
 
 from .middleware import SESSION_EPOCH_KEY
 from .models import Profile
@@ -85,7 +85,7 @@ def do_reset_password(user: Any, password: str) -> None:
 def stamp_session(request: HttpRequest, user: Any) -> None:
     """Tie the session to the account's current epoch (see SessionEpochMiddleware)
     and carry the account's time zone into it."""
-    from leb.portal.formatting import TZ_SESSION_KEY
+    from leb.common.formatting import TZ_SESSION_KEY
 
     profile, _ = Profile.objects.get_or_create(user=user)
     request.session[SESSION_EPOCH_KEY] = profile.session_epoch

@@ -27,8 +27,8 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import ngettext
 
-from leb import clock
-from leb.portal.formatting import format_phone
+from leb.common import clock
+from leb.common.formatting import format_phone
 from leb.security.lockouts import locked_for, register_failure
 from leb.sms import send_sms
 

@@ -28,8 +28,9 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from leb import clock
-from leb.portal.formatting import TZ_SESSION_KEY, format_phone
+from leb.common import clock
+from leb.common.formatting import TZ_SESSION_KEY, format_phone
+from leb.common.ratelimit import client_ip
 from leb.security.lockouts import locked_for, register_failure, register_success
 from leb.sms import SmsError
 
@@ -58,11 +59,6 @@ from .queries import email_verified, phone_verified
 PENDING_USER_KEY = "leb_pending_user"
 SMS_RESET_KEY = "leb_sms_reset"
 BACKEND = "leb.accounts.backends.EmailOrPhoneBackend"
-
-
-def client_ip(request: HttpRequest) -> str:
-    # Behind a proxy, SecurityMiddleware's trusted proxy sets REMOTE_ADDR.
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _next_url(request: HttpRequest, default: str = "accounts:account") -> str:

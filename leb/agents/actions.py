@@ -40,10 +40,10 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
 from leb.audit.actions import record
 from leb.catalog.models import Channel, Plan
 from leb.catalog.quotes import Quote, QuoteError, quote
+from leb.common import clock
 from leb.ledger.actions import (
     InsufficientFunds,
     Leg,

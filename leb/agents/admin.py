@@ -19,11 +19,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
-from leb.admin_tools import ReadOnlyAdmin, ReadOnlyMixin
 from leb.audit.actions import record
+from leb.audit.audited_admin import AuditedAdmin
+from leb.common import clock
+from leb.common.admin import ReadOnlyAdmin, ReadOnlyMixin, error_text, format_money, staff_actor
 from leb.ledger.actions import LedgerError
-from leb.lines.admin import AuditedAdmin, error_text, format_money, staff_actor
 
 from . import queries
 from .actions import (

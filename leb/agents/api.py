@@ -16,9 +16,8 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.responses import Status
 
-from leb import clock
-from leb.api import problems
-from leb.api.problems import Problem
+from leb.common import clock, problems
+from leb.common.problems import Problem
 
 from . import queries
 from .actions import (

@@ -17,8 +17,8 @@ from django.utils.translation import gettext as _
 from ninja.security import APIKeyHeader
 from ninja.throttling import SimpleRateThrottle
 
-from leb import clock
-from leb.api.problems import Problem
+from leb.common import clock
+from leb.common.problems import Problem
 
 from . import signing
 from .actions import do_record_nonce, key_is_usable

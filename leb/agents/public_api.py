@@ -1,5 +1,5 @@
 """/api/v1 endpoints of the public agent check, mounted on the one API in
-leb/api/api.py: anyone may ask whether a seller is an authorised agent."""
+leb/apiv1/api.py: anyone may ask whether a seller is an authorised agent."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
 
-from leb.api.problems import Problem
-from leb.api.schemas import ProblemOut
-from leb.api.throttles import ClientIPThrottle
+from leb.common.problems import Problem
+from leb.common.schemas import ProblemOut
+from leb.common.throttles import ClientIPThrottle
 
 from . import queries
 

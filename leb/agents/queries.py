@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from leb.ledger.models import Account, Transfer
+from leb.receipts.queries import Seller
 
 from .models import (
     Agent,
@@ -272,3 +277,19 @@ def active_regions() -> list[str]:
         .values_list("region", flat=True)
         .distinct()
     )
+
+
+def agent_check_url(code: str) -> str:
+    """The public check of an agent, on the configured site address (it is
+    printed on the PDF, like the receipt's own verification link)."""
+    path = reverse("agents:verify") + "?" + urlencode({"q": code})
+    return getattr(settings, "SITE_URL", "").rstrip("/") + path
+
+
+def seller_on_receipt(order: Any, code: str) -> Seller | None:
+    """The agent that sold `order`, as receipts name it (registered with
+    receipts when the app loads)."""
+    agent = agent_by_code(code)
+    if agent is None:
+        return None
+    return Seller("agent", agent.display_name, agent.code, agent_check_url(agent.code))

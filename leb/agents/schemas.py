@@ -7,8 +7,8 @@ from typing import Literal
 
 from ninja import Field, Schema
 
-from leb.api.schemas import Money, ProblemOut, money
 from leb.catalog.quotes import Quote
+from leb.common.schemas import Money, ProblemOut, money
 
 from .actions import AgentQuote, reason_text
 from .models import AgentTopUp, AgentTopUpStatus

@@ -13,8 +13,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from leb.portal import ratelimit
-from leb.portal.formatting import babel_locale
+from leb.common import ratelimit
+from leb.common.formatting import babel_locale
 
 from . import queries
 from .forms import VerifyForm

@@ -1,0 +1,1 @@
+"""Announcements and promotion banners shown on the portal, written from the promotions themselves."""

@@ -6,7 +6,7 @@ from django.utils.html import format_html, linebreaks
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
+from leb.common import clock
 
 from .models import Announcement
 from .queries import attach_promotions

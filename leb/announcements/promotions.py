@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 
 from leb.catalog.models import Channel
 from leb.catalog.queries import PromotionView
-from leb.portal.formatting import babel_locale, format_local_datetime, format_money
+from leb.common.formatting import babel_locale, format_local_datetime, format_money
 
 
 def _listed(items: list[str]) -> str:

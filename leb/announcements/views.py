@@ -14,8 +14,8 @@ from django.utils.html import linebreaks
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from leb import clock
-from leb.portal.formatting import user_timezone
+from leb.common import clock
+from leb.common.formatting import user_timezone
 
 from .models import Announcement, Kind
 from .queries import attach_promotions, visible_announcements

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.db import transaction
 
-from leb import clock
 from leb.audit.actions import record
+from leb.common import clock
 
 from . import tokens
 from .models import PersonalToken

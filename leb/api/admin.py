@@ -12,8 +12,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from leb import clock
 from leb.audit.actions import record
+from leb.common import clock
 
 from . import tokens
 from .actions import do_revoke_personal_token

@@ -1,0 +1,1 @@
+"""The hash-chained audit log of every staff action and money movement, and the audited admin base."""

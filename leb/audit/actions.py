@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from leb import clock
+from leb.common import clock
 
 from .models import AuditEntry
 

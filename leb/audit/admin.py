@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from leb.admin_tools import ReadOnlyAdmin
+from leb.common.admin import ReadOnlyAdmin
 
 from .models import AuditEntry
 

@@ -36,18 +36,15 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from stdnum import luhn
 
-from leb import clock
 from leb.audit.actions import record
 from leb.catalog.models import Plan
 from leb.catalog.quotes import QuoteError, quote
+from leb.common import clock
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus
-from leb.payments.actions import absolute_url, failure_message, settle
-from leb.payments.models import AttemptStatus, PaymentAttempt
+from leb.payments.actions import absolute_url, do_charge_off_session, failure_message
 from leb.payments.providers import sandbox
 from leb.payments.providers.base import (
-    FAILED,
-    Outcome,
     PaymentProviderError,
     SavedCard,
     get_provider,
@@ -623,38 +620,14 @@ def do_charge_saved_method(
         return do_fulfil_order(order, now=now)
     if order.status != OrderStatus.PENDING_PAYMENT:
         return order
-    with transaction.atomic():
-        order = TopUpOrder.objects.select_for_update(of=("self",)).get(pk=order.pk)
-        attempt = order.payment_attempts.order_by("-created_at", "-id").first()
-        if attempt is None:
-            attempt = PaymentAttempt.objects.create(
-                order=order,
-                provider=provider.name,
-                amount=order.price,
-                currency=order.currency,
-                status=AttemptStatus.PENDING,
-                provider_data={"saved_method": method.pk, "off_session": True},
-                created_at=now,
-                updated_at=now,
-            )
-    if attempt.is_open:
-        # Network I/O outside any transaction; the provider key makes a retry safe.
-        try:
-            outcome = provider.charge_saved(
-                attempt,
-                customer_reference=method.customer_reference,
-                method_reference=method.method_reference,
-                idempotency_key=f"offsession:{attempt.public_id}",
-            )
-        except PaymentProviderError as exc:
-            logger.warning("off-session charge of attempt %s failed: %s", attempt.pk, exc)
-            outcome = Outcome(FAILED, failure_code="provider_unavailable")
-        PaymentAttempt.objects.filter(pk=attempt.pk).update(
-            provider_reference=attempt.provider_reference,
-            provider_data=attempt.provider_data,
-            updated_at=now,
-        )
-        settle(attempt, outcome, now=now)
+    do_charge_off_session(
+        order,
+        provider_name=provider.name,
+        saved_method_id=method.pk,
+        customer_reference=method.customer_reference,
+        method_reference=method.method_reference,
+        now=now,
+    )
     order.refresh_from_db()
     if order.status == OrderStatus.PAID:
         order = do_fulfil_order(order, now=now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from leb.admin_tools import ReadOnlyAdmin
+from leb.common.admin import ReadOnlyAdmin
 
 from .models import AutoKeepRule, AutoKeepRun, MethodSetup, SavedPaymentMethod
 

@@ -1,4 +1,4 @@
-"""/api/v1 endpoints of this app, mounted on the one API in leb/api/api.py:
+"""/api/v1 endpoints of this app, mounted on the one API in leb/apiv1/api.py:
 your saved payment methods and the auto-keep rule of one of your lines."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router
 
-from leb import clock
 from leb.api.auth import SIGNED_IN, user_of
-from leb.api.problems import Problem, for_field
-from leb.api.schemas import ProblemOut
 from leb.catalog.models import Plan
+from leb.common import clock
+from leb.common.problems import Problem, for_field
+from leb.common.schemas import ProblemOut
 from leb.lines.models import Line
 
 from . import actions

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from leb import clock
+from leb.common import clock
 from leb.lines.models import Line
 
 from .models import AutoKeepRule, AutoKeepRun, MethodStatus, SavedPaymentMethod

@@ -17,10 +17,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from leb import clock
 from leb.catalog.models import Plan
+from leb.common import clock
+from leb.common.formatting import format_money, format_phone
 from leb.lines.models import Line, LineStatus
-from leb.portal.formatting import format_money, format_phone
 
 from . import actions
 from .actions import AutoKeepError

@@ -1,0 +1,1 @@
+"""Plans, free-amount rules and promotions, and the one quote function every channel prices with."""

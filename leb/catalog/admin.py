@@ -12,7 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from leb.lines.admin import AuditedAdmin, ReadOnlyAdmin, format_money, validate_currency
+from leb.audit.audited_admin import AuditedAdmin
+from leb.common.admin import ReadOnlyAdmin, format_money, validate_currency
 
 from .models import Channel, FreeAmountRule, Plan, Promotion, PromotionRedemption
 

@@ -118,6 +118,21 @@ class Quote:
         return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
 
 
+# The rows of Quote.breakdown(), for receipts, the API and the back office.
+BREAKDOWN_LABELS = {
+    "list_price": _("List price"),
+    "discount": _("Discount"),
+    "price": _("Price paid"),
+    "credit": _("Credit"),
+    "bonus_credit": _("Bonus credit"),
+    "restore_fee": _("Restore fee"),
+}
+
+
+def breakdown_label(key: str) -> str:
+    return str(BREAKDOWN_LABELS.get(key, key))
+
+
 def days_added_sentence(
     frozen: Quote, *, date: str, cap_days: int | None, done: bool = False
 ) -> str:
@@ -309,7 +324,7 @@ def quote(
     """Price a top-up of `line` by a plan or a free amount (minor units) on
     `channel`. Applies the promo code when given (an invalid one is an error),
     otherwise the best automatic promotion. Reads only; writes nothing."""
-    from leb import clock
+    from leb.common import clock
 
     now = now or clock.now()
     status = _check_line(line, now)

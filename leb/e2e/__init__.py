@@ -1,0 +1,1 @@
+"""Browser tests that drive the portal in headless Chromium, with screenshots."""

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from leb import clock
 from leb.agents.actions import do_create_agent, do_set_agent_status
 from leb.agents.models import AgentChannel, AgentStatus, ChannelKind
+from leb.common import clock
 from leb.e2e.conftest import shot
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,10 +14,10 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
-from leb import clock
 from leb.catalog.models import Plan
+from leb.common import clock
+from leb.common.formatting import format_local_date
 from leb.e2e.conftest import shot
-from leb.portal.formatting import format_local_date
 from leb.topups.models import TopUpOrder
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from leb import clock
+from leb.common import clock
 from leb.e2e.conftest import shot
 from leb.topups.actions import do_create_order
 from leb.topups.models import TopUpOrder

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from leb import clock
+from leb.common import clock
 from leb.e2e.conftest import shot
 from leb.topups.models import TopUpOrder
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from leb import clock
 from leb.announcements.models import Announcement, Kind
 from leb.catalog.models import Promotion
+from leb.common import clock
 from leb.e2e.conftest import shot
 
 pytestmark = pytest.mark.django_db(transaction=True)

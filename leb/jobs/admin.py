@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from leb import clock
+from leb.common import clock
 
 from .models import PeriodicJob
 

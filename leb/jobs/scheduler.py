@@ -18,7 +18,7 @@ from django.db.models.functions import Least
 from django.utils.module_loading import import_string
 from django_tasks.base import Task
 
-from leb import clock
+from leb.common import clock
 
 from .models import PeriodicJob
 from .schedule import ScheduledJob, scheduled_jobs

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
+from leb.common import clock
 
 from .models import Account, AccountKind, Transfer, TransferGroup
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from leb.admin_tools import ReadOnlyAdmin, ReadOnlyMixin
+from leb.common.admin import ReadOnlyAdmin, ReadOnlyMixin
 
 from .models import Account, Transfer, TransferGroup
 

@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
 from leb.audit.actions import record
+from leb.common import clock
 from leb.ledger.actions import (
     Leg,
     Posting,

@@ -1,45 +1,44 @@
 """Back office for lines, numbers and policies.
 
 Lines change only through actions (activation, top-ups, the sweep), so their
-pages are read-only; staff act on them through admin actions and the manual
-top-up page, each of which calls the same action every channel uses.
+pages are read-only; staff act on them through admin actions, each of which
+calls the same action every channel uses. The manual top-up page is added by
+the top-ups admin, which owns top-ups.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from babel import Locale, UnknownLocaleError
-from babel.numbers import format_currency, get_currency_precision, is_currency
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
-from django.utils import formats, timezone, translation
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from leb import clock
-from leb.admin_tools import ReadOnlyAdmin, ReadOnlyMixin
-from leb.audit.actions import record
-from leb.catalog.models import Plan
-from leb.ledger.actions import LedgerError
-from leb.topups.actions import do_admin_topup
-from leb.topups.models import TopUpOrder
+from leb.audit.audited_admin import AuditedAdmin
+from leb.common import clock
+from leb.common.admin import (
+    ReadOnlyAdmin,
+    ReadOnlyMixin,
+    error_text,
+    format_money,
+    format_when,
+    staff_actor,
+    validate_currency,
+)
 
 from . import lifecycle
 from .actions import do_activate_line, refresh_next_transitions
@@ -48,77 +47,6 @@ from .models import Line, LineEvent, LineStatus, NumberPolicy, PhoneNumber
 
 RECENT_EVENTS = 25
 RECENT_ORDERS = 10
-
-
-# --- Shared helpers (the catalog and top-up admins use them too) ---------------
-
-
-def _babel_locale() -> Locale:
-    try:
-        return Locale.parse(translation.to_locale(translation.get_language() or "en"))
-    except (UnknownLocaleError, ValueError):
-        return Locale.parse("en")
-
-
-def format_money(amount: int | None, currency: str) -> str:
-    """Minor units as "HKD 50.00": the ISO code avoids "$" meaning three currencies."""
-    if amount is None or not currency:
-        return "-"
-    if not is_currency(currency):
-        return f"{currency} {amount}"
-    value = Decimal(amount).scaleb(-get_currency_precision(currency))
-    return format_currency(
-        value, currency, format="¤¤\u00a0#,##0.00", locale=_babel_locale(), currency_digits=True
-    )
-
-
-def format_when(at: datetime | None) -> str:
-    if at is None:
-        return "-"
-    return formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")
-
-
-def staff_actor(request: HttpRequest) -> str:
-    return f"staff:{request.user.get_username()}"
-
-
-def error_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return " ".join(str(message) for message in exc.messages)
-    return str(exc)
-
-
-class AuditedAdmin(admin.ModelAdmin):
-    """Catalog and policy edits change what subscribers pay and keep: every
-    save goes to the hash-chained audit log in the same transaction."""
-
-    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            self._audit(request, obj, "change" if change else "add", list(form.changed_data))
-
-    def save_related(
-        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
-    ) -> None:
-        with transaction.atomic():
-            super().save_related(request, form, formsets, change)
-
-    def _audit(self, request: HttpRequest, obj: Model, verb: str, fields: list[str]) -> None:
-        name = obj._meta.model_name
-        record(staff_actor(request), f"{name}.{verb}", f"{name}:{obj.pk}", {"fields": fields})
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Orders and lines keep pointing at these rows: retire them instead.
-        return False
-
-
-def validate_currency(value: str) -> str:
-    value = (value or "").strip().upper()
-    if not is_currency(value):
-        raise ValidationError(
-            _("%(value)s is not an ISO 4217 currency code."), params={"value": value}
-        )
-    return value
 
 
 # --- Policies -------------------------------------------------------------------
@@ -426,9 +354,6 @@ class LineAdmin(admin.ModelAdmin):
     def has_activate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("lines.change_line")
 
-    def has_topup_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("topups.add_topuporder")
-
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
@@ -541,192 +466,6 @@ class LineAdmin(admin.ModelAdmin):
                 % {"count": activated},
                 messages.SUCCESS,
             )
-
-    def get_urls(self) -> list[URLPattern]:
-        custom = [
-            path(
-                "<path:object_id>/topup/",
-                self.admin_site.admin_view(self.topup_view),
-                name="lines_line_topup",
-            )
-        ]
-        return custom + super().get_urls()
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "can_topup": self.has_topup_permission(request)}
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def topup_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        if not self.has_topup_permission(request):
-            raise PermissionDenied
-        line = self.get_object(request, unquote(object_id))
-        if line is None:
-            self.message_user(
-                request,
-                _("The line with ID %(id)s does not exist.") % {"id": object_id},
-                messages.WARNING,
-            )
-            return HttpResponseRedirect(reverse("admin:lines_line_changelist"))
-        change_url = reverse("admin:lines_line_change", args=[line.pk])
-        if request.method == "POST":
-            form = ManualTopUpForm(request.POST, line=line)
-            if form.is_valid():
-                order = form.submit(staff=request.user)
-                if order is not None:
-                    from leb.topups.admin import manual_topup_notes  # it imports this module
-
-                    self.message_user(request, form.success_message(order), messages.SUCCESS)
-                    # Fewer days than the plan (validity cap or reset rule): say so.
-                    for note in manual_topup_notes(order):
-                        self.message_user(request, note, messages.WARNING)
-                    return HttpResponseRedirect(change_url)
-        else:
-            form = ManualTopUpForm(line=line)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Manual top-up of %(line)s") % {"line": str(line)},
-            "opts": self.opts,
-            "original": line,
-            "form": form,
-            "line_number": self.number(line),
-            "line_status": self.effective_status(line),
-            "line_balance": self.balance(line),
-            "line_valid_until": format_when(line.valid_until),
-            "change_url": change_url,
-            "has_view_permission": self.has_view_permission(request, line),
-        }
-        return TemplateResponse(request, "admin/lines/line/topup.html", context)
-
-
-# --- Manual top-up ------------------------------------------------------------------
-
-# Where an action's refusal belongs on the form, by its error code.
-_ERROR_FIELDS = {
-    "amount_not_positive": "amount",
-    "amount_range": "amount",
-    "amount_unavailable": "amount",
-    "plan_inactive": "plan",
-    "plan_currency": "plan",
-    "plan_channel": "plan",
-    "plan_unknown": "plan",
-    "reason_required": "reason",
-}
-
-
-def new_topup_key(line: Line) -> str:
-    return f"admin:{line.pk}:{uuid.uuid4().hex}"
-
-
-class PlanChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        return str(
-            _("%(name)s: %(price)s, %(days)d days")
-            % {
-                "name": obj,
-                "price": format_money(obj.price, obj.currency),
-                "days": obj.validity_days,
-            }
-        )
-
-
-class ManualTopUpForm(forms.Form):
-    """A staff top-up. The idempotency key is made when the form is first shown
-    and travels in a hidden field, so posting the same form twice (a double
-    click, a resent request) tops up once."""
-
-    plan = PlanChoiceField(queryset=Plan.objects.none(), required=False, label=_("Plan"))
-    amount = forms.IntegerField(
-        required=False,
-        label=_("or an amount (minor units)"),
-        help_text=_("e.g. 5000 for 50.00; gives the validity of the currency's free-amount rule"),
-    )
-    reason = forms.CharField(
-        max_length=200,
-        label=_("Reason"),
-        help_text=_(
-            "Kept in the audit log, e.g. a ticket number or a payment taken at the counter."
-        ),
-        widget=forms.TextInput(attrs={"size": 60}),
-    )
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=200)
-
-    def __init__(self, *args: Any, line: Line, **kwargs: Any) -> None:
-        if not args and "initial" not in kwargs:
-            kwargs["initial"] = {"idempotency_key": new_topup_key(line)}
-        super().__init__(*args, **kwargs)
-        self.line = line
-        self.fields["plan"].queryset = Plan.objects.filter(currency=line.currency, is_active=True)  # type: ignore[attr-defined]
-        self.replayed = False
-
-    def clean_idempotency_key(self) -> str:
-        key = self.cleaned_data["idempotency_key"]
-        if not re.fullmatch(rf"admin:{self.line.pk}:[0-9a-f]{{32}}", key):
-            raise ValidationError(
-                _("This form has expired; please reload the page."), code="bad_key"
-            )
-        return key
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        if cleaned.get("plan") is not None and cleaned.get("amount") is not None:
-            raise ValidationError(
-                _("Choose a plan or an amount, not both."), code="plan_and_amount"
-            )
-        if (
-            cleaned.get("plan") is None
-            and cleaned.get("amount") is None
-            and not self.has_error("amount")
-        ):
-            raise ValidationError(_("Choose a plan or enter an amount."), code="plan_or_amount")
-        return cleaned
-
-    def submit(self, *, staff: Any) -> TopUpOrder | None:
-        """Top up; on a refusal, the reason becomes a form error and None is returned."""
-        data = self.cleaned_data
-        key = data["idempotency_key"]
-        self.replayed = TopUpOrder.objects.filter(idempotency_key=key).exists()
-        try:
-            return do_admin_topup(
-                line=self.line,
-                staff=staff,
-                reason=data["reason"],
-                idempotency_key=key,
-                plan=data.get("plan"),
-                amount=data.get("amount"),
-            )
-        except ValidationError as exc:
-            field = _ERROR_FIELDS.get(str(getattr(exc, "code", "") or ""))
-            self.add_error(field, exc if not hasattr(exc, "error_dict") else error_text(exc))
-            if getattr(exc, "code", "") == "key_conflict":
-                self._renew_key()
-        except LedgerError as exc:
-            self.add_error(None, str(exc))
-        return None
-
-    def _renew_key(self) -> None:
-        # The key went with a different top-up (the form was changed after a
-        # successful submit): a fresh key lets staff submit this one on purpose.
-        data = cast(QueryDict, self.data).copy()
-        data["idempotency_key"] = new_topup_key(self.line)
-        self.data = data
-
-    def success_message(self, order: TopUpOrder) -> str:
-        values = {
-            "receipt": order.receipt_number or order.public_id,
-            "price": format_money(order.price, order.currency),
-            "date": format_when(order.valid_until_after),
-        }
-        if self.replayed:
-            return str(
-                _("This top-up was already done (receipt %(receipt)s); nothing was added.") % values
-            )
-        return str(_("Topped up %(price)s, receipt %(receipt)s; valid until %(date)s.") % values)
 
 
 @admin.register(LineEvent)

@@ -22,7 +22,7 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
-from leb import clock
+from leb.common import clock
 
 from . import identifiers
 from .actions import do_create_line

@@ -1,0 +1,1 @@
+"""The "my lines" pages: binding a line to an account and seeing its validity, balance and history."""

@@ -14,15 +14,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from leb import clock
-from leb.accounts.views import client_ip
+from leb.common import clock
+from leb.common.formatting import format_local_date, format_phone, user_timezone
+from leb.common.ratelimit import client_ip
 from leb.lines import lifecycle
 from leb.lines.models import Line
-from leb.portal.formatting import format_local_date, format_phone, user_timezone
 from leb.security.lockouts import locked_for, register_failure, register_success
 from leb.sms import SmsError, send_sms
+from leb.topups.links import top_up_url
 
-from . import binding, queries, urgency
+from . import binding, queries
 from .binding import BindResult, ChallengeState
 from .forms import METHOD_SMS, BindLineForm, SmsCodeForm
 from .models import BindingChallenge
@@ -260,7 +261,7 @@ def line_view(request: HttpRequest, line_id: int) -> HttpResponse:
             "now": now,
             # The notice above carries the prominent button; no second one.
             "needs_top_up": lifecycle.urgency(line, now).needs_top_up,
-            "top_up_url": urgency.top_up_url(line),
+            "top_up_url": top_up_url(line.pk),
             "timeline": _timeline_sentences(line, now, user_timezone(request)),
             "topups": queries.recent_topups(line),
             "show_activation": show_activation,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from leb.admin_tools import ReadOnlyMixin
+from leb.common.admin import ReadOnlyMixin
 
 from .models import Notification, NotificationPreference
 

@@ -6,3 +6,8 @@ class NotificationsConfig(AppConfig):
     name = "leb.notifications"
     label = "notifications"
     verbose_name = _("Notifications")
+
+    def ready(self) -> None:
+        from . import receivers
+
+        receivers.connect()

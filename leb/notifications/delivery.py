@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from leb import clock
+from leb.common import clock
 from leb.lines.models import Line
 
 from .actions import recipient_language, zone

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from leb.topups.models import TopUpOrder
 
 
-def topup_succeeded_context(order: TopUpOrder) -> dict[str, Any]:
+def topup_succeeded_context(
+    order: TopUpOrder, *, line: Any = None, quote: Any = None
+) -> dict[str, Any]:
     """What the "top-up succeeded" message says: JSON-safe, dates as ISO
     strings, money as amount + currency, the receipt as an absolute link,
     the payment method and seller as codes that are put in words at send
@@ -19,12 +21,13 @@ def topup_succeeded_context(order: TopUpOrder) -> dict[str, Any]:
     from leb.catalog.quotes import Quote
     from leb.receipts.queries import guest_path, seller_of
 
-    if order.customer_id or order.line.owner_id:
+    line = line if line is not None else order.line
+    if order.customer_id or line.owner_id:
         path = reverse("receipts:detail", kwargs={"receipt_number": order.receipt_number})
     else:
         # Nobody can sign in to see it: the text carries the signed guest link.
         path = guest_path(order)
-    quote = Quote.from_dict(order.quote)
+    quote = quote if quote is not None else Quote.from_dict(order.quote)
     seller = seller_of(order)
     return {
         "receipt_number": order.receipt_number,

@@ -10,9 +10,9 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from leb.common.formatting import format_phone
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus
-from leb.portal.formatting import format_phone
 
 from .models import Channel, Notification, Reason, Status
 from .render import render_for_centre

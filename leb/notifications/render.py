@@ -16,8 +16,8 @@ from django.template.loader import get_template
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_date, parse_datetime
 
+from leb.common.formatting import TZ_SESSION_KEY, format_money
 from leb.lines.identifiers import format_msisdn
-from leb.portal.formatting import TZ_SESSION_KEY, format_money
 
 from .models import Notification
 

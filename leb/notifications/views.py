@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from leb import clock
+from leb.common import clock
 
 from .actions import do_rotate_webhook_secret, do_save_notification_preferences
 from .forms import PreferencesForm

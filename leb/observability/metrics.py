@@ -38,7 +38,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from leb import clock
+from leb.common import clock
 
 logger = logging.getLogger(__name__)
 

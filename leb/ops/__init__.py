@@ -1,0 +1,1 @@
+"""Operations: demo data (`leb demo`) and benchmarks (`leb bench`)."""

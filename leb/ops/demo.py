@@ -30,12 +30,12 @@ from django.db import transaction
 from django.db.models import Count
 from stdnum import luhn
 
-from leb import clock
 from leb.accounts.actions import do_mark_contacts_verified
 from leb.agents.demo import demo_agent_login, load_demo_agents
 from leb.announcements.demo import load_demo_announcements
 from leb.autokeep.demo import load_demo_autokeep
 from leb.catalog.models import FreeAmountRule, Plan, Promotion
+from leb.common import clock
 from leb.lines import lifecycle
 from leb.lines.actions import do_activate_line, do_create_line, do_set_line_owner, sweep_lines
 from leb.lines.models import Line, LineStatus, NumberPolicy, PhoneNumber

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
 from leb.audit.actions import record
+from leb.common import clock
 from leb.topups.actions import OrderError, do_fail_order, do_fulfil_order, do_mark_paid
 from leb.topups.actions import do_refund_order as _do_refund_order
 from leb.topups.models import OrderStatus, TopUpOrder
@@ -172,6 +172,60 @@ def do_start_attempt(
     attempt.status = AttemptStatus.PENDING
     attempt.updated_at = clock.now()
     attempt.save()
+    return attempt
+
+
+def do_charge_off_session(
+    order: TopUpOrder,
+    *,
+    provider_name: str,
+    saved_method_id: int,
+    customer_reference: str,
+    method_reference: str,
+    now: datetime | None = None,
+) -> PaymentAttempt:
+    """Charge a saved method for an unpaid order while its owner is away:
+    one attempt per order (a retry reuses it), the provider call outside any
+    transaction under a key that makes a retry safe, then settle(), which
+    marks the order paid. The caller fulfils it."""
+    now = now or clock.now()
+    try:
+        provider = get_provider(provider_name)
+    except LookupError as exc:
+        raise PaymentError(
+            _("This payment method is not available."), code="provider_unknown"
+        ) from exc
+    with transaction.atomic():
+        order = TopUpOrder.objects.select_for_update(of=("self",)).get(pk=order.pk)
+        attempt = order.payment_attempts.order_by("-created_at", "-id").first()
+        if attempt is None:
+            attempt = PaymentAttempt.objects.create(
+                order=order,
+                provider=provider.name,
+                amount=order.price,
+                currency=order.currency,
+                status=AttemptStatus.PENDING,
+                provider_data={"saved_method": saved_method_id, "off_session": True},
+                created_at=now,
+                updated_at=now,
+            )
+    if attempt.is_open:
+        try:
+            outcome = provider.charge_saved(
+                attempt,
+                customer_reference=customer_reference,
+                method_reference=method_reference,
+                idempotency_key=f"offsession:{attempt.public_id}",
+            )
+        except PaymentProviderError as exc:
+            logger.warning("off-session charge of attempt %s failed: %s", attempt.pk, exc)
+            outcome = Outcome(FAILED, failure_code="provider_unavailable")
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(
+            provider_reference=attempt.provider_reference,
+            provider_data=attempt.provider_data,
+            updated_at=now,
+        )
+        settle(attempt, outcome, now=now)
     return attempt
 
 

@@ -11,7 +11,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from stdnum import luhn
 
-from leb import clock
+from leb.common import clock
 
 
 class BlankInput(forms.TextInput):

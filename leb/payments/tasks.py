@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django_tasks import task
 
-from leb import clock
+from leb.common import clock
 
 logger = logging.getLogger(__name__)
 

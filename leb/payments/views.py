@@ -22,15 +22,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from leb.catalog.quotes import Quote
+from leb.common.formatting import format_money
 from leb.ledger.queries import balance_of
-from leb.portal.formatting import format_money
+from leb.receipts.labels import payment_method_label
 from leb.receipts.queries import days_text, guest_path, order_label
 from leb.topups.actions import do_create_order
 from leb.topups.models import OrderStatus, TopUpOrder
 
 from . import actions
 from .forms import CardForm
-from .labels import payment_method_label
 from .models import AttemptStatus, PaymentAttempt, SandboxVaultedCard
 from .providers import sandbox
 from .providers.base import (

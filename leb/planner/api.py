@@ -1,5 +1,5 @@
-"""/api/v1 endpoints of this app, mounted on the one API in leb/api/api.py.
-Use leb.api.auth (ANYONE, SIGNED_IN, user_of) and leb.api.problems.Problem."""
+"""/api/v1 endpoints of this app, mounted on the one API in leb/apiv1/api.py.
+Use leb.api.auth (ANYONE, SIGNED_IN, user_of) and leb.common.problems.Problem."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
 
-from leb import clock
 from leb.api.auth import SIGNED_IN, user_of
-from leb.api.problems import Problem
-from leb.api.schemas import Money, ProblemOut, money
+from leb.common import clock
+from leb.common.problems import Problem
+from leb.common.schemas import Money, ProblemOut, money
 from leb.lines.models import Line
 
 from .forms import KeepPlanForm

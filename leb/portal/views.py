@@ -6,17 +6,16 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from leb import clock
 from leb.announcements.promotions import promotion_text
 from leb.announcements.queries import latest_announcements
 from leb.catalog.queries import current_promotions
+from leb.common import clock, ratelimit
+from leb.common.formatting import user_timezone
 from leb.lines import lifecycle
 from leb.lines.models import Line, NumberPolicy
 from leb.lines.queries import PublicLineStatus, live_line_for_number, public_line_status
-from leb.mylines.urgency import top_up_url
+from leb.topups.links import top_up_url
 
-from . import ratelimit
-from .formatting import user_timezone
 from .forms import QuickCheckForm
 
 
@@ -55,7 +54,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "now": now,
         "quick_line": line,
         "quick_needs_top_up": line is not None and lifecycle.urgency(line, now).needs_top_up,
-        "quick_top_up_url": top_up_url(line) if line is not None else "",
+        "quick_top_up_url": top_up_url(line.pk) if line is not None else "",
     }
     response = render(request, "portal/home.html", context, status=status_code)
     if limited:

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from leb.common.formatting import format_phone
 from leb.lines.models import Line
-from leb.portal.formatting import format_phone
 from leb.topups.models import OrderStatus
 
 from .queries import HISTORY_STATUSES, user_lines

@@ -23,7 +23,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from leb.portal.formatting import format_money
+from leb.common.formatting import format_money
 
 from . import fonts, qr
 from .queries import Fact, Receipt, operator_name, seller_sentence

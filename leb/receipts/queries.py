@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -14,12 +14,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from leb.agents import queries as agent_queries
 from leb.catalog.models import Channel
-from leb.catalog.quotes import Quote
+from leb.catalog.quotes import Quote, breakdown_label
+from leb.common.formatting import format_local_datetime, format_money, format_phone
 from leb.lines.models import Line
-from leb.payments.labels import payment_method_label
-from leb.portal.formatting import format_local_datetime, format_money, format_phone
+from leb.receipts.labels import payment_method_label
 from leb.topups.models import OrderStatus, TopUpOrder
 
 from . import signing
@@ -27,17 +26,6 @@ from . import signing
 # Orders that are finished for the subscriber; pending ones are not history yet.
 HISTORY_STATUSES = (OrderStatus.FULFILLED, OrderStatus.REFUNDED, OrderStatus.FAILED)
 RECEIPT_STATUSES = (OrderStatus.FULFILLED, OrderStatus.REFUNDED)
-
-
-def breakdown_labels() -> dict[str, str]:
-    return {
-        "list_price": _("List price"),
-        "discount": _("Discount"),
-        "price": _("Price paid"),
-        "credit": _("Credit"),
-        "bonus_credit": _("Bonus credit"),
-        "restore_fee": _("Restore fee"),
-    }
 
 
 def _visible_to(user: Any) -> Q:
@@ -137,19 +125,24 @@ def agent_code(order: TopUpOrder) -> str:
     return code.strip()
 
 
-def agent_check_url(code: str) -> str:
-    """The public check of an agent, on the configured site address (it is
-    printed on the PDF, like the receipt's own verification link)."""
-    path = reverse("agents:verify") + "?" + urlencode({"q": code})
-    return getattr(settings, "SITE_URL", "").rstrip("/") + path
+# Channels that sell on leb's behalf name their seller on receipts. The agents
+# app registers its lookup when it loads: receipts sit below it and never
+# import it.
+SellerLookup = Callable[[TopUpOrder, str], "Seller | None"]
+_SELLER_LOOKUPS: dict[str, SellerLookup] = {}
+
+
+def register_seller_lookup(channel: str, lookup: SellerLookup) -> None:
+    """`lookup(order, code)` returns the seller of an order of `channel`
+    whose public code is `code`, or None when it does not know the code."""
+    _SELLER_LOOKUPS[channel] = lookup
 
 
 def seller_of(order: TopUpOrder) -> Seller:
     if order.channel == Channel.AGENT:
-        agent = agent_queries.agent_by_code(agent_code(order))
-        if agent is not None:
-            return Seller("agent", agent.display_name, agent.code, agent_check_url(agent.code))
-        return Seller("agent", agent_name(order))
+        lookup = _SELLER_LOOKUPS.get(order.channel)
+        found = lookup(order, agent_code(order)) if lookup is not None else None
+        return found or Seller("agent", agent_name(order))
     return Seller("operator", operator_name())
 
 
@@ -250,13 +243,14 @@ class Receipt:
 
 def build_receipt(order: TopUpOrder, language: str | None = None) -> Receipt:
     quote = Quote.from_dict(order.quote)
-    labels = breakdown_labels()
     return Receipt(
         order=order,
         quote=quote,
         msisdn=order.line.msisdn,
         label=order_label(order, language),
-        breakdown=[BreakdownRow(key, labels[key], amount) for key, amount in quote.breakdown()],
+        breakdown=[
+            BreakdownRow(key, breakdown_label(key), amount) for key, amount in quote.breakdown()
+        ],
         verify_url=verify_url(order),
         seller=seller_of(order),
     )

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from leb import clock
+from leb.common.signing import ClockSigner
 from leb.topups.models import TopUpOrder
 
 # Fixed: changing it invalidates every QR code already printed.
@@ -66,23 +65,8 @@ def guest_link_max_age() -> timedelta:
     return timedelta(days=int(getattr(settings, "RECEIPT_GUEST_LINK_DAYS", 30)))
 
 
-class _ClockSigner(signing.TimestampSigner):
-    """Stamps and ages by leb's clock, so tests move time instead of waiting."""
-
-    def timestamp(self) -> str:
-        return signing.b62_encode(int(clock.now().timestamp()))
-
-    def unsign(self, value: str, max_age: Any = None) -> str:
-        result = signing.Signer.unsign(self, value)
-        value, stamp = result.rsplit(self.sep, 1)
-        issued = signing.b62_decode(stamp)
-        if max_age is not None and clock.now().timestamp() - issued > float(max_age):
-            raise signing.SignatureExpired("Signature age exceeds max_age")
-        return value
-
-
-def _guest_signer() -> _ClockSigner:
-    return _ClockSigner(salt=GUEST_SALT, algorithm="sha256")
+def _guest_signer() -> ClockSigner:
+    return ClockSigner(salt=GUEST_SALT, algorithm="sha256")
 
 
 def guest_token(order: TopUpOrder) -> str:

@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
-from leb.payments.labels import payment_method_label
-from leb.portal.formatting import format_phone, user_timezone
+from leb.common.formatting import format_phone, user_timezone
+from leb.receipts.labels import payment_method_label
 from leb.topups.models import OrderStatus, TopUpOrder
 
 from . import pdf, qr, signing

@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 
-from leb import clock
 from leb.catalog.models import Channel, Plan
+from leb.common import clock
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus, NumberPolicy
 from leb.notifications.actions import NotifyRequest, notify_many

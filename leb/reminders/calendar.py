@@ -14,9 +14,9 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from icalendar import Alarm, Calendar, Event, vDuration
 
+from leb.common.formatting import format_local_datetime, format_phone
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineEvent, LineEventKind, LineStatus
-from leb.portal.formatting import format_local_datetime, format_phone
 
 from . import schedule
 from .models import CalendarFeed

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from leb import clock
+from leb.common import clock
 from leb.lines.models import Line
 
 from .actions import do_rotate_calendar_feed

@@ -30,7 +30,7 @@ from django.test import override_settings
 from django.utils import timezone
 from stdnum import luhn
 
-from leb import clock
+from leb.common import clock
 
 from . import deps
 from .config import Config

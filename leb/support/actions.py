@@ -17,8 +17,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 import leb.sms
-from leb import clock
 from leb.audit.actions import record
+from leb.common import clock
 from leb.lines.identifiers import normalize_msisdn
 
 from .models import Ticket, TicketCategory, TicketMessage, TicketStatus

@@ -10,8 +10,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from leb.admin_tools import ReadOnlyMixin
 from leb.audit.actions import record
+from leb.common.admin import ReadOnlyMixin
 
 from .actions import MAX_BODY, do_close, do_reply, staff_actor
 from .models import Ticket, TicketMessage, TicketStatus

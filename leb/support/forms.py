@@ -9,9 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from leb.common.formatting import format_local_date, format_phone
 from leb.lines.identifiers import normalize_msisdn
 from leb.lines.models import Line
-from leb.portal.formatting import format_local_date, format_phone
 from leb.topups.models import TopUpOrder
 
 from .actions import MAX_BODY

@@ -17,10 +17,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_http_methods, require_safe
 
+from leb.common import ratelimit
+from leb.common.formatting import user_timezone
 from leb.payments.actions import failure_message
 from leb.payments.models import PaymentAttempt
-from leb.portal import ratelimit
-from leb.portal.formatting import user_timezone
 from leb.topups.models import TopUpOrder
 
 from .actions import do_open_ticket, do_reply

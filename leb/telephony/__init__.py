@@ -1,0 +1,1 @@
+"""The phone channels: the IVR hotline (Twilio TwiML) and USSD menus, and `leb phone` to play them."""

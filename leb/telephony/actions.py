@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
-from leb import clock
+from leb.common import clock
 from leb.lines.models import Line
 
 from .models import CallSession

@@ -25,11 +25,11 @@ from django.utils.translation import ngettext
 from leb.accounts.models import Profile
 from leb.catalog.models import Plan
 from leb.catalog.quotes import Quote, QuoteError, quote
+from leb.common.formatting import format_local_date, format_money
 from leb.lines import lifecycle
 from leb.lines.identifiers import format_msisdn, normalize_msisdn
 from leb.lines.models import Line, LineStatus
 from leb.lines.queries import live_line_for_number
-from leb.portal.formatting import format_local_date, format_money
 from leb.topups.balance import BalanceRefused, do_buy_plan_from_balance
 
 from . import queries

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from leb import clock
+from leb.common import clock
 
 from . import ivr, ussd
 from .security import twilio_request_is_signed, ussd_request_is_authentic

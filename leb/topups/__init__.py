@@ -1,0 +1,1 @@
+"""Top-up orders: create, mark paid, fulfil exactly once, fail, cancel, refund; gap-free receipt numbers."""

@@ -21,24 +21,26 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
 from leb.audit.actions import record
 from leb.catalog import actions as catalog_actions
 from leb.catalog.models import Plan
 from leb.catalog.quotes import Quote, quote
+from leb.common import clock
 from leb.ledger.actions import (
     InsufficientFunds,
     Leg,
     post_transfers,
     reverse_group,
+    system_account,
     system_accounts,
 )
-from leb.ledger.models import AccountKind
+from leb.ledger.models import Account, AccountKind
 from leb.lines import lifecycle
 from leb.lines.actions import apply_topup_validity, lock_line, revoke_topup_validity, wallet_for
 from leb.lines.models import Line, LineStatus, RefundValidityRule
 
 from .models import OrderStatus, ReceiptCounter, TopUpOrder
+from .signals import order_fulfilled
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +126,16 @@ def do_mark_paid(
     currency: str,
     provider: str,
     reference: str,
+    paid_from: Account | None = None,
     now: datetime | None = None,
 ) -> TopUpOrder:
     """Record that the provider holds the money. Repeating the same payment is a
     no-op; a different amount, currency or second payment is refused.
-    A payment that arrives after its order expired is still honoured."""
+    A payment that arrives after its order expired is still honoured.
+
+    The money comes from the provider's clearing account, or from `paid_from`
+    (the line's own wallet when a plan is bought from balance); a wallet that
+    is too low raises InsufficientFunds and nothing is written."""
     now = now or clock.now()
     with transaction.atomic():
         order = _lock_order(order.pk)
@@ -156,12 +163,18 @@ def do_mark_paid(
             if frozen.promotion_id:
                 catalog_actions.reclaim_promotion(order.order_ref)
             logger.warning("late payment for %s order %s honoured", order.status, order.pk)
-        clearing, suspense = system_accounts(
-            order.currency, (AccountKind.CLEARING, provider), (AccountKind.SUSPENSE, "")
-        )
+        if paid_from is None:
+            source, suspense = system_accounts(
+                order.currency, (AccountKind.CLEARING, provider), (AccountKind.SUSPENSE, "")
+            )
+            code = "payment"
+        else:
+            source = paid_from
+            suspense = system_account(AccountKind.SUSPENSE, order.currency)
+            code = f"{provider}.payment"
         post_transfers(
             f"{order.order_ref}:payment",
-            [Leg(clearing, suspense, amount, "payment")],
+            [Leg(source, suspense, amount, code)],
             description=f"payment {provider} {reference}",
             now=now,
             savepoint=False,
@@ -230,9 +243,6 @@ def next_receipt_number(now: datetime) -> str:
 
 def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpOrder:
     """Turn a paid order into balance and validity, exactly once."""
-    from leb.notifications.actions import notify
-    from leb.notifications.kinds import topup_succeeded_context
-
     now = now or clock.now()
     with transaction.atomic():
         order = _lock_order(order.pk)
@@ -282,13 +292,8 @@ def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpO
                 "receipt_number",
             ]
         )
-        notify(
-            kind="topup_succeeded",
-            context=topup_succeeded_context(order),
-            dedupe_key=f"order:{order.public_id}",
-            line=line,
-            now=now,
-        )
+        # The receipt message is queued by the outbox's receiver, in this transaction.
+        order_fulfilled.send(TopUpOrder, order=order, line=line, quote=frozen, now=now)
     return order
 
 

@@ -16,15 +16,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
 from leb.catalog.models import Plan
-from leb.ledger.actions import InsufficientFunds, Leg, post_transfers, system_account
-from leb.ledger.models import AccountKind
+from leb.common import clock
+from leb.ledger.actions import InsufficientFunds
 from leb.lines import lifecycle
 from leb.lines.actions import lock_line, wallet_for
 from leb.lines.models import Line, LineStatus
 
-from .actions import do_create_order, do_fulfil_order
+from .actions import do_create_order, do_fulfil_order, do_mark_paid
 from .models import OrderStatus, TopUpOrder
 
 PROVIDER = "balance"
@@ -99,31 +98,19 @@ def do_buy_plan_from_balance(
                 _("The balance is too low for this plan."),
                 code="balance_short",
             )
-        suspense = system_account(AccountKind.SUSPENSE, order.currency)
         try:
-            post_transfers(
-                f"{order.order_ref}:payment",
-                [Leg(wallet, suspense, order.price, "balance.payment")],
-                description=f"plan {plan.code} from balance",
+            order = do_mark_paid(
+                order,
+                amount=order.price,
+                currency=order.currency,
+                provider=PROVIDER,
+                reference=idempotency_key[:200],
+                paid_from=wallet,
                 now=now,
             )
         except InsufficientFunds as exc:
             raise BalanceRefused(
                 _("The balance is too low for this plan."), code="balance_short"
             ) from exc
-        order.status = OrderStatus.PAID
-        order.paid_at = now
-        order.paid_amount = order.price
-        order.payment_provider = PROVIDER
-        order.payment_reference = idempotency_key[:200]
-        order.save(
-            update_fields=[
-                "status",
-                "paid_at",
-                "paid_amount",
-                "payment_provider",
-                "payment_reference",
-            ]
-        )
         order = do_fulfil_order(order, now=now)
     return order

@@ -1,0 +1,1 @@
+"""Voucher PINs: batches, distributors, redemption on web, phone and USSD, with lockouts."""

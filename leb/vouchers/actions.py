@@ -37,10 +37,10 @@ from django.db.models import Count, Max, Min, Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
 from leb.audit.actions import record
 from leb.catalog.models import Channel, FreeAmountRule, Plan
 from leb.catalog.quotes import QuoteError
+from leb.common import clock
 from leb.ledger.actions import Leg, post_transfers, system_account, system_accounts
 from leb.ledger.models import AccountKind
 from leb.lines import lifecycle

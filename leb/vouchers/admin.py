@@ -19,10 +19,10 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from leb import clock
-from leb.admin_tools import ReadOnlyAdmin
+from leb.audit.audited_admin import AuditedAdmin
+from leb.common import clock
+from leb.common.admin import ReadOnlyAdmin, error_text, format_money, staff_actor
 from leb.ledger.actions import LedgerError
-from leb.lines.admin import AuditedAdmin, error_text, format_money, staff_actor
 
 from .actions import (
     SerialRange,

@@ -1,5 +1,5 @@
-"""/api/v1 endpoints of this app, mounted on the one API in leb/api/api.py.
-Use leb.api.auth (ANYONE, SIGNED_IN, user_of) and leb.api.problems.Problem."""
+"""/api/v1 endpoints of this app, mounted on the one API in leb/apiv1/api.py.
+Use leb.api.auth (ANYONE, SIGNED_IN, user_of) and leb.common.problems.Problem."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
 
-from leb import clock
 from leb.api.auth import ANYONE, OPTIONAL_SECURITY, user_of
-from leb.api.problems import Problem, for_field
-from leb.api.schemas import Money, ProblemOut, money, quote_out
-from leb.api.throttles import ClientIPThrottle, client_ip
 from leb.catalog.quotes import Quote
+from leb.catalog.schemas import quote_out
+from leb.common import clock
+from leb.common.problems import Problem, for_field
+from leb.common.schemas import Money, ProblemOut, money
+from leb.common.throttles import ClientIPThrottle, client_ip
 from leb.ledger.queries import balance_of
 from leb.lines.identifiers import format_msisdn, normalize_msisdn
 from leb.lines.queries import live_line_for_number

@@ -14,13 +14,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from leb import clock
 from leb.catalog.quotes import Quote, days_added_sentence
+from leb.common import clock, ratelimit
+from leb.common.formatting import format_local_date, user_timezone
 from leb.ledger.queries import balance_of
 from leb.lines.models import Line, LineStatus
 from leb.lines.queries import live_line_for_number
-from leb.portal import ratelimit
-from leb.portal.formatting import format_local_date, user_timezone
 from leb.receipts.queries import verify_path
 from leb.topups.models import OrderStatus, TopUpOrder
 

@@ -1,0 +1,1 @@
+"""The web top-up pages: number, plan, confirm, pay, result."""

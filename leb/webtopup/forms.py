@@ -14,8 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from leb.catalog.models import FreeAmountRule, Plan
+from leb.common.formatting import format_money
 from leb.lines.identifiers import normalize_msisdn
-from leb.portal.formatting import format_money
 
 AMOUNT = "amount"
 _NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")

@@ -11,70 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.core import signing
+from leb.topups.links import (
+    TokenExpired,
+    TokenInvalid,
+    line_from_token,
+    line_token,
+    max_age_seconds,
+    sign,
+    unsign,
+)
 
-from leb import clock
+__all__ = [
+    "Choice",
+    "Ticket",
+    "TokenExpired",
+    "TokenInvalid",
+    "line_from_token",
+    "line_token",
+    "max_age_seconds",
+]
 
-LINE_SALT = "leb.webtopup.line"
 CHOICE_SALT = "leb.webtopup.choice"
 TICKET_SALT = "leb.webtopup.ticket"
-
-
-class TokenExpired(Exception):
-    """The value was genuine but is too old."""
-
-
-class TokenInvalid(Exception):
-    """The value was altered, truncated or made for something else."""
-
-
-def max_age_seconds() -> int:
-    return int(getattr(settings, "WEBTOPUP_TOKEN_MINUTES", 30)) * 60
-
-
-class _ClockSigner(signing.TimestampSigner):
-    """Stamps and ages by leb's clock, so expiry follows the same "now" as
-    the prices it guards (and tests can move it)."""
-
-    def timestamp(self) -> str:
-        return signing.b62_encode(int(clock.now().timestamp()))
-
-    def unsign(self, value: str, max_age: Any = None) -> str:
-        result = signing.Signer.unsign(self, value)
-        value, stamp = result.rsplit(self.sep, 1)
-        issued = signing.b62_decode(stamp)
-        if max_age is not None and clock.now().timestamp() - issued > float(max_age):
-            raise signing.SignatureExpired("Signature age exceeds max_age")
-        return value
-
-
-def _sign(value: dict[str, Any], salt: str) -> str:
-    return _ClockSigner(salt=salt).sign_object(value, compress=True)
-
-
-def _unsign(token: str, salt: str) -> dict[str, Any]:
-    try:
-        value = _ClockSigner(salt=salt).unsign_object(token, max_age=max_age_seconds())
-    except signing.SignatureExpired as exc:
-        raise TokenExpired from exc
-    except (signing.BadSignature, ValueError, UnicodeDecodeError) as exc:
-        raise TokenInvalid from exc
-    if not isinstance(value, dict):
-        raise TokenInvalid
-    return value
-
-
-def line_token(line_id: int) -> str:
-    return _sign({"l": line_id}, LINE_SALT)
-
-
-def line_from_token(token: str) -> int:
-    value = _unsign(token, LINE_SALT)
-    line_id = value.get("l")
-    if not isinstance(line_id, int) or isinstance(line_id, bool):
-        raise TokenInvalid
-    return line_id
 
 
 @dataclass(frozen=True)
@@ -87,7 +45,7 @@ class Choice:
     promo_code: str = ""
 
     def to_token(self) -> str:
-        return _sign(
+        return sign(
             {"l": self.line_id, "p": self.plan_code, "a": self.amount, "c": self.promo_code},
             CHOICE_SALT,
         )
@@ -109,7 +67,7 @@ class Choice:
 
     @classmethod
     def from_token(cls, token: str) -> Choice:
-        return cls.from_value(_unsign(token, CHOICE_SALT))
+        return cls.from_value(unsign(token, CHOICE_SALT))
 
 
 @dataclass(frozen=True)
@@ -130,11 +88,11 @@ class Ticket:
             "k": self.key,
             "t": self.terms,
         }
-        return _sign(value, TICKET_SALT)
+        return sign(value, TICKET_SALT)
 
     @classmethod
     def from_token(cls, token: str) -> Ticket:
-        value = _unsign(token, TICKET_SALT)
+        value = unsign(token, TICKET_SALT)
         key, terms = value.get("k"), value.get("t")
         if not isinstance(key, str) or not key or not isinstance(terms, str):
             raise TokenInvalid

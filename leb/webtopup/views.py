@@ -20,9 +20,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from leb import clock
 from leb.catalog.models import FreeAmountRule, Plan
 from leb.catalog.quotes import Quote, QuoteError, days_added_sentence, quote
+from leb.common import clock, ratelimit
+from leb.common.formatting import format_local_date, format_money, user_timezone
 from leb.ledger.queries import balance_of
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus
@@ -32,8 +33,6 @@ from leb.payments.providers.base import (
     enabled_provider_names,
     get_provider,
 )
-from leb.portal import ratelimit
-from leb.portal.formatting import format_local_date, format_money, user_timezone
 from leb.topups.actions import do_create_order
 from leb.topups.models import TopUpOrder
 

@@ -9,9 +9,9 @@ from django.test import Client
 from django.urls import reverse
 
 import leb.sms
-from leb import clock
 from leb.accounts.actions import do_register_user
 from leb.accounts.models import PhoneCode
+from leb.common import clock
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery 42"

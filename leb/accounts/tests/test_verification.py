@@ -13,10 +13,11 @@ from django.test import Client
 from django.urls import reverse
 
 import leb.sms
-from leb import clock
 from leb.accounts import queries
 from leb.accounts.actions import do_mark_contacts_verified, do_register_user
 from leb.accounts.models import PhoneCode, Profile
+from leb.common import clock
+from leb.notifications.actions import verified_contact_annotations
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery 42"
@@ -330,7 +331,7 @@ def test_queries_give_only_proven_contacts() -> None:
     phone_only.refresh_from_db()
     assert queries.verified_phone(phone_only) == PHONE
     # the annotations are dynamic columns, unknown to the type checker
-    annotated: Any = get_user_model().objects.annotate(**queries.verified_contact_annotations())
+    annotated: Any = get_user_model().objects.annotate(**verified_contact_annotations())
     rows = dict(annotated.values_list("pk", "verified_email"))
     assert rows == {unproven.pk: "", proven.pk: "p@example.com", phone_only.pk: "", bare.pk: ""}
     phones = dict(annotated.values_list("pk", "verified_phone"))

@@ -15,7 +15,6 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from leb import clock
 from leb.agents import signing
 from leb.agents.actions import (
     NewKey,
@@ -25,6 +24,7 @@ from leb.agents.actions import (
     do_record_deposit,
 )
 from leb.agents.models import Agent
+from leb.common import clock
 
 _nonce = itertools.count(1)
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from leb import clock
 from leb.agents import signing
 from leb.agents.actions import (
     AgentError,
@@ -25,6 +24,7 @@ from leb.agents.actions import (
 from leb.agents.models import Agent, AgentNonce, AgentStatus, AgentTopUp
 from leb.agents.tests.conftest import SignedClient, problem
 from leb.audit.models import AuditEntry
+from leb.common import clock
 
 pytestmark = pytest.mark.django_db
 BALANCE = "/agent/v1/balance"

@@ -13,7 +13,6 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from leb import clock
 from leb.agents import signing
 from leb.agents.demo import (
     ACTIVE_LEGAL_NAME,
@@ -31,6 +30,7 @@ from leb.agents.models import (
     DepositStatus,
 )
 from leb.agents.queries import balance
+from leb.common import clock
 from leb.ledger.queries import verify_ledger
 from leb.ops.demo import OPS_USERNAME, load_demo
 

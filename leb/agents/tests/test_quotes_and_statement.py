@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from leb import clock
 from leb.agents.models import Agent, AgentPlanDiscount, AgentTopUp
 from leb.agents.tests.conftest import SignedClient, problem
+from leb.common import clock
 from leb.ledger.models import TransferGroup
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from leb import clock
 from leb.agents.actions import (
     AgentError,
     do_confirm_agent_topup,
@@ -20,6 +19,7 @@ from leb.agents.actions import (
 from leb.agents.models import Agent, AgentTopUp, AgentTopUpStatus
 from leb.agents.queries import balance
 from leb.agents.tests.conftest import SignedClient, problem
+from leb.common import clock
 from leb.ledger.models import Account, Transfer
 from leb.topups.models import OrderStatus, TopUpOrder
 

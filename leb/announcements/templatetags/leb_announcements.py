@@ -4,8 +4,8 @@ from typing import Any
 
 from django import template
 
-from leb import clock
-from leb.portal.formatting import user_timezone
+from leb.common import clock
+from leb.common.formatting import user_timezone
 
 from ..models import Announcement
 from ..queries import pinned_announcement

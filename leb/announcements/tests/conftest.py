@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from leb import clock
+from leb.common import clock
 
 from .factories import make_announcement
 

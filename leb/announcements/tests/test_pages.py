@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from leb import clock
 from leb.announcements.models import Kind
+from leb.common import clock
 
 pytestmark = pytest.mark.django_db
 

@@ -14,12 +14,12 @@ from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError
 from django.test import Client
 
-from leb import clock
 from leb.announcements.models import Announcement, Kind
 from leb.announcements.queries import pinned_announcement
 from leb.catalog.models import Plan, Promotion
 from leb.catalog.quotes import quote
-from leb.portal.formatting import format_money
+from leb.common import clock
+from leb.common.formatting import format_money
 
 pytestmark = pytest.mark.django_db
 

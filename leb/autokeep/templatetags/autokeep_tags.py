@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
+from leb.common import clock
 
 register = template.Library()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from leb import clock
+from leb.common import clock
 
 # Sandbox test cards.
 OK_CARD = "4242424242424242"

@@ -105,7 +105,7 @@ def test_a_run_that_adds_fewer_days_says_so_on_the_page(
     run = AutoKeepRun.objects.get()
     assert run.status == RunStatus.SUCCEEDED
     assert run.order is not None and run.order.days_added == 359
-    from leb import clock
+    from leb.common import clock
 
     with clock.frozen(crossing):
         page = owner_client.get("/autokeep/").content.decode()

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from leb import clock
+from leb.common import clock
 from leb.jobs.models import PeriodicJob
 
 

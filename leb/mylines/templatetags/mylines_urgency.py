@@ -8,10 +8,9 @@ from typing import Any
 
 from django import template
 
-from leb import clock
-from leb.portal.formatting import user_timezone
-
-from ..urgency import notice_for
+from leb.common import clock
+from leb.common.formatting import user_timezone
+from leb.reminders.urgency import notice_for
 
 register = template.Library()
 

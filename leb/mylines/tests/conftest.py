@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 import leb.sms
-from leb import clock
+from leb.common import clock
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from leb import clock
+from leb.common import clock
 from leb.lines.models import LineEvent, LineEventKind
 from leb.mylines import binding
 from leb.mylines.models import BindingChallenge

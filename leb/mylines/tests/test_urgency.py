@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from leb import clock
+from leb.common import clock
 from leb.lines.models import Line, LineStatus
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
 import leb.sms
-from leb import clock
+from leb.common import clock
 from leb.jobs.schedule import scheduled_jobs
 from leb.notifications.actions import NotifyRequest, notify, notify_many
 from leb.notifications.models import Notification, Status

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from leb import clock
+from leb.common import clock
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from leb import clock
+from leb.common import clock
 from leb.notifications.actions import do_save_notification_preferences, notify
 from leb.notifications.delivery import deliver_due_notifications
 from leb.notifications.models import NotificationPreference

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from leb import clock
+from leb.common import clock
 from leb.conftest import topup
 
 from .tasks import note_request_id

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.cache.backends.redis import RedisCache
 
-from leb.portal import ratelimit
+from leb.common import ratelimit
 
 # A day-long window: the two processes below count in the same bucket.
 WINDOW = 86400
@@ -54,7 +54,7 @@ def test_a_bad_log_format_refuses_to_start() -> None:
 def test_a_rate_limit_is_counted_across_processes(redis_cache: str, redis_url: str) -> None:
     # given: another process, with its own connection, spends 3 of 5 attempts
     other = run_leb_python(
-        "from leb.portal import ratelimit; "
+        "from leb.common import ratelimit; "
         f"print([ratelimit.hit('quick-check', '198.51.100.7', 5, {WINDOW}) for _ in range(3)])",
         LEB_REDIS_URL=redis_url,
         LEB_CACHE_KEY_PREFIX=redis_cache,

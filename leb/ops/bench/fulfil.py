@@ -22,8 +22,8 @@ from typing import Any
 from django.db import OperationalError, connection
 from stdnum import luhn
 
-from leb import clock
 from leb.catalog.models import Plan, Promotion
+from leb.common import clock
 from leb.ledger.actions import system_account
 from leb.ledger.models import AccountKind, TransferGroup
 from leb.ledger.queries import verify_ledger

@@ -32,7 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from leb import clock
+from leb.common import clock
 from leb.lines.models import Line, LineStatus, NumberPolicy, PhoneNumber
 from leb.notifications.models import Notification
 from leb.reminders import actions

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 
-from leb import clock
+from leb.common import clock
 from leb.ledger.actions import system_account
 from leb.ledger.models import Account, AccountKind, Transfer, TransferGroup
 from leb.ledger.queries import verify_ledger

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from leb import clock
 from leb.catalog.models import FreeAmountRule, Plan
+from leb.common import clock
 from leb.lines.actions import do_activate_line, do_create_line, sweep_lines
 from leb.lines.models import Line, NumberPolicy, PhoneNumber
 

@@ -23,7 +23,7 @@ from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
+from leb.common import clock
 
 from .base import (
     FAILED,

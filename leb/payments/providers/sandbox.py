@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from leb import clock
+from leb.common import clock
 
 from .base import (
     CANCELLED,

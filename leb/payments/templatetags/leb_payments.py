@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import template
 
-from leb.payments.labels import CHANNEL_LABELS, provider_label
+from leb.receipts.labels import CHANNEL_LABELS, provider_label
 
 register = template.Library()
 

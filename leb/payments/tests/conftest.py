@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from leb import clock
+from leb.common import clock
 
 
 @pytest.fixture(autouse=True)

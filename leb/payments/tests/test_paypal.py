@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from leb import clock
 from leb.audit.models import AuditEntry
+from leb.common import clock
 from leb.ledger.queries import balance_by_code
 from leb.payments.actions import do_refund_attempt
 from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from leb import clock
+from leb.common import clock
 from leb.lines import lifecycle
 from leb.lines.models import LineStatus
 

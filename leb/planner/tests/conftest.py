@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from leb import clock
+from leb.common import clock
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,8 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.urls import reverse
 
-from leb import clock
 from leb.catalog.models import Plan, Promotion
+from leb.common import clock
 from leb.lines.models import Line
 from leb.planner.templatetags import planner_tags
 

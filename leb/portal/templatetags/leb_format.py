@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from .. import formatting
+from leb.common import formatting
 
 register = template.Library()
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
-from leb import clock
 from leb.announcements.tests.factories import make_announcement
+from leb.common import clock
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.utils import translation
 
-from leb import clock
-from leb.portal.formatting import (
+from leb.common import clock
+from leb.common.formatting import (
     babel_locale,
     days_until,
     format_local_date,

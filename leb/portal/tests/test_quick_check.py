@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from leb import clock
+from leb.common import clock
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from leb import clock
+from leb.common import clock
 
 pytestmark = pytest.mark.django_db
 

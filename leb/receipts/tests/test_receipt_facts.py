@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from leb import clock
-from leb.payments.labels import payment_method_label, provider_label
+from leb.common import clock
 from leb.receipts import signing
+from leb.receipts.labels import payment_method_label, provider_label
 from leb.receipts.queries import days_text, guest_path, seller_text
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from typing import Any
 from django import template
 from django.conf import settings
 
-from leb.portal.formatting import Format, format_local_date, user_timezone
+from leb.common.formatting import Format, format_local_date, user_timezone
 
 from ..calendar import feed_path
 

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from icalendar import Calendar
 
-from leb import clock
+from leb.common import clock
 from leb.conftest import topup
 from leb.lines import lifecycle
 from leb.lines.actions import do_set_line_owner

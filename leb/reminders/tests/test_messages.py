@@ -11,6 +11,7 @@ import pytest
 from django.core import mail
 from django.utils import translation
 
+from leb.common.formatting import format_local_date
 from leb.conftest import topup
 from leb.lines import lifecycle
 from leb.lines.identifiers import format_msisdn
@@ -18,7 +19,6 @@ from leb.notifications.actions import do_save_notification_preferences
 from leb.notifications.delivery import deliver_due_notifications
 from leb.notifications.models import Notification, Reason, Status
 from leb.notifications.render import render
-from leb.portal.formatting import format_local_date
 from leb.reminders.actions import scan_reminders
 
 from .helpers import messages

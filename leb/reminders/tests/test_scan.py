@@ -337,7 +337,7 @@ def test_many_lines_in_small_batches(make_line: Any, now: datetime) -> None:
 
 def test_the_periodic_job_runs_the_scan(make_line: Any, now: datetime, monkeypatch: Any) -> None:
     # given a due reminder and the job as the scheduler knows it
-    from leb import clock
+    from leb.common import clock
     from leb.jobs.schedule import scheduled_jobs
     from leb.reminders.tasks import scan_reminders_task
 

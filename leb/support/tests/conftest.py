@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import cache
 
 import leb.sms
-from leb import clock
+from leb.common import clock
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from leb.accounts.actions import do_save_preferences
-from leb.portal.formatting import format_local_date, format_local_datetime
+from leb.common.formatting import format_local_date, format_local_datetime
 from leb.support.actions import do_open_ticket
 from leb.topups.models import TopUpOrder
 

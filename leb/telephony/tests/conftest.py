@@ -29,8 +29,8 @@ def _phone_settings(settings: Any) -> None:
 
 @pytest.fixture
 def frozen_clock(monkeypatch: pytest.MonkeyPatch, now: datetime) -> Callable[[datetime], None]:
-    """Views read leb.clock.now(); tests set it."""
-    from leb import clock
+    """Views read leb.common.clock.now(); tests set it."""
+    from leb.common import clock
 
     current = {"now": now}
     monkeypatch.setattr(clock, "now", lambda: current["now"])

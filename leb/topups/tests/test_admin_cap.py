@@ -11,8 +11,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from leb import clock
 from leb.catalog.models import Plan
+from leb.common import clock
 from leb.topups.actions import do_admin_topup
 from leb.topups.admin import manual_topup_notes
 from leb.topups.models import TopUpOrder

@@ -11,8 +11,8 @@ import pytest
 from django.contrib.admin import helpers
 from django.test import Client
 
-from leb import clock
 from leb.audit.models import AuditEntry
+from leb.common import clock
 from leb.vouchers.models import BatchState, Voucher, VoucherBatch, VoucherState
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from leb import clock
+from leb.common import clock
 from leb.topups.models import TopUpOrder
 from leb.vouchers import pins
 

@@ -419,7 +419,7 @@ def test_the_periodic_task_expires_vouchers(
     make_batch: Callable[..., Any], now: datetime, ledger_ok: Any
 ) -> None:
     # given
-    from leb import clock
+    from leb.common import clock
     from leb.vouchers.tasks import expire_vouchers_task
 
     make_batch(quantity=2, expires_on=(now + timedelta(days=1)).date())

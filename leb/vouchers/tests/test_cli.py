@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from leb import clock
+from leb.common import clock
 from leb.vouchers import pins
 from leb.vouchers.models import Distributor, Voucher, VoucherBatch, VoucherState
 from leb.vouchers.tests.conftest import read_export

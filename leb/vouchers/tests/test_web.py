@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from leb import clock
+from leb.common import clock
 from leb.topups.models import TopUpOrder
 from leb.vouchers import pins
 from leb.vouchers.models import Voucher, VoucherState

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from leb import clock
+from leb.common import clock
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from leb import clock
 from leb.catalog.models import Plan
+from leb.common import clock
 from leb.conftest import topup
 from leb.lines.models import LineStatus
 from leb.payments.models import PaymentAttempt

@@ -26,8 +26,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from leb import clock
 from leb.agents import signing
+from leb.common import clock
 
 TIMEOUT_SECONDS = 30
 

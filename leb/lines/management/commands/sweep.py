@@ -13,7 +13,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _gettext_lazy
 
-from leb import clock
+from leb.common import clock
 from leb.lines.actions import SweepResult, sweep_lines
 
 # Lazy, so help is rendered in the language active when it is shown; typed as

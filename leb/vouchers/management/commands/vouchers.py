@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _gettext_lazy
 from django.utils.translation import ngettext
 from tqdm import tqdm
 
-from leb import clock
 from leb.catalog.models import Plan
+from leb.common import clock
 from leb.ledger.actions import LedgerError
 from leb.vouchers import actions
 from leb.vouchers.models import Distributor, VoucherBatch

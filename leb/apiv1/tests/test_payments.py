@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from leb import clock
+from leb.common import clock
 from leb.topups.actions import do_create_order
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.test import Client, override_settings
 
-from leb import clock
+from leb.common import clock
 
 from .conftest import assert_problem
 

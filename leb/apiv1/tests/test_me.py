@@ -5,7 +5,7 @@ from typing import Any
 
 from django.test import Client
 
-from leb import clock
+from leb.common import clock
 from leb.conftest import topup
 
 from .conftest import assert_problem, bearer

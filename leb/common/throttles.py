@@ -7,19 +7,9 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja.throttling import SimpleRateThrottle
 
+from .ratelimit import client_ip
 
-def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, or with API_NUM_PROXIES trusted proxies in front, the
-    address the nearest of them saw. X-Forwarded-For is spoofable otherwise."""
-    remote = str(request.META.get("REMOTE_ADDR", ""))
-    proxies = int(getattr(settings, "API_NUM_PROXIES", 0) or 0)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-    if proxies <= 0 or not forwarded:
-        return remote
-    addresses = [a.strip() for a in str(forwarded).split(",") if a.strip()]
-    if not addresses:
-        return remote
-    return addresses[-min(proxies, len(addresses))]
+__all__ = ["ClientIPThrottle", "client_ip", "line_check_throttle"]
 
 
 class ClientIPThrottle(SimpleRateThrottle):

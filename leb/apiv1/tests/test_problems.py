@@ -17,10 +17,10 @@ def test_unexpected_errors_are_500_problems_without_internals(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("database password is hunter2")
 
-    monkeypatch.setattr("leb.api.api.public_line_status", broken)
+    monkeypatch.setattr("leb.apiv1.api.public_line_status", broken)
 
     # when
-    with caplog.at_level(logging.ERROR, logger="leb.api.problems"):
+    with caplog.at_level(logging.ERROR, logger="leb.common.problems"):
         response = anonymous.get("/api/v1/lines/check", {"number": "+85294000001"})
 
     # then
@@ -37,7 +37,7 @@ def test_http404_from_below_is_a_problem(
     def missing(*args: Any, **kwargs: Any) -> Any:
         raise Http404("internal lookup detail")
 
-    monkeypatch.setattr("leb.api.api.public_line_status", missing)
+    monkeypatch.setattr("leb.apiv1.api.public_line_status", missing)
 
     # when
     response = anonymous.get("/api/v1/lines/check", {"number": "+85294000001"})

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils import translation
 
-from leb import clock
+from leb.common import clock
 
 # Django language code -> Babel locale. Hong Kong is the home market, so
 # Traditional Chinese uses the HK conventions.

@@ -7,13 +7,22 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
-from leb import clock
+from leb.common import clock
 
 
 def client_ip(request: HttpRequest) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is set by the client unless a trusted
-    # proxy rewrites REMOTE_ADDR, so it cannot key a limit.
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    """REMOTE_ADDR, or with LEB_API_NUM_PROXIES trusted proxies in front, the
+    address the nearest of them saw. X-Forwarded-For is spoofable otherwise,
+    so it never keys a limit unless a trusted proxy wrote it."""
+    remote = str(request.META.get("REMOTE_ADDR") or "unknown")
+    proxies = int(getattr(settings, "API_NUM_PROXIES", 0) or 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if proxies <= 0 or not forwarded:
+        return remote
+    addresses = [a.strip() for a in str(forwarded).split(",") if a.strip()]
+    if not addresses:
+        return remote
+    return addresses[-min(proxies, len(addresses))]
 
 
 def quick_check_limit() -> tuple[int, int]:

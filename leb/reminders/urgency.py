@@ -12,11 +12,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from leb.common.formatting import format_local_date, format_local_datetime, format_money
 from leb.lines import lifecycle
 from leb.lines.lifecycle import Urgency
 from leb.lines.models import Line
-from leb.portal.formatting import format_local_date, format_local_datetime, format_money
-from leb.webtopup.tokens import line_token
+from leb.topups.links import top_up_url
 
 # Levels that get a notice; "ok" and "inventory" say nothing extra.
 SHOWN = (Urgency.SOON, Urgency.URGENT, Urgency.GRACE, Urgency.SUSPENDED, Urgency.TERMINATED)
@@ -38,11 +38,6 @@ class UrgencyNotice:
     def role(self) -> str:
         # A warning that needs action is announced; a milder note is a status.
         return "alert" if self.prominent or self.level == Urgency.TERMINATED else "status"
-
-
-def top_up_url(line: Line) -> str:
-    """The web top-up for this very line: its plans page, no number to retype."""
-    return reverse("webtopup:plans", kwargs={"token": line_token(line.pk)})
 
 
 def _label(level: str) -> str:
@@ -71,7 +66,7 @@ def notice_for(line: Line, now: datetime, tz: tzinfo) -> UrgencyNotice | None:
         return format_local_date(value, tz)
 
     keep_by = format_local_date(lifecycle.last_keep_day(until, policy, tz), tz)
-    top_up = top_up_url(line)
+    top_up = top_up_url(line.pk)
     if state.level == Urgency.SOON:
         return UrgencyNotice(
             level=state.level,

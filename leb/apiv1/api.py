@@ -16,11 +16,16 @@ from django.utils.translation import gettext as _
 from ninja import Header, NinjaAPI, Query
 from ninja.responses import Status
 
-from leb import clock
 from leb.agents.public_api import router as agents_public_router
+from leb.api.auth import ANYONE, OPTIONAL_SECURITY, SIGNED_IN, user_of
 from leb.autokeep.api import router as autokeep_router
 from leb.catalog.models import Channel, Plan
 from leb.catalog.quotes import Quote, find_plan, quote
+from leb.catalog.schemas import QuoteOut, quote_out
+from leb.common import clock, problems
+from leb.common.problems import Problem, for_field
+from leb.common.schemas import ProblemOut, money
+from leb.common.throttles import line_check_throttle
 from leb.lines import lifecycle
 from leb.lines.identifiers import format_msisdn, normalize_msisdn
 from leb.lines.models import Line, LineStatus
@@ -31,9 +36,6 @@ from leb.topups.actions import do_create_order
 from leb.topups.models import OrderStatus, TopUpOrder
 from leb.vouchers.api import router as vouchers_router
 
-from . import problems
-from .auth import ANYONE, OPTIONAL_SECURITY, SIGNED_IN, user_of
-from .problems import Problem, for_field
 from .schemas import (
     LineCheckOut,
     MyLineOut,
@@ -42,14 +44,9 @@ from .schemas import (
     PaymentIn,
     PaymentOut,
     PlanOut,
-    ProblemOut,
     QuoteIn,
-    QuoteOut,
     ReceiptOut,
-    money,
-    quote_out,
 )
-from .throttles import line_check_throttle
 
 api = NinjaAPI(
     title="leb API",
