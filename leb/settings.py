@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "leb.telephony",
     "leb.simulation",
     "leb.observability",
+    # Last: after migrate it puts the staff roles in step with every app's permissions.
+    "leb.backoffice",
 ]
 
 MIDDLEWARE = [
@@ -284,6 +286,25 @@ SUPPORT_TICKET_RATE = env(
 )  # new tickets per IP/user: requests/seconds
 SUPPORT_REPLY_RATE = env("SUPPORT_REPLY_RATE", "30/3600")
 SUPPORT_GUEST_LINK_DAYS = int(env("SUPPORT_GUEST_LINK_DAYS", "180"))
+
+
+def _refund_limits(raw: str) -> dict[str, int]:
+    limits = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        currency, _sep, amount = item.partition("=")
+        if not currency.strip() or not amount.strip().isdigit():
+            raise ImproperlyConfigured(
+                "LEB_SUPPORT_REFUND_LIMITS: write CURRENCY=minor units, e.g. HKD=20000,GBP=2000."
+            )
+        limits[currency.strip().upper()] = int(amount)
+    return limits
+
+
+# The largest top-up (price, in minor units) the support role may refund, per
+# currency; a currency not listed: none. Finance refunds any amount.
+SUPPORT_REFUND_LIMITS = _refund_limits(env("SUPPORT_REFUND_LIMITS", "HKD=20000,GBP=2000"))
 
 # --- SMS ----------------------------------------------------------------------
 SMS_BACKEND = env("SMS_BACKEND", "leb.sms.backends.console.SmsBackend")

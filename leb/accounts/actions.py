@@ -6,16 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.http import HttpRequest
 
 from leb.common import clock
+from leb.common.transactions import one_transaction
 
 from .middleware import SESSION_EPOCH_KEY
 from .models import Profile
 
 
-@transaction.atomic
+@one_transaction
 def do_register_user(
     *, email: str, phone: str, password: str, language: str, verified: bool = False
 ) -> Any:
@@ -36,7 +36,7 @@ def do_register_user(
     return user
 
 
-@transaction.atomic
+@one_transaction
 def do_mark_contacts_verified(user: Any, *, now: datetime | None = None) -> Profile:
     """Count the account's current email address and mobile number as proven."""
     now = now or clock.now()
@@ -49,7 +49,7 @@ def do_mark_contacts_verified(user: Any, *, now: datetime | None = None) -> Prof
     return profile
 
 
-@transaction.atomic
+@one_transaction
 def do_verify_email(user: Any, *, now: datetime) -> Profile:
     profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
     if profile.email_verified_at is None:
@@ -58,7 +58,7 @@ def do_verify_email(user: Any, *, now: datetime) -> Profile:
     return profile
 
 
-@transaction.atomic
+@one_transaction
 def do_verify_phone(user: Any, phone: str, *, now: datetime) -> bool:
     """Prove the number; False if the account's number changed since the code was sent."""
     profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
@@ -70,7 +70,7 @@ def do_verify_phone(user: Any, phone: str, *, now: datetime) -> bool:
     return True
 
 
-@transaction.atomic
+@one_transaction
 def do_reset_password(user: Any, password: str) -> None:
     """A new password, and every session of the account ends (the epoch moves)."""
     user_model = get_user_model()
@@ -93,7 +93,7 @@ def stamp_session(request: HttpRequest, user: Any) -> None:
         request.session[TZ_SESSION_KEY] = profile.time_zone
 
 
-@transaction.atomic
+@one_transaction
 def do_save_preferences(user: Any, *, language: str, time_zone: str) -> Profile:
     profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
     profile.language = language
@@ -102,7 +102,7 @@ def do_save_preferences(user: Any, *, language: str, time_zone: str) -> Profile:
     return profile
 
 
-@transaction.atomic
+@one_transaction
 def do_sign_out_everywhere(user: Any) -> None:
     """Every session of this account, on every device, ends at its next request."""
     profile, _ = Profile.objects.select_for_update().get_or_create(user=user)

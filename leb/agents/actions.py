@@ -41,9 +41,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.catalog.models import Channel, Plan
 from leb.catalog.quotes import Quote, QuoteError, quote
 from leb.common import clock
+from leb.common.transactions import one_transaction, own_transactions
 from leb.ledger.actions import (
     InsufficientFunds,
     Leg,
@@ -177,19 +179,26 @@ def new_agent_code(region: str) -> str:
     raise AgentError(_("Could not find a free agent code; try again."), code="code_taken")
 
 
+@one_transaction
 def do_create_agent(*, actor: str, now: datetime | None = None, **fields: Any) -> Agent:
     now = now or clock.now()
     fields["region"] = str(fields.get("region", "")).upper()
     fields["currency"] = str(fields.get("currency", "")).upper()
-    with transaction.atomic():
-        agent = Agent(code=new_agent_code(fields["region"]), created_at=now, **fields)
-        agent.full_clean()
-        agent.save()
-        float_account(agent)
-        record(actor, "agent.create", f"agent:{agent.code}", {"fields": sorted(fields)}, now=now)
+    agent = Agent(code=new_agent_code(fields["region"]), created_at=now, **fields)
+    agent.full_clean()
+    agent.save()
+    float_account(agent)
+    record(
+        actor,
+        AuditAction.AGENT_CREATE,
+        f"agent:{agent.code}",
+        {"fields": sorted(fields)},
+        now=now,
+    )
     return agent
 
 
+@own_transactions
 def do_set_agent_status(
     agent: Agent, status: str, *, actor: str, reason: str = "", now: datetime | None = None
 ) -> Agent:
@@ -237,22 +246,29 @@ class NewKey:
         return callbacks.callback_secret(self.key.agent.code)
 
 
+@one_transaction
 def do_create_api_key(
     agent: Agent, *, actor: str, label: str = "", now: datetime | None = None
 ) -> NewKey:
     now = now or clock.now()
-    with transaction.atomic():
-        key = AgentApiKey.objects.create(
-            agent=agent,
-            key_id=signing.new_key_id(),
-            salt=signing.new_salt(),
-            label=label[:100],
-            created_at=now,
-        )
-        record(actor, "agent.key.create", f"agent:{agent.code}", {"key_id": key.key_id}, now=now)
+    key = AgentApiKey.objects.create(
+        agent=agent,
+        key_id=signing.new_key_id(),
+        salt=signing.new_salt(),
+        label=label[:100],
+        created_at=now,
+    )
+    record(
+        actor,
+        AuditAction.AGENT_KEY_CREATE,
+        f"agent:{agent.code}",
+        {"key_id": key.key_id},
+        now=now,
+    )
     return NewKey(key=key, secret=signing.derive_secret(key.key_id, key.salt))
 
 
+@own_transactions
 def do_rotate_api_key(
     key: AgentApiKey,
     *,
@@ -276,7 +292,7 @@ def do_rotate_api_key(
         new = do_create_api_key(old.agent, actor=actor, label=old.label, now=now)
         record(
             actor,
-            "agent.key.rotate",
+            AuditAction.AGENT_KEY_ROTATE,
             f"agent:{old.agent.code}",
             {"old": old.key_id, "new": new.key.key_id, "old_valid_until": end},
             now=now,
@@ -284,17 +300,21 @@ def do_rotate_api_key(
     return new
 
 
+@one_transaction
 def do_revoke_api_key(key: AgentApiKey, *, actor: str, now: datetime | None = None) -> AgentApiKey:
     now = now or clock.now()
-    with transaction.atomic():
-        key = AgentApiKey.objects.select_for_update().select_related("agent").get(pk=key.pk)
-        if key.revoked_at is not None:
-            return key
-        key.revoked_at = now
-        key.save(update_fields=["revoked_at"])
-        record(
-            actor, "agent.key.revoke", f"agent:{key.agent.code}", {"key_id": key.key_id}, now=now
-        )
+    key = AgentApiKey.objects.select_for_update().select_related("agent").get(pk=key.pk)
+    if key.revoked_at is not None:
+        return key
+    key.revoked_at = now
+    key.save(update_fields=["revoked_at"])
+    record(
+        actor,
+        AuditAction.AGENT_KEY_REVOKE,
+        f"agent:{key.agent.code}",
+        {"key_id": key.key_id},
+        now=now,
+    )
     return key
 
 
@@ -302,6 +322,7 @@ def key_is_usable(key: AgentApiKey, now: datetime) -> bool:
     return key.revoked_at is None and (key.valid_until is None or now < key.valid_until)
 
 
+@own_transactions
 def do_record_nonce(key: AgentApiKey, nonce: str, now: datetime) -> bool:
     """True the first time this key sends this nonce, False for a replay."""
     from .models import AgentNonce
@@ -332,6 +353,7 @@ def _staff_actor(user: Any) -> str:
     return f"staff:{user.get_username()}"
 
 
+@own_transactions
 def do_record_deposit(
     agent: Agent,
     *,
@@ -370,7 +392,7 @@ def do_record_deposit(
         )
         record(
             _staff_actor(staff),
-            "agent.deposit.record",
+            AuditAction.AGENT_DEPOSIT_RECORD,
             f"agent-deposit:{deposit.pk}",
             {"agent": agent.code, "amount": amount, "currency": currency, "reference": reference},
             now=now,
@@ -393,67 +415,67 @@ def _lock_deposit(deposit: AgentDeposit, staff: Any) -> AgentDeposit:
     return locked
 
 
+@one_transaction
 def do_approve_deposit(
     deposit: AgentDeposit, *, staff: Any, now: datetime | None = None
 ) -> AgentDeposit:
     """Credit the float: the second person's approval. Approving twice is a no-op."""
     now = now or clock.now()
-    with transaction.atomic():
-        locked = _lock_deposit(deposit, staff)
-        if locked.status == DepositStatus.APPROVED:
-            return locked
-        if locked.status != DepositStatus.PENDING:
-            raise AgentError(_("This deposit was rejected."), code="deposit_rejected")
-        agent = locked.agent
-        post_transfers(
-            f"agent-deposit:{locked.pk}:approve",
-            [
-                Leg(
-                    deposit_clearing(locked.currency),
-                    float_account(agent),
-                    locked.amount,
-                    "agent.deposit",
-                )
-            ],
-            description=f"deposit {agent.code} {locked.bank_reference}",
-            now=now,
-        )
-        locked.status = DepositStatus.APPROVED
-        locked.decided_by = staff
-        locked.decided_at = now
-        locked.save(update_fields=["status", "decided_by", "decided_at"])
-        record(
-            _staff_actor(staff),
-            "agent.deposit.approve",
-            f"agent-deposit:{locked.pk}",
-            {"agent": agent.code, "amount": locked.amount, "currency": locked.currency},
-            now=now,
-        )
+    locked = _lock_deposit(deposit, staff)
+    if locked.status == DepositStatus.APPROVED:
+        return locked
+    if locked.status != DepositStatus.PENDING:
+        raise AgentError(_("This deposit was rejected."), code="deposit_rejected")
+    agent = locked.agent
+    post_transfers(
+        f"agent-deposit:{locked.pk}:approve",
+        [
+            Leg(
+                deposit_clearing(locked.currency),
+                float_account(agent),
+                locked.amount,
+                "agent.deposit",
+            )
+        ],
+        description=f"deposit {agent.code} {locked.bank_reference}",
+        now=now,
+    )
+    locked.status = DepositStatus.APPROVED
+    locked.decided_by = staff
+    locked.decided_at = now
+    locked.save(update_fields=["status", "decided_by", "decided_at"])
+    record(
+        _staff_actor(staff),
+        AuditAction.AGENT_DEPOSIT_APPROVE,
+        f"agent-deposit:{locked.pk}",
+        {"agent": agent.code, "amount": locked.amount, "currency": locked.currency},
+        now=now,
+    )
     return locked
 
 
+@one_transaction
 def do_reject_deposit(
     deposit: AgentDeposit, *, staff: Any, note: str = "", now: datetime | None = None
 ) -> AgentDeposit:
     now = now or clock.now()
-    with transaction.atomic():
-        locked = _lock_deposit(deposit, staff)
-        if locked.status == DepositStatus.REJECTED:
-            return locked
-        if locked.status != DepositStatus.PENDING:
-            raise AgentError(_("This deposit is already approved."), code="deposit_approved")
-        locked.status = DepositStatus.REJECTED
-        locked.decided_by = staff
-        locked.decided_at = now
-        locked.note = note[:200]
-        locked.save(update_fields=["status", "decided_by", "decided_at", "note"])
-        record(
-            _staff_actor(staff),
-            "agent.deposit.reject",
-            f"agent-deposit:{locked.pk}",
-            {"agent": locked.agent.code, "note": note},
-            now=now,
-        )
+    locked = _lock_deposit(deposit, staff)
+    if locked.status == DepositStatus.REJECTED:
+        return locked
+    if locked.status != DepositStatus.PENDING:
+        raise AgentError(_("This deposit is already approved."), code="deposit_approved")
+    locked.status = DepositStatus.REJECTED
+    locked.decided_by = staff
+    locked.decided_at = now
+    locked.note = note[:200]
+    locked.save(update_fields=["status", "decided_by", "decided_at", "note"])
+    record(
+        _staff_actor(staff),
+        AuditAction.AGENT_DEPOSIT_REJECT,
+        f"agent-deposit:{locked.pk}",
+        {"agent": locked.agent.code, "note": note},
+        now=now,
+    )
     return locked
 
 
@@ -661,6 +683,7 @@ def _pay_and_fulfil(
     return order
 
 
+@own_transactions
 def do_create_agent_topup(
     agent: Agent,
     *,
@@ -828,55 +851,56 @@ def expire_agent_topups(now: datetime | None = None, *, batch_size: int = 200) -
     return done
 
 
+@one_transaction
 def do_confirm_agent_topup(
     agent: Agent, public_id: str, *, now: datetime | None = None
 ) -> AgentTopUp:
     """Complete a two-step top-up before it expires. Confirming a completed
     one returns it; an expired one comes back with status expired."""
     now = now or clock.now()
-    with transaction.atomic():
-        agent = _lock_agent(agent.pk)
-        topup = (
-            AgentTopUp.objects.select_for_update(of=("self",))
-            .select_related("agent", "order")
-            .filter(agent=agent, public_id=public_id)
-            .first()
+    agent = _lock_agent(agent.pk)
+    topup = (
+        AgentTopUp.objects.select_for_update(of=("self",))
+        .select_related("agent", "order")
+        .filter(agent=agent, public_id=public_id)
+        .first()
+    )
+    if topup is None:
+        raise AgentRefused(_("There is no such top-up."), "not_found", status=404)
+    if topup.status == AgentTopUpStatus.COMPLETED:
+        return topup
+    if topup.mode != TopUpMode.TWO_STEP or topup.status != AgentTopUpStatus.CREATED:
+        raise AgentRefused(
+            _("This top-up is not awaiting confirmation."), "topup_not_open", status=409
         )
-        if topup is None:
-            raise AgentRefused(_("There is no such top-up."), "not_found", status=404)
-        if topup.status == AgentTopUpStatus.COMPLETED:
-            return topup
-        if topup.mode != TopUpMode.TWO_STEP or topup.status != AgentTopUpStatus.CREATED:
-            raise AgentRefused(
-                _("This top-up is not awaiting confirmation."), "topup_not_open", status=409
+    _check_active(agent)
+    if topup.expires_at is not None and topup.expires_at <= now:
+        _release(topup, AgentTopUpStatus.EXPIRED, now)
+        return topup
+    assert topup.order is not None
+    key = topup.ledger_key
+    try:
+        with transaction.atomic():
+            reverse_group(f"{key}:reserve", f"{key}:release", now=now)
+            topup.order = _pay_and_fulfil(
+                agent,
+                float_account(agent),
+                topup.order,
+                topup.wholesale_price,
+                key,
+                topup.external_id,
+                now,
             )
-        _check_active(agent)
-        if topup.expires_at is not None and topup.expires_at <= now:
-            _release(topup, AgentTopUpStatus.EXPIRED, now)
-            return topup
-        assert topup.order is not None
-        key = topup.ledger_key
-        try:
-            with transaction.atomic():
-                reverse_group(f"{key}:reserve", f"{key}:release", now=now)
-                topup.order = _pay_and_fulfil(
-                    agent,
-                    float_account(agent),
-                    topup.order,
-                    topup.wholesale_price,
-                    key,
-                    topup.external_id,
-                    now,
-                )
-                topup.status = AgentTopUpStatus.COMPLETED
-                topup.confirmed_at = topup.completed_at = now
-                topup.save(update_fields=["status", "confirmed_at", "completed_at", "order"])
-                callbacks.queue_callback(topup, now)
-        except _Declined as declined:
-            _release(topup, AgentTopUpStatus.FAILED, now, declined.reason, declined.detail)
+            topup.status = AgentTopUpStatus.COMPLETED
+            topup.confirmed_at = topup.completed_at = now
+            topup.save(update_fields=["status", "confirmed_at", "completed_at", "order"])
+            callbacks.queue_callback(topup, now)
+    except _Declined as declined:
+        _release(topup, AgentTopUpStatus.FAILED, now, declined.reason, declined.detail)
     return topup
 
 
+@own_transactions
 def do_reverse_agent_topup(
     topup: AgentTopUp, *, staff: Any, reason: str, now: datetime | None = None
 ) -> AgentTopUp:
@@ -911,7 +935,7 @@ def do_reverse_agent_topup(
         callbacks.queue_callback(topup, now)
         record(
             actor,
-            "agent.topup.reverse",
+            AuditAction.AGENT_TOPUP_REVERSE,
             f"agent-topup:{topup.public_id}",
             {"agent": topup.agent.code, "external_id": topup.external_id, "reason": reason},
             now=now,

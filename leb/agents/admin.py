@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
 from leb.audit.audited_admin import AuditedAdmin
+from leb.audit.models import AuditAction
 from leb.common import clock
 from leb.common.admin import ReadOnlyAdmin, ReadOnlyMixin, error_text, format_money, staff_actor
 from leb.ledger.actions import LedgerError
@@ -145,7 +146,7 @@ class AgentAdmin(AuditedAdmin):
             channels = sorted(f"{c.kind}:{c.value}" for c in agent.channels.all())
             record(
                 staff_actor(request),
-                "agent.channels",
+                AuditAction.AGENT_CHANNELS,
                 f"agent:{agent.code}",
                 {"channels": channels},
             )

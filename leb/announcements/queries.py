@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet, prefetch_related_objects
 
 from leb.catalog.queries import PromotionView, promotion_views
+from leb.common.cache import cache_call
 
 from .models import Announcement, Kind
 from .promotions import promotion_text
@@ -73,11 +74,12 @@ def pinned_announcement(now: datetime, tz: tzinfo | None = None) -> Announcement
     The cached candidate is re-checked against `now`, so an expiry is honoured
     even while the entry lives. A banner for a promotion that has ended
     (window over, switched off, budget used up) is not shown at all."""
-    cached = cache.get(PINNED_CACHE_KEY)
+    cached = cache_call(lambda: cache.get(PINNED_CACHE_KEY), None)
     if cached is None:
         found = visible_announcements(now).filter(pinned=True).first()
         cached = (found, _views_by_promotion([found], now)) if found is not None else False
-        cache.set(PINNED_CACHE_KEY, cached, pinned_cache_seconds())
+        fresh = cached
+        cache_call(lambda: cache.set(PINNED_CACHE_KEY, fresh, pinned_cache_seconds()), None)
     if cached is False:
         return None
     announcement, views = cached
@@ -93,4 +95,4 @@ def pinned_announcement(now: datetime, tz: tzinfo | None = None) -> Announcement
 
 
 def forget_pinned() -> None:
-    cache.delete(PINNED_CACHE_KEY)
+    cache_call(lambda: cache.delete(PINNED_CACHE_KEY), False)

@@ -8,7 +8,9 @@ from typing import Any
 from django.db import transaction
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.common import clock
+from leb.common.transactions import one_transaction, own_transactions
 
 from . import tokens
 from .models import PersonalToken
@@ -17,6 +19,7 @@ from .models import PersonalToken
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+@one_transaction
 def do_create_personal_token(
     user: Any, name: str, *, actor: str = "", now: datetime | None = None
 ) -> tuple[PersonalToken, str]:
@@ -24,20 +27,20 @@ def do_create_personal_token(
     never stored and cannot be shown again."""
     now = now or clock.now()
     prefix, clear, digest = tokens.generate()
-    with transaction.atomic():
-        token = PersonalToken.objects.create(
-            user=user, name=name.strip()[:100], prefix=prefix, token_hash=digest, created_at=now
-        )
-        record(
-            actor or f"user:{user.get_username()}",
-            "api_token.create",
-            f"api_token:{token.pk}",
-            {"user": user.pk, "name": token.name, "prefix": prefix},
-            now=now,
-        )
+    token = PersonalToken.objects.create(
+        user=user, name=name.strip()[:100], prefix=prefix, token_hash=digest, created_at=now
+    )
+    record(
+        actor or f"user:{user.get_username()}",
+        AuditAction.API_TOKEN_CREATE,
+        f"api_token:{token.pk}",
+        {"user": user.pk, "name": token.name, "prefix": prefix},
+        now=now,
+    )
     return token, clear
 
 
+@own_transactions
 def do_revoke_personal_token(
     token: PersonalToken, *, actor: str = "", now: datetime | None = None
 ) -> PersonalToken:
@@ -50,7 +53,7 @@ def do_revoke_personal_token(
         if updated:
             record(
                 actor or "system",
-                "api_token.revoke",
+                AuditAction.API_TOKEN_REVOKE,
                 f"api_token:{token.pk}",
                 {"user": token.user_id, "prefix": token.prefix},
                 now=now,

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.common import clock
 
 from . import tokens
@@ -53,7 +54,7 @@ class PersonalTokenAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         record(
             f"staff:{request.user.get_username()}",
-            "api_token.create",
+            AuditAction.API_TOKEN_CREATE,
             f"api_token:{obj.pk}",
             {"user": obj.user_id, "name": obj.name, "prefix": prefix},
             now=now,

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 
 from leb.common import clock
 
-from .models import AuditEntry
+from .models import AuditAction, AuditEntry
 
 GENESIS = "0" * 64
 # Arbitrary constant naming the advisory lock that orders the chain on PostgreSQL.
@@ -26,9 +26,16 @@ def entry_hash(
 
 
 def record(
-    actor: str, action: str, target: str, data: dict[str, Any], *, now: datetime | None = None
+    actor: str,
+    action: AuditAction | str,
+    target: str,
+    data: dict[str, Any],
+    *,
+    now: datetime | None = None,
 ) -> AuditEntry:
-    """Append to the chain in the caller's transaction."""
+    """Append to the chain in the caller's transaction. `action` must be an
+    AuditAction (ValueError otherwise)."""
+    action = AuditAction(action)
     now = now or clock.now()
     data = json.loads(json.dumps(data, default=str))
     with transaction.atomic():
@@ -40,11 +47,11 @@ def record(
         return AuditEntry.objects.create(
             at=now,
             actor=actor,
-            action=action,
+            action=action.value,
             target=target,
             data=data,
             prev_hash=prev,
-            entry_hash=entry_hash(prev, now, actor, action, target, data),
+            entry_hash=entry_hash(prev, now, actor, action.value, target, data),
         )
 
 

@@ -37,9 +37,11 @@ from django.utils.translation import gettext_lazy as _
 from stdnum import luhn
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.catalog.models import Plan
 from leb.catalog.quotes import QuoteError, quote
 from leb.common import clock
+from leb.common.transactions import one_transaction, outside_transaction, own_transactions
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus
 from leb.payments.actions import absolute_url, do_charge_off_session, failure_message
@@ -179,6 +181,7 @@ def _check_expiry(exp_month: int, exp_year: int, now: datetime) -> None:
         raise AutoKeepError(_("This card has expired."), code="expired_card")
 
 
+@own_transactions
 def do_save_method(
     *, user: Any, provider: str, card: SavedCard, now: datetime | None = None
 ) -> SavedPaymentMethod:
@@ -210,7 +213,7 @@ def do_save_method(
         if created:
             record(
                 f"user:{user.get_username()}",
-                "payment_method.save",
+                AuditAction.PAYMENT_METHOD_SAVE,
                 f"payment_method:{method.pk}",
                 {
                     "user": user.pk,
@@ -237,6 +240,7 @@ def _customer_reference(user: Any, provider: str) -> str:
     return f"sbxcus_{user.pk}" if provider == "sandbox" else ""
 
 
+@own_transactions
 def do_save_sandbox_method(
     user: Any,
     card_number: str,
@@ -265,6 +269,7 @@ def do_save_sandbox_method(
     return do_save_method(user=user, provider="sandbox", card=card, now=now)
 
 
+@outside_transaction
 def do_start_method_setup(
     *, user: Any, provider: str, next_url: str = "", now: datetime | None = None
 ) -> tuple[MethodSetup, str]:
@@ -307,6 +312,7 @@ def do_start_method_setup(
     return setup, started.redirect_url
 
 
+@outside_transaction
 def do_finish_method_setup(
     setup: MethodSetup, *, cancelled: bool = False, now: datetime | None = None
 ) -> MethodSetup:
@@ -345,6 +351,7 @@ def do_finish_method_setup(
     return setup
 
 
+@outside_transaction
 def do_remove_method(
     *, user: Any, method: SavedPaymentMethod, now: datetime | None = None
 ) -> SavedPaymentMethod:
@@ -364,7 +371,7 @@ def do_remove_method(
         )
         record(
             f"user:{user.get_username()}",
-            "payment_method.remove",
+            AuditAction.PAYMENT_METHOD_REMOVE,
             f"payment_method:{method.pk}",
             {"user": user.pk, "provider": method.provider, "last4": method.last4},
             now=now,
@@ -432,6 +439,7 @@ def _check_until(until: date | None, now: datetime) -> None:
         )
 
 
+@own_transactions
 def do_set_rule(
     *,
     user: Any,
@@ -506,6 +514,7 @@ def parse_until(raw: str) -> date:
         raise AutoKeepError(_("Enter the end date as YYYY-MM-DD."), code="until_invalid") from exc
 
 
+@own_transactions
 def do_rule_from_plan(
     *,
     user: Any,
@@ -539,41 +548,42 @@ def _rule_for(user: Any, rule: AutoKeepRule) -> AutoKeepRule:
     return locked
 
 
+@one_transaction
 def do_pause_rule(*, user: Any, rule: AutoKeepRule, now: datetime | None = None) -> AutoKeepRule:
     now = now or clock.now()
-    with transaction.atomic():
-        rule = _rule_for(user, rule)
-        if not rule.paused:
-            rule.paused = True
-            rule.paused_reason = "by_user"
-            rule.updated_at = now
-            rule.save(update_fields=["paused", "paused_reason", "updated_at"])
+    rule = _rule_for(user, rule)
+    if not rule.paused:
+        rule.paused = True
+        rule.paused_reason = "by_user"
+        rule.updated_at = now
+        rule.save(update_fields=["paused", "paused_reason", "updated_at"])
     return rule
 
 
+@one_transaction
 def do_resume_rule(*, user: Any, rule: AutoKeepRule, now: datetime | None = None) -> AutoKeepRule:
     now = now or clock.now()
-    with transaction.atomic():
-        rule = _rule_for(user, rule)
-        line = Line.objects.get(pk=rule.line_id)
-        _check_line(user, line, now)
-        method = SavedPaymentMethod.objects.get(pk=rule.method_id)
-        _check_method(user, method, now)
-        if rule.paused:
-            rule.paused = False
-            rule.paused_reason = ""
-            rule.attempts = 0
-            rule.next_check_at = now
-            rule.updated_at = now
-            rule.save(
-                update_fields=["paused", "paused_reason", "attempts", "next_check_at", "updated_at"]
-            )
+    rule = _rule_for(user, rule)
+    line = Line.objects.get(pk=rule.line_id)
+    _check_line(user, line, now)
+    method = SavedPaymentMethod.objects.get(pk=rule.method_id)
+    _check_method(user, method, now)
+    if rule.paused:
+        rule.paused = False
+        rule.paused_reason = ""
+        rule.attempts = 0
+        rule.next_check_at = now
+        rule.updated_at = now
+        rule.save(
+            update_fields=["paused", "paused_reason", "attempts", "next_check_at", "updated_at"]
+        )
     return rule
 
 
 # --- Off-session charges --------------------------------------------------------
 
 
+@outside_transaction
 def do_charge_saved_method(
     *,
     line: Line,
@@ -973,6 +983,7 @@ def _warn_expiring_cards(now: datetime, batch_size: int, result: RunResult) -> N
             result.warned += 1
 
 
+@outside_transaction
 def do_run_autokeep(now: datetime | None = None, *, batch_size: int | None = None) -> RunResult:
     """The periodic job: warn about cards that expire soon, then handle the
     rules that are due (selected by the indexed next_check_at). Safe to run

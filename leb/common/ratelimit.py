@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 
 from leb.common import clock
+from leb.common.cache import cache_call
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -33,15 +34,21 @@ def quick_check_limit() -> tuple[int, int]:
 
 
 def hit(scope: str, key: str, limit: int, window: int) -> bool:
-    """Count one attempt; False once `limit` attempts were made in this window."""
+    """Count one attempt; False once `limit` attempts were made in this window.
+    Without a reachable cache nothing is counted and the attempt is allowed:
+    these limits slow enumeration down, while the lockouts that guard secrets
+    live in the database."""
     # The injectable clock keeps windows deterministic under a frozen clock.
     bucket = int(clock.now().timestamp() // window)
     cache_key = f"ratelimit:{scope}:{key}:{bucket}"
-    cache.add(cache_key, 0, window + 1)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:
-        # Evicted between add and incr: start again.
-        cache.set(cache_key, 1, window + 1)
-        count = 1
-    return count <= limit
+
+    def count() -> int:
+        cache.add(cache_key, 0, window + 1)
+        try:
+            return int(cache.incr(cache_key))
+        except ValueError:
+            # Evicted between add and incr: start again.
+            cache.set(cache_key, 1, window + 1)
+            return 1
+
+    return cache_call(count, 0) <= limit

@@ -12,7 +12,9 @@ from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.common import clock
+from leb.common.transactions import one_transaction
 from leb.ledger.actions import (
     Leg,
     Posting,
@@ -91,7 +93,7 @@ def lock_line(line_id: int) -> Line:
     )
 
 
-@transaction.atomic
+@one_transaction
 def do_create_line(
     *,
     iccid: str,
@@ -154,7 +156,7 @@ def _take_pool_number(now: datetime, prefix: str) -> PhoneNumber:
     return number
 
 
-@transaction.atomic
+@one_transaction
 def do_activate_line(
     line: Line,
     *,
@@ -199,12 +201,16 @@ def do_activate_line(
     ).save()
     if actor.startswith("staff:"):
         record(
-            actor, "line.activate", f"line:{line.pk}", {"msisdn": line.phone_number.msisdn}, now=now
+            actor,
+            AuditAction.LINE_ACTIVATE,
+            f"line:{line.pk}",
+            {"msisdn": line.phone_number.msisdn},
+            now=now,
         )
     return line
 
 
-@transaction.atomic
+@one_transaction
 def do_set_line_owner(line: Line, owner: Any, *, actor: str, now: datetime | None = None) -> Line:
     """Bind the line to an account (or unbind it with owner=None)."""
     now = now or clock.now()
@@ -222,7 +228,11 @@ def do_set_line_owner(line: Line, owner: Any, *, actor: str, now: datetime | Non
     ).save()
     if actor.startswith("staff:"):
         record(
-            actor, "line.owner", f"line:{line.pk}", {"owner": owner.pk if owner else None}, now=now
+            actor,
+            AuditAction.LINE_OWNER,
+            f"line:{line.pk}",
+            {"owner": owner.pk if owner else None},
+            now=now,
         )
     return line
 

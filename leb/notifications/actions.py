@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Case, CharField, F, Value, When
 
 from leb.common import clock
+from leb.common.transactions import one_transaction, own_transactions
 from leb.lines.models import Line
 
 from .models import Channel, Notification, NotificationPreference, Reason, Status
@@ -576,6 +577,7 @@ PREFERENCE_FIELDS = (
 )
 
 
+@own_transactions
 def do_save_notification_preferences(user: Any, **values: Any) -> NotificationPreference:
     """Store validated preferences (the form checks addresses and the URL)."""
     unknown = set(values) - set(PREFERENCE_FIELDS)
@@ -591,18 +593,17 @@ def do_save_notification_preferences(user: Any, **values: Any) -> NotificationPr
     return prefs
 
 
+@one_transaction
 def do_rotate_webhook_secret(user: Any) -> NotificationPreference:
     """Derive a new signing secret; the old one stops working at once."""
-    with transaction.atomic():
-        prefs, _created = NotificationPreference.objects.select_for_update().get_or_create(
-            user=user
-        )
-        prefs.webhook_secret_version = F("webhook_secret_version") + 1
-        prefs.save(update_fields=["webhook_secret_version", "updated_at"])
-        prefs.refresh_from_db()
+    prefs, _created = NotificationPreference.objects.select_for_update().get_or_create(user=user)
+    prefs.webhook_secret_version = F("webhook_secret_version") + 1
+    prefs.save(update_fields=["webhook_secret_version", "updated_at"])
+    prefs.refresh_from_db()
     return prefs
 
 
+@own_transactions
 def do_cancel_notifications(
     *,
     line: Line | None = None,

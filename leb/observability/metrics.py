@@ -39,6 +39,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from leb.common import clock
+from leb.common.cache import cache_call
 
 logger = logging.getLogger(__name__)
 
@@ -223,18 +224,11 @@ class DatabaseCollector(Collector):
 
 def cache_get(key: str) -> Any:
     # Metrics must still answer when the cache (Redis) is down.
-    try:
-        return cache.get(key)
-    except Exception:
-        logger.warning("Cache unavailable for the database metrics", exc_info=True)
-        return None
+    return cache_call(lambda: cache.get(key), None)
 
 
 def cache_set(key: str, value: Any, ttl: int) -> None:
-    try:
-        cache.set(key, value, ttl)
-    except Exception:
-        logger.warning("Cache unavailable for the database metrics", exc_info=True)
+    cache_call(lambda: cache.set(key, value, ttl), None)
 
 
 class _ThisProcess(Collector):

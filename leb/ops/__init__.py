@@ -1,1 +1,1 @@
-"""Operations: demo data (`leb demo`) and benchmarks (`leb bench`)."""
+"""Operations: demo data (`leb demo`), benchmarks (`leb bench`) and `leb serve`."""

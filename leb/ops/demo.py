@@ -662,7 +662,10 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
         load_demo_announcements(now)
         load_demo_notifications(now)
         load_demo_vouchers(now)
-        load_demo_autokeep(now)
+    # Saving the demo card goes through the payment provider (the sandbox), and
+    # provider calls never run inside a transaction.
+    load_demo_autokeep(now)
+    with transaction.atomic():
         load_demo_reminders(now)
         agents = load_demo_agents(now, recorder=users[OPS_USERNAME])
     if agents is not None:

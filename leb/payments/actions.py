@@ -16,7 +16,9 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.common import clock
+from leb.common.transactions import one_transaction, outside_transaction
 from leb.topups.actions import OrderError, do_fail_order, do_fulfil_order, do_mark_paid
 from leb.topups.actions import do_refund_order as _do_refund_order
 from leb.topups.models import OrderStatus, TopUpOrder
@@ -128,6 +130,7 @@ def absolute_url(path: str) -> str:
     return str(settings.SITE_URL).rstrip("/") + path
 
 
+@outside_transaction
 def do_start_attempt(
     order: TopUpOrder, provider_name: str, *, now: datetime | None = None
 ) -> PaymentAttempt:
@@ -175,6 +178,7 @@ def do_start_attempt(
     return attempt
 
 
+@outside_transaction
 def do_charge_off_session(
     order: TopUpOrder,
     *,
@@ -370,6 +374,7 @@ def _settle_failure(attempt: PaymentAttempt, outcome: Outcome, now: datetime) ->
     return FAILED
 
 
+@outside_transaction
 def do_refund_attempt(
     attempt: PaymentAttempt, *, reason: str, actor: str, now: datetime | None = None
 ) -> PaymentAttempt:
@@ -402,7 +407,7 @@ def do_refund_attempt(
         attempt.save(update_fields=["status", "provider_data", "updated_at"])
         record(
             actor,
-            "payment.refund",
+            AuditAction.PAYMENT_REFUND,
             f"order:{attempt.order_id}",
             {"attempt": str(attempt.public_id), "amount": attempt.amount, "reason": reason},
             now=now,
@@ -410,33 +415,33 @@ def do_refund_attempt(
     return attempt
 
 
+@one_transaction
 def do_record_event(event: WebhookEvent, *, now: datetime | None = None) -> str:
     """Store a verified provider event once and settle its attempt. A replayed
     event id hits the unique constraint and changes nothing."""
     now = now or clock.now()
-    with transaction.atomic():
-        stored, created = ProviderEvent.objects.get_or_create(
-            provider=event.provider,
-            event_id=event.event_id,
-            defaults={
-                "type": event.type[:100],
-                "received_at": now,
-                "payload_sha256": event.payload_sha256,
-            },
-        )
-        if not created:
-            return DUPLICATE
-        attempt = find_attempt(event)
-        if attempt is None:
-            outcome = UNKNOWN_ATTEMPT
-        elif event.outcome is None:
-            outcome = IGNORED
-        else:
-            outcome = settle(attempt, event.outcome, now=now)
-        stored.attempt = attempt
-        stored.processed_at = now
-        stored.outcome = outcome
-        stored.save(update_fields=["attempt", "processed_at", "outcome"])
+    stored, created = ProviderEvent.objects.get_or_create(
+        provider=event.provider,
+        event_id=event.event_id,
+        defaults={
+            "type": event.type[:100],
+            "received_at": now,
+            "payload_sha256": event.payload_sha256,
+        },
+    )
+    if not created:
+        return DUPLICATE
+    attempt = find_attempt(event)
+    if attempt is None:
+        outcome = UNKNOWN_ATTEMPT
+    elif event.outcome is None:
+        outcome = IGNORED
+    else:
+        outcome = settle(attempt, event.outcome, now=now)
+    stored.attempt = attempt
+    stored.processed_at = now
+    stored.outcome = outcome
+    stored.save(update_fields=["attempt", "processed_at", "outcome"])
     return outcome
 
 

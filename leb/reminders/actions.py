@@ -23,6 +23,7 @@ from django.db.models import Q
 
 from leb.catalog.models import Channel, Plan
 from leb.common import clock
+from leb.common.transactions import one_transaction
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus, NumberPolicy
 from leb.notifications.actions import NotifyRequest, notify_many
@@ -329,7 +330,7 @@ def _record(
 # --- Calendar links ---------------------------------------------------------------------
 
 
-@transaction.atomic
+@one_transaction
 def do_rotate_calendar_feed(line: Line, *, user: Any, now: datetime | None = None) -> CalendarFeed:
     """A new secret calendar link for the line; the previous one stops working.
     The caller has checked that `user` owns the line."""

@@ -18,7 +18,9 @@ from django.utils.translation import gettext_lazy
 
 import leb.sms
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.common import clock
+from leb.common.transactions import own_transactions
 from leb.lines.identifiers import normalize_msisdn
 
 from .models import Ticket, TicketCategory, TicketMessage, TicketStatus
@@ -59,6 +61,7 @@ def _clean_body(body: str) -> str:
     return body
 
 
+@own_transactions
 def do_open_ticket(
     *,
     user: Any,
@@ -107,7 +110,7 @@ def do_open_ticket(
         )
         record(
             user_actor(user) if user else "guest",
-            "ticket.open",
+            AuditAction.TICKET_OPEN,
             f"ticket:{ticket.pk}",
             {
                 "public_id": str(ticket.public_id),
@@ -122,6 +125,7 @@ def do_open_ticket(
     return ticket
 
 
+@own_transactions
 def do_reply(
     ticket: Ticket,
     *,
@@ -163,7 +167,7 @@ def do_reply(
         locked.save(update_fields=["status", "updated_at"])
         record(
             actor,
-            "ticket.reply",
+            AuditAction.TICKET_REPLY,
             f"ticket:{locked.pk}",
             {"message": message.pk, "from_staff": as_staff, "status": locked.status},
             now=now,
@@ -174,6 +178,7 @@ def do_reply(
     return message
 
 
+@own_transactions
 def do_close(ticket: Ticket, *, actor: str, now: datetime | None = None) -> Ticket:
     now = now or clock.now()
     with transaction.atomic():
@@ -183,7 +188,9 @@ def do_close(ticket: Ticket, *, actor: str, now: datetime | None = None) -> Tick
             locked.status = TicketStatus.CLOSED
             locked.updated_at = now
             locked.save(update_fields=["status", "updated_at"])
-            record(actor, "ticket.close", f"ticket:{locked.pk}", {"from": previous}, now=now)
+            record(
+                actor, AuditAction.TICKET_CLOSE, f"ticket:{locked.pk}", {"from": previous}, now=now
+            )
     ticket.status, ticket.updated_at = locked.status, locked.updated_at
     return ticket
 

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.common.admin import ReadOnlyMixin
 
 from .actions import MAX_BODY, do_close, do_reply, staff_actor
@@ -120,7 +121,7 @@ class TicketAdmin(admin.ModelAdmin):
                 obj.save(update_fields=["category"])
                 record(
                     staff_actor(request.user),
-                    "ticket.change",
+                    AuditAction.TICKET_CHANGE,
                     f"ticket:{obj.pk}",
                     {"category": obj.category},
                 )

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 
 from leb.common import clock
+from leb.common.transactions import one_transaction, own_transactions
 from leb.lines.models import Line
 
 from .models import CallSession
@@ -20,7 +20,7 @@ def _expiry(now: datetime) -> datetime:
     return now + timedelta(minutes=settings.IVR_SESSION_MINUTES)
 
 
-@transaction.atomic
+@one_transaction
 def do_start_call_session(
     *, call_sid: str, caller: str, line: Line | None, now: datetime | None = None
 ) -> CallSession:
@@ -39,6 +39,7 @@ def do_start_call_session(
     )
 
 
+@own_transactions
 def do_save_call_session(session: CallSession, *, now: datetime | None = None) -> CallSession:
     """Store the call's state after a turn; the call lives on for another
     IVR_SESSION_MINUTES."""
@@ -47,6 +48,7 @@ def do_save_call_session(session: CallSession, *, now: datetime | None = None) -
     return session
 
 
+@own_transactions
 def do_end_call_session(call_sid: str) -> int:
     deleted, _by_model = CallSession.objects.filter(call_sid=call_sid).delete()
     return deleted

@@ -22,10 +22,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.catalog import actions as catalog_actions
 from leb.catalog.models import Plan
 from leb.catalog.quotes import Quote, quote
 from leb.common import clock
+from leb.common.transactions import one_transaction, own_transactions
 from leb.ledger.actions import (
     InsufficientFunds,
     Leg,
@@ -60,6 +62,7 @@ def _lock_order(order_id: int) -> TopUpOrder:
     return TopUpOrder.objects.select_for_update(of=("self",)).get(pk=order_id)
 
 
+@own_transactions
 def do_create_order(
     *,
     line: Line,
@@ -119,6 +122,7 @@ def do_create_order(
     return order
 
 
+@one_transaction
 def do_mark_paid(
     order: TopUpOrder,
     *,
@@ -137,66 +141,65 @@ def do_mark_paid(
     (the line's own wallet when a plan is bought from balance); a wallet that
     is too low raises InsufficientFunds and nothing is written."""
     now = now or clock.now()
-    with transaction.atomic():
-        order = _lock_order(order.pk)
-        if order.paid_at is not None:
-            if (
-                order.paid_amount,
-                order.currency,
-                order.payment_provider,
-                order.payment_reference,
-            ) == (amount, currency.upper(), provider, reference):
-                return order
-            raise OrderError(
-                _("This order is already paid; a second, different payment was refused."),
-                code="paid_twice",
-            )
-        if currency.upper() != order.currency or amount != order.price:
-            raise OrderError(
-                _("The payment (%(amount)s %(currency)s) does not match the order."),
-                code="amount_mismatch",
-                params={"amount": amount, "currency": currency},
-            )
-        if order.status in CLOSED:
-            # The money arrived anyway: keep the promise the subscriber paid for.
-            frozen = Quote.from_dict(order.quote)
-            if frozen.promotion_id:
-                catalog_actions.reclaim_promotion(order.order_ref)
-            logger.warning("late payment for %s order %s honoured", order.status, order.pk)
-        if paid_from is None:
-            source, suspense = system_accounts(
-                order.currency, (AccountKind.CLEARING, provider), (AccountKind.SUSPENSE, "")
-            )
-            code = "payment"
-        else:
-            source = paid_from
-            suspense = system_account(AccountKind.SUSPENSE, order.currency)
-            code = f"{provider}.payment"
-        post_transfers(
-            f"{order.order_ref}:payment",
-            [Leg(source, suspense, amount, code)],
-            description=f"payment {provider} {reference}",
-            now=now,
-            savepoint=False,
+    order = _lock_order(order.pk)
+    if order.paid_at is not None:
+        if (
+            order.paid_amount,
+            order.currency,
+            order.payment_provider,
+            order.payment_reference,
+        ) == (amount, currency.upper(), provider, reference):
+            return order
+        raise OrderError(
+            _("This order is already paid; a second, different payment was refused."),
+            code="paid_twice",
         )
-        order.status = OrderStatus.PAID
-        order.paid_at = now
-        order.paid_amount = amount
-        order.payment_provider = provider
-        order.payment_reference = reference
-        order.finished_at = None
-        order.failure_reason = ""
-        order.save(
-            update_fields=[
-                "status",
-                "paid_at",
-                "paid_amount",
-                "payment_provider",
-                "payment_reference",
-                "finished_at",
-                "failure_reason",
-            ]
+    if currency.upper() != order.currency or amount != order.price:
+        raise OrderError(
+            _("The payment (%(amount)s %(currency)s) does not match the order."),
+            code="amount_mismatch",
+            params={"amount": amount, "currency": currency},
         )
+    if order.status in CLOSED:
+        # The money arrived anyway: keep the promise the subscriber paid for.
+        frozen = Quote.from_dict(order.quote)
+        if frozen.promotion_id:
+            catalog_actions.reclaim_promotion(order.order_ref)
+        logger.warning("late payment for %s order %s honoured", order.status, order.pk)
+    if paid_from is None:
+        source, suspense = system_accounts(
+            order.currency, (AccountKind.CLEARING, provider), (AccountKind.SUSPENSE, "")
+        )
+        code = "payment"
+    else:
+        source = paid_from
+        suspense = system_account(AccountKind.SUSPENSE, order.currency)
+        code = f"{provider}.payment"
+    post_transfers(
+        f"{order.order_ref}:payment",
+        [Leg(source, suspense, amount, code)],
+        description=f"payment {provider} {reference}",
+        now=now,
+        savepoint=False,
+    )
+    order.status = OrderStatus.PAID
+    order.paid_at = now
+    order.paid_amount = amount
+    order.payment_provider = provider
+    order.payment_reference = reference
+    order.finished_at = None
+    order.failure_reason = ""
+    order.save(
+        update_fields=[
+            "status",
+            "paid_at",
+            "paid_amount",
+            "payment_provider",
+            "payment_reference",
+            "finished_at",
+            "failure_reason",
+        ]
+    )
     return order
 
 
@@ -241,59 +244,59 @@ def next_receipt_number(now: datetime) -> str:
     return f"{year}-{number:07d}"
 
 
+@one_transaction
 def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpOrder:
     """Turn a paid order into balance and validity, exactly once."""
     now = now or clock.now()
-    with transaction.atomic():
-        order = _lock_order(order.pk)
-        if order.status in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
-            return order
-        if order.status != OrderStatus.PAID:
-            raise OrderError(_("This order is not paid."), code="not_paid")
-        line = lock_line(order.line_id)
-        frozen = Quote.from_dict(order.quote)
-        status = lifecycle.effective_status(line, now)
-        if status in (LineStatus.TERMINATED, LineStatus.INVENTORY):
-            return _fail_paid_order(order, now, str(_("The line can no longer be topped up.")))
-        restore_fee = 0
-        if status == LineStatus.SUSPENDED and line.policy.restore_fee:
-            restore_fee = min(line.policy.restore_fee, frozen.credit + frozen.bonus_credit)
-        post_transfers(
-            f"{order.order_ref}:fulfil",
-            _fulfil_legs(order, frozen, line, restore_fee),
-            description=f"top-up {order.public_id}",
-            now=now,
-            savepoint=False,
-        )
-        change = apply_topup_validity(
-            line,
-            days=frozen.validity_days,
-            now=now,
-            actor=f"order:{order.channel}",
-            data={
-                "order": str(order.public_id),
-                "credit": frozen.credit_to_wallet,
-                "restore_fee": restore_fee,
-            },
-        )
-        if frozen.promotion_id:
-            catalog_actions.use_promotion(order.order_ref)
-        order.status = OrderStatus.FULFILLED
-        order.fulfilled_at = now
-        order.valid_until_after = change.extension.valid_until
-        order.days_added = change.extension.days_added
-        order.receipt_number = next_receipt_number(now)
-        order.save(
-            update_fields=[
-                "status",
-                "fulfilled_at",
-                "valid_until_after",
-                "days_added",
-                "receipt_number",
-            ]
-        )
-        # The receipt message is queued by the outbox's receiver, in this transaction.
-        order_fulfilled.send(TopUpOrder, order=order, line=line, quote=frozen, now=now)
+    order = _lock_order(order.pk)
+    if order.status in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
+        return order
+    if order.status != OrderStatus.PAID:
+        raise OrderError(_("This order is not paid."), code="not_paid")
+    line = lock_line(order.line_id)
+    frozen = Quote.from_dict(order.quote)
+    status = lifecycle.effective_status(line, now)
+    if status in (LineStatus.TERMINATED, LineStatus.INVENTORY):
+        return _fail_paid_order(order, now, str(_("The line can no longer be topped up.")))
+    restore_fee = 0
+    if status == LineStatus.SUSPENDED and line.policy.restore_fee:
+        restore_fee = min(line.policy.restore_fee, frozen.credit + frozen.bonus_credit)
+    post_transfers(
+        f"{order.order_ref}:fulfil",
+        _fulfil_legs(order, frozen, line, restore_fee),
+        description=f"top-up {order.public_id}",
+        now=now,
+        savepoint=False,
+    )
+    change = apply_topup_validity(
+        line,
+        days=frozen.validity_days,
+        now=now,
+        actor=f"order:{order.channel}",
+        data={
+            "order": str(order.public_id),
+            "credit": frozen.credit_to_wallet,
+            "restore_fee": restore_fee,
+        },
+    )
+    if frozen.promotion_id:
+        catalog_actions.use_promotion(order.order_ref)
+    order.status = OrderStatus.FULFILLED
+    order.fulfilled_at = now
+    order.valid_until_after = change.extension.valid_until
+    order.days_added = change.extension.days_added
+    order.receipt_number = next_receipt_number(now)
+    order.save(
+        update_fields=[
+            "status",
+            "fulfilled_at",
+            "valid_until_after",
+            "days_added",
+            "receipt_number",
+        ]
+    )
+    # The receipt message is queued by the outbox's receiver, in this transaction.
+    order_fulfilled.send(TopUpOrder, order=order, line=line, quote=frozen, now=now)
     return order
 
 
@@ -324,68 +327,66 @@ def _close_unpaid(order: TopUpOrder, status: str, reason: str, now: datetime) ->
     return order
 
 
+@own_transactions
 def do_cancel_order(
     order: TopUpOrder, *, reason: str = "", now: datetime | None = None
 ) -> TopUpOrder:
     return _close_unpaid(order, OrderStatus.CANCELLED, reason, now or clock.now())
 
 
+@own_transactions
 def do_fail_order(order: TopUpOrder, *, reason: str, now: datetime | None = None) -> TopUpOrder:
     """The payment was declined or abandoned at the provider."""
     return _close_unpaid(order, OrderStatus.FAILED, reason, now or clock.now())
 
 
+@one_transaction
 def do_refund_order(
     order: TopUpOrder, *, reason: str, actor: str, now: datetime | None = None
 ) -> TopUpOrder:
     """Reverse a fulfilled top-up: the ledger postings are reversed (the wallet
     must still hold the credit) and validity follows the line's policy."""
     now = now or clock.now()
-    with transaction.atomic():
-        order = _lock_order(order.pk)
-        if order.status == OrderStatus.REFUNDED:
-            return order
-        if order.status != OrderStatus.FULFILLED:
-            raise OrderError(_("Only a completed top-up can be refunded."), code="not_fulfilled")
-        line = lock_line(order.line_id)
-        if line.status == LineStatus.TERMINATED:
-            raise OrderError(
-                _("The line is terminated; its balance is gone."), code="line_terminated"
-            )
-        frozen = Quote.from_dict(order.quote)
-        try:
-            reverse_group(
-                f"{order.order_ref}:fulfil", f"{order.order_ref}:fulfil:reversal", now=now
-            )
-        except InsufficientFunds as exc:
-            raise OrderError(
-                _("The credit from this top-up has already been used; it cannot be refunded."),
-                code="credit_used",
-            ) from exc
-        reverse_group(f"{order.order_ref}:payment", f"{order.order_ref}:payment:reversal", now=now)
-        if line.policy.refund_validity_rule == RefundValidityRule.REVOKE:
-            revoke_topup_validity(
-                line,
-                days=frozen.validity_days,
-                now=now,
-                actor=actor,
-                data={"order": str(order.public_id), "reason": reason},
-            )
-        catalog_actions.release_promotion(order.order_ref, include_used=True)
-        order.status = OrderStatus.REFUNDED
-        order.refunded_at = now
-        order.failure_reason = reason[:200]
-        # Settled inside leb (staff, the line's balance, an agent's float): no
-        # provider owes anyone money back.
-        order.refund_due = order.payment_provider not in INTERNALLY_SETTLED
-        order.save(update_fields=["status", "refunded_at", "failure_reason", "refund_due"])
-        record(
-            actor,
-            "topup.refund",
-            f"order:{order.pk}",
-            {"reason": reason, "price": order.price, "currency": order.currency},
+    order = _lock_order(order.pk)
+    if order.status == OrderStatus.REFUNDED:
+        return order
+    if order.status != OrderStatus.FULFILLED:
+        raise OrderError(_("Only a completed top-up can be refunded."), code="not_fulfilled")
+    line = lock_line(order.line_id)
+    if line.status == LineStatus.TERMINATED:
+        raise OrderError(_("The line is terminated; its balance is gone."), code="line_terminated")
+    frozen = Quote.from_dict(order.quote)
+    try:
+        reverse_group(f"{order.order_ref}:fulfil", f"{order.order_ref}:fulfil:reversal", now=now)
+    except InsufficientFunds as exc:
+        raise OrderError(
+            _("The credit from this top-up has already been used; it cannot be refunded."),
+            code="credit_used",
+        ) from exc
+    reverse_group(f"{order.order_ref}:payment", f"{order.order_ref}:payment:reversal", now=now)
+    if line.policy.refund_validity_rule == RefundValidityRule.REVOKE:
+        revoke_topup_validity(
+            line,
+            days=frozen.validity_days,
             now=now,
+            actor=actor,
+            data={"order": str(order.public_id), "reason": reason},
         )
+    catalog_actions.release_promotion(order.order_ref, include_used=True)
+    order.status = OrderStatus.REFUNDED
+    order.refunded_at = now
+    order.failure_reason = reason[:200]
+    # Settled inside leb (staff, the line's balance, an agent's float): no
+    # provider owes anyone money back.
+    order.refund_due = order.payment_provider not in INTERNALLY_SETTLED
+    order.save(update_fields=["status", "refunded_at", "failure_reason", "refund_due"])
+    record(
+        actor,
+        AuditAction.TOPUP_REFUND,
+        f"order:{order.pk}",
+        {"reason": reason, "price": order.price, "currency": order.currency},
+        now=now,
+    )
     return order
 
 
@@ -434,6 +435,7 @@ def recover_paid_orders(now: datetime | None = None, *, batch_size: int = 200) -
     return result
 
 
+@own_transactions
 def do_admin_topup(
     *,
     line: Line,
@@ -473,7 +475,7 @@ def do_admin_topup(
         order = do_fulfil_order(order, now=now)
         record(
             actor,
-            "topup.manual",
+            AuditAction.TOPUP_MANUAL,
             f"order:{order.pk}",
             {"line": line.pk, "reason": reason, "price": order.price, "currency": order.currency},
             now=now,

@@ -9,6 +9,7 @@ import uuid
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
@@ -159,7 +160,27 @@ class TopUpOrderAdmin(ReadOnlyAdmin):
     )
 
     def has_refund_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("topups.change_topuporder")
+        return request.user.has_perm("topups.refund_topuporder") or request.user.has_perm(
+            "topups.refund_any_topuporder"
+        )
+
+    def refund_refusal(self, request: HttpRequest, order: TopUpOrder) -> str:
+        """Why this member of staff may not refund `order` ("" when they may):
+        above the support limit it takes the finance role."""
+        if request.user.has_perm("topups.refund_any_topuporder"):
+            return ""
+        limit = settings.SUPPORT_REFUND_LIMITS.get(order.currency)
+        if limit is not None and order.price <= limit:
+            return ""
+        if limit is None:
+            return str(
+                _("%(order)s: refunds in %(currency)s need the finance role.")
+                % {"order": self.reference(order), "currency": order.currency}
+            )
+        return str(
+            _("%(order)s: refunds above %(limit)s need the finance role.")
+            % {"order": self.reference(order), "limit": format_money(limit, order.currency)}
+        )
 
     @admin.display(description=_("reference"), ordering="receipt_number")
     def reference(self, order: TopUpOrder) -> str:
@@ -259,6 +280,10 @@ class TopUpOrderAdmin(ReadOnlyAdmin):
         actor = staff_actor(request)
         refunded = 0
         for order in queryset.order_by("pk"):
+            refusal = self.refund_refusal(request, order)
+            if refusal:
+                self.message_user(request, refusal, messages.ERROR)
+                continue
             now = clock.now()
             try:
                 with transaction.atomic():

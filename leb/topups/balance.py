@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from leb.catalog.models import Plan
 from leb.common import clock
+from leb.common.transactions import one_transaction
 from leb.ledger.actions import InsufficientFunds
 from leb.lines import lifecycle
 from leb.lines.actions import lock_line, wallet_for
@@ -58,6 +58,7 @@ def _refusal(line: Line, plan: Plan, now: datetime) -> BalanceRefused | None:
     return None
 
 
+@one_transaction
 def do_buy_plan_from_balance(
     *,
     line: Line,
@@ -71,46 +72,45 @@ def do_buy_plan_from_balance(
     The same idempotency key returns the first order (nothing is charged
     twice); a refusal raises BalanceRefused and writes nothing."""
     now = now or clock.now()
-    with transaction.atomic():
-        locked = lock_line(line.pk)
-        replay = TopUpOrder.objects.filter(idempotency_key=idempotency_key).exists()
-        if not replay:
-            problem = _refusal(locked, plan, now)
-            if problem is not None:
-                raise problem
-        try:
-            order = do_create_order(
-                line=locked,
-                channel=channel,
-                plan=plan,
-                idempotency_key=idempotency_key,
-                actor=f"balance:{channel}",
-                now=now,
-            )
-        except ValidationError as exc:
-            raise BalanceRefused(exc.messages[0], code=getattr(exc, "code", None)) from exc
-        if order.status != OrderStatus.PENDING_PAYMENT:
-            return order  # a replay: the first attempt's outcome
-        wallet = wallet_for(locked)
-        wallet.refresh_from_db(fields=["balance"])
-        if wallet.balance < order.price:
-            raise BalanceRefused(
-                _("The balance is too low for this plan."),
-                code="balance_short",
-            )
-        try:
-            order = do_mark_paid(
-                order,
-                amount=order.price,
-                currency=order.currency,
-                provider=PROVIDER,
-                reference=idempotency_key[:200],
-                paid_from=wallet,
-                now=now,
-            )
-        except InsufficientFunds as exc:
-            raise BalanceRefused(
-                _("The balance is too low for this plan."), code="balance_short"
-            ) from exc
-        order = do_fulfil_order(order, now=now)
+    locked = lock_line(line.pk)
+    replay = TopUpOrder.objects.filter(idempotency_key=idempotency_key).exists()
+    if not replay:
+        problem = _refusal(locked, plan, now)
+        if problem is not None:
+            raise problem
+    try:
+        order = do_create_order(
+            line=locked,
+            channel=channel,
+            plan=plan,
+            idempotency_key=idempotency_key,
+            actor=f"balance:{channel}",
+            now=now,
+        )
+    except ValidationError as exc:
+        raise BalanceRefused(exc.messages[0], code=getattr(exc, "code", None)) from exc
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        return order  # a replay: the first attempt's outcome
+    wallet = wallet_for(locked)
+    wallet.refresh_from_db(fields=["balance"])
+    if wallet.balance < order.price:
+        raise BalanceRefused(
+            _("The balance is too low for this plan."),
+            code="balance_short",
+        )
+    try:
+        order = do_mark_paid(
+            order,
+            amount=order.price,
+            currency=order.currency,
+            provider=PROVIDER,
+            reference=idempotency_key[:200],
+            paid_from=wallet,
+            now=now,
+        )
+    except InsufficientFunds as exc:
+        raise BalanceRefused(
+            _("The balance is too low for this plan."), code="balance_short"
+        ) from exc
+    order = do_fulfil_order(order, now=now)
     return order

@@ -74,6 +74,10 @@ class TopUpOrder(models.Model):
     class Meta:
         verbose_name = _("top-up order")
         verbose_name_plural = _("top-up orders")
+        permissions = [
+            ("refund_topuporder", _("Can refund top-ups up to the support limit")),
+            ("refund_any_topuporder", _("Can refund top-ups of any amount")),
+        ]
         indexes = [
             models.Index(
                 fields=["expires_at"],

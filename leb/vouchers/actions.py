@@ -38,9 +38,11 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.catalog.models import Channel, FreeAmountRule, Plan
 from leb.catalog.quotes import QuoteError
 from leb.common import clock
+from leb.common.transactions import one_transaction, own_transactions
 from leb.ledger.actions import Leg, post_transfers, system_account, system_accounts
 from leb.ledger.models import AccountKind
 from leb.lines import lifecycle
@@ -251,6 +253,7 @@ def _open_export(path: Path) -> Any:
     return os.fdopen(fd, "w", newline="", encoding="utf-8")
 
 
+@own_transactions
 def do_generate_batch(
     *,
     code: str,
@@ -334,7 +337,7 @@ def do_generate_batch(
                     progress(len(rows))
             record(
                 actor,
-                "voucher.batch.generate",
+                AuditAction.VOUCHER_BATCH_GENERATE,
                 f"voucher_batch:{batch.pk}",
                 {
                     "code": code,
@@ -376,30 +379,31 @@ def _number_range(first: int | None, last: int | None) -> Q:
     return condition
 
 
+@one_transaction
 def do_distribute_batch(
     batch: VoucherBatch, *, actor: str, now: datetime | None = None
 ) -> VoucherBatch:
     """The printed cards went to the distributor. No money moves yet."""
     now = now or clock.now()
-    with transaction.atomic():
-        batch = _lock_batch(batch.pk)
-        if batch.state != BatchState.GENERATED:
-            return batch
-        count = batch.vouchers.filter(state=VoucherState.GENERATED).update(
-            state=VoucherState.DISTRIBUTED, state_changed_at=now
-        )
-        batch.state = BatchState.DISTRIBUTED
-        batch.save(update_fields=["state"])
-        record(
-            actor,
-            "voucher.batch.distribute",
-            f"voucher_batch:{batch.pk}",
-            {"code": batch.code, "vouchers": count},
-            now=now,
-        )
+    batch = _lock_batch(batch.pk)
+    if batch.state != BatchState.GENERATED:
+        return batch
+    count = batch.vouchers.filter(state=VoucherState.GENERATED).update(
+        state=VoucherState.DISTRIBUTED, state_changed_at=now
+    )
+    batch.state = BatchState.DISTRIBUTED
+    batch.save(update_fields=["state"])
+    record(
+        actor,
+        AuditAction.VOUCHER_BATCH_DISTRIBUTE,
+        f"voucher_batch:{batch.pk}",
+        {"code": batch.code, "vouchers": count},
+        now=now,
+    )
     return batch
 
 
+@one_transaction
 def do_activate_batch(
     batch: VoucherBatch,
     *,
@@ -412,50 +416,49 @@ def do_activate_batch(
     redeemable, and book their value: the distributor owes it, we owe the
     card holders. Returns how many were activated (0 on a repeat)."""
     now = now or clock.now()
-    with transaction.atomic():
-        batch = _lock_batch(batch.pk)
-        if batch.expires_at <= now:
-            raise VoucherError(
-                _("Batch %(code)s has expired; it cannot be activated."),
-                code="batch_expired",
-                params={"code": batch.code},
+    batch = _lock_batch(batch.pk)
+    if batch.expires_at <= now:
+        raise VoucherError(
+            _("Batch %(code)s has expired; it cannot be activated."),
+            code="batch_expired",
+            params={"code": batch.code},
+        )
+    pending = batch.vouchers.filter(_number_range(first, last), state__in=UNSOLD_STATES)
+    span = pending.aggregate(n=Count("pk"), low=Min("number"), high=Max("number"))
+    count = span["n"]
+    if not count:
+        return 0
+    pending.update(state=VoucherState.ACTIVE, state_changed_at=now)
+    post_transfers(
+        f"voucher-batch:{batch.pk}:activate:{span['low']}-{span['high']}",
+        [
+            Leg(
+                receivable_account(batch.distributor, batch.currency),
+                liability_account(batch.currency),
+                count * batch.value,
+                "voucher.sale",
             )
-        pending = batch.vouchers.filter(_number_range(first, last), state__in=UNSOLD_STATES)
-        span = pending.aggregate(n=Count("pk"), low=Min("number"), high=Max("number"))
-        count = span["n"]
-        if not count:
-            return 0
-        pending.update(state=VoucherState.ACTIVE, state_changed_at=now)
-        post_transfers(
-            f"voucher-batch:{batch.pk}:activate:{span['low']}-{span['high']}",
-            [
-                Leg(
-                    receivable_account(batch.distributor, batch.currency),
-                    liability_account(batch.currency),
-                    count * batch.value,
-                    "voucher.sale",
-                )
-            ],
-            description=f"vouchers {batch.code} activated",
-            now=now,
-        )
-        if batch.state != BatchState.ACTIVE:
-            batch.state = BatchState.ACTIVE
-            batch.save(update_fields=["state"])
-        record(
-            actor,
-            "voucher.batch.activate",
-            f"voucher_batch:{batch.pk}",
-            {
-                "code": batch.code,
-                "first": pins.make_serial(batch.code, span["low"]),
-                "last": pins.make_serial(batch.code, span["high"]),
-                "vouchers": count,
-                "value": count * batch.value,
-                "currency": batch.currency,
-            },
-            now=now,
-        )
+        ],
+        description=f"vouchers {batch.code} activated",
+        now=now,
+    )
+    if batch.state != BatchState.ACTIVE:
+        batch.state = BatchState.ACTIVE
+        batch.save(update_fields=["state"])
+    record(
+        actor,
+        AuditAction.VOUCHER_BATCH_ACTIVATE,
+        f"voucher_batch:{batch.pk}",
+        {
+            "code": batch.code,
+            "first": pins.make_serial(batch.code, span["low"]),
+            "last": pins.make_serial(batch.code, span["high"]),
+            "vouchers": count,
+            "value": count * batch.value,
+            "currency": batch.currency,
+        },
+        now=now,
+    )
     return count
 
 
@@ -506,6 +509,7 @@ class BlockResult:
     released: int  # value taken off the voucher liability (minor units)
 
 
+@own_transactions
 def do_block_vouchers(
     span: SerialRange, *, reason: str, actor: str, now: datetime | None = None
 ) -> BlockResult:
@@ -541,7 +545,7 @@ def do_block_vouchers(
             )
         record(
             actor,
-            "voucher.block",
+            AuditAction.VOUCHER_BLOCK,
             f"voucher_batch:{batch.pk}",
             {
                 "code": batch.code,
@@ -600,7 +604,7 @@ def expire_vouchers(now: datetime | None = None, *, batch_size: int = 50) -> Exp
                 )
             record(
                 "system:vouchers",
-                "voucher.expire",
+                AuditAction.VOUCHER_EXPIRE,
                 f"voucher_batch:{batch.pk}",
                 {
                     "code": batch.code,
@@ -741,6 +745,7 @@ def _create_order(
         ) from exc
 
 
+@own_transactions
 def do_redeem_voucher(
     *,
     line: Line,

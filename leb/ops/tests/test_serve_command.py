@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from leb.jobs.management.commands.serve import site_url
+from leb.ops.management.commands.serve import site_url
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,136 @@
+"""The three staff roles and what each may see and do.
+
+A role is a Django group named after it. Its permissions are listed here and
+nowhere else: a migration creates the groups and every `migrate` puts them
+back in step (new models bring new permissions), so editing a role means
+editing this file. Staff get a role by being put in its group; superusers
+keep every permission.
+
+- support: looks up lines, numbers, orders, payments and messages, answers
+  tickets, lifts lockouts, activates lines, and refunds top-ups up to
+  LEB_SUPPORT_REFUND_LIMITS.
+- finance: the books, orders and payments, agents' deposits (record and
+  approve), agent top-up reversals, voucher batches and distributors, manual
+  top-ups and refunds of any amount, the audit log.
+- admin: the catalog (plans, promotions, free-amount rules), number policies
+  and numbers, agents and their keys, announcements, staff accounts and
+  their roles, periodic jobs; and everything support and finance may do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SUPPORT = "support"
+FINANCE = "finance"
+ADMIN = "admin"
+
+
+def _crud(label: str, *verbs: str) -> list[str]:
+    app, model = label.split(".")
+    return [f"{app}.{verb}_{model}" for verb in verbs]
+
+
+_LOOK_UP = [
+    *_crud("lines.line", "view"),
+    *_crud("lines.lineevent", "view"),
+    *_crud("lines.phonenumber", "view"),
+    *_crud("lines.numberpolicy", "view"),
+    *_crud("catalog.plan", "view"),
+    *_crud("catalog.promotion", "view"),
+    *_crud("catalog.freeamountrule", "view"),
+    *_crud("topups.topuporder", "view"),
+    *_crud("payments.paymentattempt", "view"),
+    *_crud("payments.providerevent", "view"),
+    *_crud("notifications.notification", "view"),
+    *_crud("reminders.sentreminder", "view"),
+    *_crud("autokeep.autokeeprule", "view"),
+    *_crud("autokeep.autokeeprun", "view"),
+    *_crud("autokeep.savedpaymentmethod", "view"),
+    *_crud("vouchers.voucher", "view"),
+    *_crud("vouchers.voucherbatch", "view"),
+    *_crud("agents.agent", "view"),
+    *_crud("agents.agenttopup", "view"),
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    SUPPORT: [
+        *_LOOK_UP,
+        *_crud("lines.line", "change"),
+        *_crud("support.ticket", "view", "change"),
+        *_crud("security.lockout", "view", "delete"),
+        *_crud("auth.user", "view"),
+        "topups.refund_topuporder",
+    ],
+    FINANCE: [
+        *_LOOK_UP,
+        *_crud("ledger.account", "view"),
+        *_crud("ledger.transfer", "view"),
+        *_crud("ledger.transfergroup", "view"),
+        *_crud("topups.receiptcounter", "view"),
+        *_crud("topups.topuporder", "add", "change"),
+        "topups.refund_topuporder",
+        "topups.refund_any_topuporder",
+        *_crud("agents.agentdeposit", "view", "add", "change"),
+        *_crud("agents.agenttopup", "change"),
+        *_crud("vouchers.voucherbatch", "change"),
+        *_crud("vouchers.voucher", "change"),
+        *_crud("vouchers.distributor", "view", "add", "change"),
+        *_crud("audit.auditentry", "view"),
+    ],
+}
+ROLE_PERMISSIONS[ADMIN] = sorted(
+    {
+        *ROLE_PERMISSIONS[SUPPORT],
+        *ROLE_PERMISSIONS[FINANCE],
+        *_crud("catalog.plan", "add", "change"),
+        *_crud("catalog.promotion", "add", "change"),
+        *_crud("catalog.freeamountrule", "add", "change"),
+        *_crud("catalog.promotionredemption", "view"),
+        *_crud("lines.numberpolicy", "add", "change"),
+        *_crud("lines.phonenumber", "add", "change"),
+        *_crud("agents.agent", "add", "change"),
+        *_crud("agents.agentapikey", "view", "add", "change"),
+        *_crud("announcements.announcement", "view", "add", "change", "delete"),
+        *_crud("auth.user", "add", "change"),
+        *_crud("auth.group", "view"),
+        *_crud("otp_totp.totpdevice", "view", "delete"),
+        *_crud("api.personaltoken", "view", "change"),
+        *_crud("jobs.periodicjob", "view", "change"),
+        *_crud("notifications.notificationpreference", "view"),
+        *_crud("reminders.calendarfeed", "view"),
+        *_crud("payments.sandboxvaultedcard", "view"),
+        *_crud("autokeep.methodsetup", "view"),
+        *_crud("django_tasks_database.dbtaskresult", "view"),
+    }
+)
+
+
+def sync_roles(permission_model: Any, group_model: Any) -> list[str]:
+    """Create the role groups and set their permissions to the lists above.
+    Returns the listed permissions that do not exist (a typo, or a model
+    that was removed), so a test can insist on none."""
+    missing: list[str] = []
+    for role, names in ROLE_PERMISSIONS.items():
+        wanted = []
+        for name in names:
+            app_label, codename = name.split(".")
+            found = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if found is None:
+                missing.append(name)
+            else:
+                wanted.append(found)
+        group, _created = group_model.objects.get_or_create(name=role)
+        group.permissions.set(wanted)
+    return sorted(set(missing))
+
+
+def sync_roles_after_migrate(sender: Any, **kwargs: Any) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    # Once per migrate, after the last app's permissions exist.
+    if sender.label != "backoffice":
+        return
+    sync_roles(Permission, Group)

@@ -1,0 +1,129 @@
+"""The staff roles: each sees and does exactly what its permissions say, on
+every page of the back office, and refunds respect the support limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group, Permission
+from django.test import Client, RequestFactory
+from django.urls import NoReverseMatch, reverse
+
+from leb.backoffice.roles import ADMIN, FINANCE, ROLE_PERMISSIONS, SUPPORT, sync_roles
+
+pytestmark = pytest.mark.django_db
+
+ROLES = (SUPPORT, FINANCE, ADMIN)
+
+
+def staff(django_user_model: Any, role: str | None, name: str = "") -> Any:
+    user = django_user_model.objects.create_user(
+        name or f"staff-{role or 'none'}", password="x-unused-9", is_staff=True
+    )
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_migration_made_the_three_roles_with_every_listed_permission() -> None:
+    # given the migrated database
+    # then the groups exist and no listed permission is unknown
+    assert set(Group.objects.filter(name__in=ROLES).values_list("name", flat=True)) == set(ROLES)
+    assert sync_roles(Permission, Group) == []
+    support = set(
+        Group.objects.get(name=SUPPORT).permissions.values_list(
+            "content_type__app_label", "codename"
+        )
+    )
+    assert ("topups", "refund_topuporder") in support
+    assert ("topups", "refund_any_topuporder") not in support
+    assert ("catalog", "change_plan") not in support
+
+
+def test_a_role_changed_by_hand_is_put_back_by_the_next_sync() -> None:
+    # given someone gave support the right to edit plans in the database
+    group = Group.objects.get(name=SUPPORT)
+    group.permissions.add(Permission.objects.get(codename="change_plan"))
+    # when the roles are synced (every migrate does it)
+    sync_roles(Permission, Group)
+    # then the role is what roles.py says again
+    assert not group.permissions.filter(codename="change_plan").exists()
+
+
+def _pages() -> list[tuple[str, str, str, str]]:
+    """(model label, page kind, URL, needed permission) for every registered
+    model's list, add and change page (the change page of its first row)."""
+    pages = []
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        label = f"{opts.app_label}.{opts.model_name}"
+        prefix = f"admin:{opts.app_label}_{opts.model_name}"
+        pages.append((label, "list", reverse(f"{prefix}_changelist"), "view"))
+        pages.append((label, "add", reverse(f"{prefix}_add"), "add"))
+        first = model_admin.get_queryset(RequestFactory().get("/")).order_by("pk").first()
+        if first is not None:
+            pages.append((label, "change", reverse(f"{prefix}_change", args=[first.pk]), "view"))
+    return pages
+
+
+def _allowed(role: str, label: str, needed: str) -> bool:
+    app, model = label.split(".")
+    granted = set(ROLE_PERMISSIONS[role])
+    if needed == "view":
+        return f"{app}.view_{model}" in granted or f"{app}.change_{model}" in granted
+    return f"{app}.{needed}_{model}" in granted
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_back_office_page_answers_each_role_as_its_permissions_say(
+    role: str, django_user_model: Any, make_line: Callable[..., Any]
+) -> None:
+    # given some rows to open, a superuser as the measure of what exists at all,
+    # and a member of staff in the role
+    make_line()
+    root = signed_in(django_user_model.objects.create_superuser("root", password="x-unused-9"))
+    client = signed_in(staff(django_user_model, role))
+    wrong = []
+    for label, kind, url, needed in _pages():
+        baseline = root.get(url).status_code
+        if baseline != 200:
+            # The page does not exist for anyone (e.g. no adding to a read-only log).
+            assert baseline == 403, f"{url}: superuser got {baseline}"
+            continue
+        # when the role opens the page
+        status = client.get(url).status_code
+        # then it is served exactly when the role has the permission
+        expected = 200 if _allowed(role, label, needed) else 403
+        if status != expected:
+            wrong.append(f"{kind} {label} {url}: {status}, expected {expected}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_staff_without_a_role_see_nothing(django_user_model: Any) -> None:
+    client = signed_in(staff(django_user_model, None))
+    index = client.get(reverse("admin:index"))
+    assert index.status_code == 200
+    assert "permission to view or edit anything" in index.content.decode()
+    assert client.get(reverse("admin:lines_line_changelist")).status_code == 403
+
+
+def test_only_finance_and_admin_open_the_manual_top_up(
+    django_user_model: Any, make_line: Callable[..., Any]
+) -> None:
+    line = make_line()
+    try:
+        url = reverse("admin:lines_line_topup", args=[line.pk])
+    except NoReverseMatch:  # pragma: no cover - the page is part of the top-ups admin
+        pytest.fail("the manual top-up page is not registered")
+    assert signed_in(staff(django_user_model, SUPPORT)).get(url).status_code == 403
+    assert signed_in(staff(django_user_model, FINANCE)).get(url).status_code == 200
+    assert signed_in(staff(django_user_model, ADMIN)).get(url).status_code == 200
