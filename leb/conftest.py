@@ -1,17 +1,16 @@
-"""Shared fixtures: personas, policies, plans and a line factory."""
+"""Shared fixtures: personas, policies, plans, a line factory, an API token,
+a local webhook receiver. Helpers (functions, classes) live in leb.testing."""
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from stdnum import luhn
 
-_serial = itertools.count(1)
+from leb.testing import HookRequest, HookServer, make_hk_msisdn, make_iccid, next_serial
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -42,15 +41,6 @@ def _private_var_dir(settings: Any, tmp_path: Any) -> None:
     """Files a test writes under VAR_DIR (demo voucher exports) go to its own
     folder, never to the project's var/."""
     settings.VAR_DIR = tmp_path / "var"
-
-
-def make_iccid(n: int) -> str:
-    body = f"8985200{n:011d}"
-    return body + luhn.calc_check_digit(body)
-
-
-def make_hk_msisdn(n: int) -> str:
-    return f"+85294{n % 1_000_000:06d}"
 
 
 @pytest.fixture
@@ -136,7 +126,7 @@ def make_line(db: Any, hk_policy: Any, now: datetime) -> Callable[..., Any]:
         at: datetime | None = None,
         owner: Any = None,
     ) -> Any:
-        n = next(_serial)
+        n = next_serial()
         line = do_create_line(
             iccid=make_iccid(n),
             policy=policy or hk_policy,
@@ -224,66 +214,63 @@ def anonymous() -> Any:
     return Client()
 
 
-def topup(
-    line: Any,
-    plan: Any = None,
-    *,
-    amount: int | None = None,
-    now: datetime,
-    key: str = "",
-    channel: str = "web",
-    promo_code: str = "",
-) -> Any:
-    """Create, pay and fulfil an order the way a channel does."""
-    from leb.topups.actions import do_create_order, do_fulfil_order, do_mark_paid
+@pytest.fixture
+def frozen_now(now: datetime) -> Iterator[None]:
+    """The clock stands still at `now` (a folder's conftest turns it on)."""
+    from leb.common import clock
 
-    order = do_create_order(
-        line=line,
-        channel=channel,
-        plan=plan,
-        amount=amount,
-        promo_code=promo_code,
-        idempotency_key=key or f"test:{next(_serial)}",
-        now=now,
-    )
-    order = do_mark_paid(
-        order,
-        amount=order.price,
-        currency=order.currency,
-        provider="sandbox",
-        reference=f"ref-{order.pk}",
-        now=now,
-    )
-    return do_fulfil_order(order, now=now)
+    with clock.frozen(now):
+        yield
 
 
-def race(n: int, fn: Callable[[int], Any]) -> list[Any]:
-    """Run fn(i) in n threads released at the same moment, each on its own
-    database connection; return each result or the exception it raised."""
+@pytest.fixture
+def empty_cache() -> Iterator[None]:
+    """The cache is empty before and after the test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def owner_token(owner: Any) -> str:
+    """A personal API token of the owner, in clear."""
+    from leb.api.actions import do_create_personal_token
+
+    _token, clear = do_create_personal_token(owner, "laptop")
+    return clear
+
+
+@pytest.fixture
+def hook_server(settings: Any) -> Iterator[HookServer]:
+    """A real HTTP server on 127.0.0.1 recording each POST; answers with the
+    next status in `status` (200 when empty)."""
     import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from django.db import connections
+    received: list[HookRequest] = []
+    statuses: list[int] = []
 
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            received.append(
+                HookRequest(self.path, dict(self.headers.items()), self.rfile.read(length))
+            )
+            self.send_response(statuses.pop(0) if statuses else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connections.close_all()
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
-def race_all(fns: list[Callable[[], Any]]) -> list[Any]:
-    """race() for a list of different callables."""
-    return race(len(fns), lambda i: fns[i]())
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE = True
+    try:
+        yield HookServer(f"http://127.0.0.1:{server.server_address[1]}/hook", received, statuses)
+    finally:
+        server.shutdown()
+        server.server_close()

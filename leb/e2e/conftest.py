@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 CHROMIUM = os.environ.get("LEB_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +57,3 @@ def page_for(browser: Any, live_server: Any, settings: Any) -> Iterator[Any]:
     yield open_page
     for context in contexts:
         context.close()
-
-
-def shot(page: Any, name: str) -> None:
-    """Keep a screenshot of each step as a test artefact."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 
 from leb.accounts.models import Profile
-from leb.e2e.conftest import shot
+from leb.e2e.helpers import shot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ import pytest
 from leb.agents.actions import do_create_agent, do_set_agent_status
 from leb.agents.models import AgentChannel, AgentStatus, ChannelKind
 from leb.common import clock
-from leb.e2e.conftest import shot
+from leb.e2e.helpers import shot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from leb.catalog.models import Plan
 from leb.common import clock
 from leb.common.formatting import format_local_date
-from leb.e2e.conftest import shot
+from leb.e2e.helpers import shot
 from leb.topups.models import TopUpOrder
 
 pytestmark = pytest.mark.django_db(transaction=True)

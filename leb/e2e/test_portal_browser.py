@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from leb.common import clock
-from leb.e2e.conftest import shot
+from leb.e2e.helpers import shot
 from leb.topups.actions import do_create_order
 from leb.topups.models import TopUpOrder
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from leb.common import clock
-from leb.e2e.conftest import shot
+from leb.e2e.helpers import shot
 from leb.topups.models import TopUpOrder
 
 pytestmark = pytest.mark.django_db(transaction=True)

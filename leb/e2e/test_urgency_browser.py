@@ -13,7 +13,7 @@ from django.test import Client
 from leb.announcements.models import Announcement, Kind
 from leb.catalog.models import Promotion
 from leb.common import clock
-from leb.e2e.conftest import shot
+from leb.e2e.helpers import shot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,7 +22,7 @@ from leb.agents.actions import (
     purge_nonces,
 )
 from leb.agents.models import Agent, AgentNonce, AgentStatus, AgentTopUp
-from leb.agents.tests.conftest import SignedClient, problem
+from leb.agents.tests.helpers import SignedClient, problem
 from leb.audit.models import AuditEntry
 from leb.common import clock
 

@@ -24,10 +24,9 @@ from leb.agents.callbacks import KIND, callback_secret
 from leb.agents.models import Agent
 from leb.notifications.delivery import deliver_due_notifications
 from leb.notifications.models import Notification, Reason, Status
-from leb.notifications.tests.conftest import HookServer, hook_server
+from leb.testing import HookServer
 
 pytestmark = pytest.mark.django_db
-__all__ = ["hook_server"]
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from django.core.management import CommandError, call_command
 
 from leb.agents.actions import NewKey
 from leb.agents.models import Agent, AgentTopUp
-from leb.conftest import make_hk_msisdn
-from leb.notifications.tests.conftest import free_port
+from leb.testing import free_port, make_hk_msisdn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

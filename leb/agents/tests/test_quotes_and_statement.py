@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from leb.agents.models import Agent, AgentPlanDiscount, AgentTopUp
-from leb.agents.tests.conftest import SignedClient, problem
+from leb.agents.tests.helpers import SignedClient, problem
 from leb.common import clock
 from leb.ledger.models import TransferGroup
 

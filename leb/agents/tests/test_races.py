@@ -12,8 +12,8 @@ from django.db import connection
 from leb.agents.actions import do_create_agent_topup
 from leb.agents.models import Agent, AgentTopUp, AgentTopUpStatus
 from leb.agents.queries import balance
-from leb.conftest import race
 from leb.ledger.models import Account
+from leb.testing import race
 from leb.topups.models import TopUpOrder
 
 pytestmark = [

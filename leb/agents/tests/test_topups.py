@@ -18,7 +18,7 @@ from leb.agents.actions import (
 )
 from leb.agents.models import Agent, AgentTopUp, AgentTopUpStatus
 from leb.agents.queries import balance
-from leb.agents.tests.conftest import SignedClient, problem
+from leb.agents.tests.helpers import SignedClient, problem
 from leb.common import clock
 from leb.ledger.models import Account, Transfer
 from leb.topups.models import OrderStatus, TopUpOrder

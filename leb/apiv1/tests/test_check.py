@@ -6,8 +6,7 @@ from typing import Any
 from django.test import Client, override_settings
 
 from leb.common import clock
-
-from .conftest import assert_problem
+from leb.testing import assert_problem
 
 URL = "/api/v1/lines/check"
 PUBLIC_KEYS = {

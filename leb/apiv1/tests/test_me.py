@@ -6,9 +6,7 @@ from typing import Any
 from django.test import Client
 
 from leb.common import clock
-from leb.conftest import topup
-
-from .conftest import assert_problem, bearer
+from leb.testing import assert_problem, bearer, topup
 
 URL = "/api/v1/me/lines"
 

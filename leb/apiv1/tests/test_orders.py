@@ -8,7 +8,7 @@ from django.conf import settings
 from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory
 
-from .conftest import assert_problem, bearer
+from leb.testing import assert_problem, bearer
 
 URL = "/api/v1/orders"
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.test import Client
 
-from .conftest import assert_problem
+from leb.testing import assert_problem
 
 URL = "/api/v1/plans"
 

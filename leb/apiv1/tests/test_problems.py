@@ -7,7 +7,7 @@ import pytest
 from django.http import Http404
 from django.test import Client, override_settings
 
-from .conftest import assert_problem
+from leb.testing import assert_problem
 
 
 def test_unexpected_errors_are_500_problems_without_internals(

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.test import Client
 
-from .conftest import assert_problem, bearer
+from leb.testing import assert_problem, bearer
 
 URL = "/api/v1/quotes"
 

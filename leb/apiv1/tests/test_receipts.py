@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from leb.conftest import topup
+from leb.testing import topup
 
 pytestmark = pytest.mark.django_db
 

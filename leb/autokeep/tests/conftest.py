@@ -1,4 +1,4 @@
-"""Auto-keep test helpers: a frozen clock, an owned line, a saved sandbox card."""
+"""Auto-keep fixtures: a frozen clock, an owned line, a saved sandbox card."""
 
 from __future__ import annotations
 
@@ -10,11 +10,7 @@ import pytest
 
 from leb.common import clock
 
-# Sandbox test cards.
-OK_CARD = "4242424242424242"
-DECLINED_CARD = "4000000000000002"
-NO_FUNDS_CARD = "4000000000009995"
-SECURE_CARD = "4000002500003155"
+from .helpers import OK_CARD
 
 
 @pytest.fixture(autouse=True)
@@ -55,12 +51,3 @@ def make_rule(owner: Any, now: datetime, hkd_plan: Any) -> Callable[..., Any]:
         return do_set_rule(user=owner, line=line, method=method, now=now, **fields)
 
     return factory
-
-
-def notified(kind: str, **filters: Any) -> list[str]:
-    """The dedupe keys of the notifications of `kind` written so far."""
-    from leb.notifications.models import Notification
-
-    return sorted(
-        set(Notification.objects.filter(kind=kind, **filters).values_list("dedupe_key", flat=True))
-    )

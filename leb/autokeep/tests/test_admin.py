@@ -10,7 +10,7 @@ from django.urls import reverse
 from leb.autokeep.actions import do_run_autokeep, do_start_method_setup
 from leb.autokeep.models import AutoKeepRun
 
-from .conftest import DECLINED_CARD
+from .helpers import DECLINED_CARD
 
 pytestmark = pytest.mark.django_db
 

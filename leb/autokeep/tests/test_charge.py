@@ -10,7 +10,7 @@ from leb.ledger.queries import balance_by_code
 from leb.payments.models import AttemptStatus, PaymentAttempt
 from leb.topups.models import OrderStatus, TopUpOrder
 
-from .conftest import DECLINED_CARD, NO_FUNDS_CARD, SECURE_CARD
+from .helpers import DECLINED_CARD, NO_FUNDS_CARD, SECURE_CARD
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from django.db import connection
 
 from leb.autokeep.actions import do_run_autokeep
 from leb.autokeep.models import AutoKeepRun
-from leb.conftest import race_all as race
 from leb.ledger.queries import balance_by_code
 from leb.payments.models import PaymentAttempt
+from leb.testing import race_all as race
 from leb.topups.models import OrderStatus, TopUpOrder
 
 pytestmark = [

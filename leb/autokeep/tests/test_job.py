@@ -10,11 +10,11 @@ from django.utils import timezone
 
 from leb.autokeep.actions import do_run_autokeep, do_set_rule
 from leb.autokeep.models import AutoKeepRun, RunStatus
-from leb.conftest import topup
+from leb.testing import topup
 from leb.topups.actions import do_create_order
 from leb.topups.models import OrderStatus, TopUpOrder
 
-from .conftest import DECLINED_CARD, OK_CARD, notified
+from .helpers import DECLINED_CARD, OK_CARD, notified
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from leb.autokeep.actions import AutoKeepError, do_remove_method, do_save_sandbo
 from leb.autokeep.models import MethodSetup, MethodStatus, SavedPaymentMethod, SetupStatus
 from leb.payments.models import SandboxVaultedCard
 
-from .conftest import OK_CARD, SECURE_CARD
+from .helpers import OK_CARD, SECURE_CARD
 
 pytestmark = pytest.mark.django_db
 

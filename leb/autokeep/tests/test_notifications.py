@@ -12,7 +12,7 @@ from leb.autokeep.actions import do_run_autokeep
 from leb.notifications.models import Notification
 from leb.notifications.render import render
 
-from .conftest import SECURE_CARD
+from .helpers import SECURE_CARD
 
 pytestmark = pytest.mark.django_db
 

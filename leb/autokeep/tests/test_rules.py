@@ -278,7 +278,7 @@ def test_pages_show_the_last_failure(
 ) -> None:
     from leb.autokeep.actions import do_run_autokeep
 
-    from .conftest import DECLINED_CARD
+    from .helpers import DECLINED_CARD
 
     # given a run that was declined
     make_rule(line, save_card(DECLINED_CARD))

@@ -20,7 +20,7 @@ from leb.payments.models import AttemptStatus, PaymentAttempt
 from leb.payments.providers import stripe as stripe_provider
 from leb.topups.models import OrderStatus
 
-from .conftest import notified
+from .helpers import notified
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import pytest
 
 from leb.catalog.models import FreeAmountRule, Plan, Promotion
 from leb.catalog.quotes import Quote, QuoteError, find_plan, quote
-from leb.conftest import topup
 from leb.lines.actions import sweep_lines
+from leb.testing import topup
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,6 @@ from django.contrib.auth import get_user_model
 
 from leb.audit.actions import verify_chain
 from leb.audit.models import AuditEntry
-from leb.conftest import make_iccid
 from leb.lines.actions import (
     LineError,
     do_activate_line,
@@ -18,6 +17,7 @@ from leb.lines.actions import (
     sweep_lines,
 )
 from leb.lines.models import LineEvent, NumberStatus, PhoneNumber
+from leb.testing import make_iccid
 
 pytestmark = pytest.mark.django_db
 

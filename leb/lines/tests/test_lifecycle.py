@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 from leb.catalog.models import Plan
 from leb.catalog.quotes import QuoteError
-from leb.conftest import make_hk_msisdn, make_iccid, topup
 from leb.ledger.queries import verify_ledger
 from leb.lines import lifecycle
 from leb.lines.actions import do_activate_line, do_create_line, sweep_lines
 from leb.lines.models import ExtensionRule, Line, LineEvent, LineStatus, NumberPolicy, NumberStatus
+from leb.testing import make_hk_msisdn, make_iccid, topup
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from leb.conftest import topup
 from leb.lines.models import Line
+from leb.testing import topup
 
 pytestmark = pytest.mark.django_db
 

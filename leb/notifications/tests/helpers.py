@@ -1,7 +1,14 @@
+"""Helpers for the notification tests: subscribers, a receipt context, and
+the inbox of the local SMTP server."""
+
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 from datetime import datetime
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from email.message import Message
 from typing import Any
 
 from leb.accounts.actions import do_register_user, do_save_preferences
@@ -38,3 +45,30 @@ def receipt_context(valid_until: datetime, *, amount: int = 5000) -> dict[str, A
         "paid_currency": "HKD",
         "channel": "web",
     }
+
+
+@dataclass
+class Received:
+    to: list[str]
+    message: Message
+
+    @property
+    def subject(self) -> str:
+        return str(make_header(decode_header(self.message["Subject"])))
+
+    @property
+    def body(self) -> str:
+        payload = self.message.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        return payload.decode(self.message.get_content_charset() or "utf-8")
+
+
+@dataclass
+class SmtpInbox:
+    messages: list[Received] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            Received(list(envelope.rcpt_tos), message_from_bytes(envelope.content))
+        )
+        return "250 OK"

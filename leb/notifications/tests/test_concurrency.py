@@ -9,10 +9,10 @@ import pytest
 from django.db import connection
 
 import leb.sms
-from leb.conftest import race
 from leb.notifications.actions import NotifyRequest, notify, notify_many
 from leb.notifications.delivery import deliver_due_notifications
 from leb.notifications.models import Notification, Status
+from leb.testing import race
 
 from .helpers import make_user, receipt_context
 

@@ -11,8 +11,7 @@ from leb.notifications.actions import do_save_notification_preferences, notify
 from leb.notifications.delivery import deliver_due_notifications, retry_delay
 from leb.notifications.models import Channel, Notification, Reason, Status
 
-from .conftest import SmtpInbox
-from .helpers import make_user, receipt_context
+from .helpers import SmtpInbox, make_user, receipt_context
 
 pytestmark = pytest.mark.django_db
 

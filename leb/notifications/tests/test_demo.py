@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from leb.conftest import topup
 from leb.notifications.demo import load_demo_notifications
 from leb.notifications.models import Channel, Notification, Reason, Status
+from leb.testing import topup
 
 pytestmark = pytest.mark.django_db
 

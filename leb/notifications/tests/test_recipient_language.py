@@ -10,14 +10,13 @@ import pytest
 from django.utils import translation
 
 import leb.sms
-from leb.conftest import topup
 from leb.notifications.actions import recipient_language
 from leb.notifications.delivery import deliver_due_notifications
 from leb.notifications.models import Notification
 from leb.reminders.actions import scan_reminders
+from leb.testing import topup
 
-from .conftest import SmtpInbox
-from .helpers import make_user
+from .helpers import SmtpInbox, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -9,12 +9,11 @@ from typing import Any
 from django.test import Client
 
 import leb.sms
-from leb.conftest import topup
 from leb.notifications.delivery import deliver_due_notifications
 from leb.notifications.models import Channel, Notification
+from leb.testing import topup
 
-from .conftest import SmtpInbox
-from .helpers import make_user
+from .helpers import SmtpInbox, make_user
 
 
 def test_a_capped_top_up_says_the_days_it_really_added(

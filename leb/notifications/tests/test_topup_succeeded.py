@@ -7,13 +7,12 @@ import pytest
 from django.urls import reverse
 
 import leb.sms
-from leb.conftest import topup
 from leb.notifications.delivery import deliver_due_notifications
 from leb.notifications.models import Channel, Notification, Status
+from leb.testing import topup
 from leb.topups.actions import do_fulfil_order
 
-from .conftest import SmtpInbox
-from .helpers import make_user
+from .helpers import SmtpInbox, make_user
 
 pytestmark = pytest.mark.django_db
 

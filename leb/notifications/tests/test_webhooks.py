@@ -17,8 +17,8 @@ from leb.notifications.actions import (
 from leb.notifications.delivery import deliver_due_notifications
 from leb.notifications.models import Channel, Notification, Reason, Status
 from leb.notifications.webhooks import check_webhook_url, sign, verify, webhook_secret
+from leb.testing import HookServer
 
-from .conftest import HookServer
 from .helpers import make_user, receipt_context
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,28 +10,7 @@ import pytest
 
 from leb.observability import views
 
-REDIS_URL = os.environ.get("LEB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def redis_reachable(url: str) -> str:
-    """'' if Redis answers PING at url, else why not."""
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return ""
-
-
-def require_redis(url: str = REDIS_URL) -> str:
-    problem = redis_reachable(url)
-    if problem:
-        message = f"Redis is not reachable at {url} ({problem}); set LEB_TEST_REDIS_URL"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + ": CI needs Redis")
-        pytest.skip(message)
-    return url
+from .helpers import forget_prefix, require_redis
 
 
 @pytest.fixture
@@ -57,17 +35,6 @@ def redis_cache(settings: Any, redis_url: str) -> Iterator[str]:
     yield prefix
     cache.close()
     forget_prefix(redis_url, prefix)
-
-
-def forget_prefix(url: str, prefix: str) -> None:
-    """Delete this test's keys only: FLUSHDB (the cache's clear()) would wipe
-    whatever else shares that Redis database."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
-    if keys:
-        client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)

@@ -32,7 +32,7 @@ from django_tasks_db.models import DBTaskResult
 from leb.jobs.schedule import scheduled_jobs
 
 from . import tasks
-from .conftest import forget_prefix, require_redis
+from .helpers import forget_prefix, require_redis
 
 SWEEP_INTERVAL = 2  # seconds; every other periodic job waits an hour
 RUN_FOR = 9.0  # seconds the workers schedule for, from the moment both web processes are ready

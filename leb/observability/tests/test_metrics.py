@@ -8,7 +8,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from leb.common import clock
-from leb.conftest import topup
+from leb.testing import topup
 
 from .tasks import note_request_id
 

@@ -15,10 +15,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from leb.autokeep.actions import do_save_sandbox_method
 from leb.autokeep.models import MethodSetup
-from leb.conftest import topup
 from leb.mylines.models import BindingChallenge
 from leb.payments.models import PaymentAttempt
 from leb.support.actions import do_open_ticket
+from leb.testing import topup
 
 pytestmark = pytest.mark.django_db
 

@@ -11,15 +11,15 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from leb.conftest import race_all as race
 from leb.ledger.queries import balance_by_code
 from leb.lines.models import LineEvent
 from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent
 from leb.payments.providers import sandbox
 from leb.payments.providers.base import SUCCEEDED
+from leb.testing import race_all as race
 from leb.topups.models import OrderStatus, TopUpOrder
 
-from .conftest import deliver_pending_webhooks
+from .helpers import deliver_pending_webhooks
 
 pytestmark = [
     pytest.mark.postgres,

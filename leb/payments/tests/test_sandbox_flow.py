@@ -14,7 +14,7 @@ from leb.lines.models import LineEvent
 from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent
 from leb.topups.models import OrderStatus, TopUpOrder
 
-from .conftest import deliver_pending_webhooks, pending_webhooks
+from .helpers import deliver_pending_webhooks, pending_webhooks
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -23,11 +22,3 @@ def _empty_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def owner_token(owner: Any) -> str:
-    from leb.api.actions import do_create_personal_token
-
-    _token, clear = do_create_personal_token(owner, "laptop")
-    return clear

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from leb.api.tests.conftest import assert_problem, bearer
 from leb.catalog.models import Plan
+from leb.testing import assert_problem, bearer
 
 pytestmark = pytest.mark.django_db
 

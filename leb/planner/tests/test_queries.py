@@ -9,10 +9,10 @@ import pytest
 
 from leb.catalog.models import Plan, Promotion
 from leb.catalog.quotes import quote
-from leb.conftest import topup
 from leb.lines.models import Line
 from leb.planner.planning import start_of_day
 from leb.planner.queries import KeepPlan, default_target, keep_plan, time_zone
+from leb.testing import topup
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.cache import cache
 
 from leb.common import clock
-from leb.conftest import topup
+from leb.testing import topup
 
 
 @pytest.fixture(autouse=True)

@@ -12,11 +12,11 @@ from django.urls import reverse
 from icalendar import Calendar
 
 from leb.common import clock
-from leb.conftest import topup
 from leb.lines import lifecycle
 from leb.lines.actions import do_set_line_owner
 from leb.reminders.calendar import feed_path
 from leb.reminders.models import CalendarFeed
+from leb.testing import topup
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from leb.conftest import race
 from leb.notifications.models import Notification
 from leb.reminders.actions import scan_reminders
 from leb.reminders.models import SentReminder
+from leb.testing import race
 
 pytestmark = [
     pytest.mark.postgres,

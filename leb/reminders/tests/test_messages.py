@@ -12,7 +12,6 @@ from django.core import mail
 from django.utils import translation
 
 from leb.common.formatting import format_local_date
-from leb.conftest import topup
 from leb.lines import lifecycle
 from leb.lines.identifiers import format_msisdn
 from leb.notifications.actions import do_save_notification_preferences
@@ -20,6 +19,7 @@ from leb.notifications.delivery import deliver_due_notifications
 from leb.notifications.models import Notification, Reason, Status
 from leb.notifications.render import render
 from leb.reminders.actions import scan_reminders
+from leb.testing import topup
 
 from .helpers import messages
 

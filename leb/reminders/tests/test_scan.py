@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from leb.conftest import topup
 from leb.lines.actions import sweep_lines
 from leb.lines.models import ExtensionRule, NumberPolicy
 from leb.notifications.models import Channel
 from leb.reminders.actions import scan_reminders
 from leb.reminders.models import SentReminder
+from leb.testing import topup
 
 from .helpers import messages, recorded
 

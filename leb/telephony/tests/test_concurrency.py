@@ -11,8 +11,8 @@ from django.db import connection
 from django.test import Client
 
 from leb.catalog.models import Plan
-from leb.conftest import race_all as race
-from leb.conftest import topup
+from leb.testing import race_all as race
+from leb.testing import topup
 from leb.topups.balance import BalanceRefused, do_buy_plan_from_balance
 from leb.topups.models import OrderStatus, TopUpOrder
 from leb.vouchers.models import Voucher, VoucherState

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from leb.catalog.models import Plan
-from leb.conftest import topup
 from leb.lines.models import Line
+from leb.testing import topup
 from leb.topups.models import TopUpOrder
 from leb.vouchers.models import Voucher, VoucherState
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from leb.conftest import topup
 from leb.ledger.models import Transfer
 from leb.lines.models import LineEvent, LineEventKind, LineStatus
+from leb.testing import topup
 from leb.topups.balance import BalanceRefused, do_buy_plan_from_balance
 from leb.topups.models import OrderStatus, TopUpOrder
 

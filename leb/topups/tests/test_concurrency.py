@@ -12,12 +12,12 @@ from django.db import connection
 
 from leb.catalog.models import Plan, Promotion, PromotionRedemption
 from leb.catalog.quotes import QuoteError
-from leb.conftest import race
 from leb.ledger.actions import Leg, get_account, post_transfers, system_account
 from leb.ledger.models import AccountKind, TransferGroup
 from leb.ledger.queries import balance_by_code
 from leb.lines.actions import sweep_lines
 from leb.lines.models import Line, LineEvent
+from leb.testing import race
 from leb.topups.actions import do_create_order, do_fulfil_order, do_mark_paid
 from leb.topups.models import TopUpOrder
 
@@ -33,7 +33,7 @@ def test_two_sweeps_at_once_process_each_line_once(
 ) -> None:
     # given 60 lines, each with a balance, all past their whole lifecycle
     lines = [make_line() for _ in range(60)]
-    from leb.conftest import topup
+    from leb.testing import topup
 
     for line in lines[:20]:
         topup(line, hkd_plan, now=now)

@@ -8,11 +8,11 @@ from django.core.exceptions import ValidationError
 
 from leb.catalog.models import Plan, Promotion
 from leb.catalog.quotes import QuoteError
-from leb.conftest import topup
 from leb.ledger.queries import balance_by_code
 from leb.lines.actions import sweep_lines
 from leb.lines.models import LineEvent
 from leb.notifications.models import Notification
+from leb.testing import topup
 from leb.topups.actions import (
     OrderError,
     do_cancel_order,

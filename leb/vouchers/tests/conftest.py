@@ -3,7 +3,6 @@ that returns the clear PINs read back from the printer's export file."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,6 +13,8 @@ import pytest
 
 from leb.vouchers.actions import do_activate_batch, do_generate_batch
 from leb.vouchers.models import Distributor, VoucherBatch
+
+from .helpers import read_export
 
 
 @dataclass
@@ -29,11 +30,6 @@ class Made:
     @property
     def serials(self) -> list[str]:
         return [row["serial"] for row in self.rows]
-
-
-def read_export(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from leb.common import clock
 from leb.vouchers import pins
 from leb.vouchers.models import Distributor, Voucher, VoucherBatch, VoucherState
-from leb.vouchers.tests.conftest import read_export
+from leb.vouchers.tests.helpers import read_export
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from leb.catalog.models import FreeAmountRule
 from leb.vouchers.actions import do_redeem_voucher
 from leb.vouchers.demo import BATCH_CODE, demo_export_path, load_demo_vouchers
 from leb.vouchers.models import Voucher, VoucherBatch, VoucherState
-from leb.vouchers.tests.conftest import read_export
+from leb.vouchers.tests.helpers import read_export
 
 pytestmark = pytest.mark.django_db
 

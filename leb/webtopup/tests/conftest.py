@@ -1,4 +1,4 @@
-"""Online top-up test helpers: a frozen clock, a private cache, catalog rows."""
+"""Online top-up fixtures: a frozen clock, a private cache, catalog rows."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
-from django.urls import reverse
 
 from leb.common import clock
 
@@ -58,16 +56,3 @@ def make_promotion(db: Any, now: datetime) -> Callable[..., Any]:
         return Promotion.objects.create(**values)
 
     return factory
-
-
-def plans_url(client: Client, number: str) -> str:
-    """Start a guest top-up for `number`; where the plans page is."""
-    response = client.post(reverse("webtopup:start"), {"number": number})
-    assert response.status_code == 302, response.content.decode()
-    return str(response["Location"])
-
-
-def confirm_url(client: Client, url: str, **data: str) -> str:
-    response = client.post(url, data)
-    assert response.status_code == 302, response.content.decode()
-    return str(response["Location"])

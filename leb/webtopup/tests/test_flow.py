@@ -12,12 +12,12 @@ from django.urls import reverse
 
 from leb.catalog.models import Plan
 from leb.common import clock
-from leb.conftest import topup
 from leb.lines.models import LineStatus
 from leb.payments.models import PaymentAttempt
+from leb.testing import topup
 from leb.topups.models import OrderStatus, TopUpOrder
 
-from .conftest import confirm_url, plans_url
+from .helpers import confirm_url, plans_url
 
 pytestmark = pytest.mark.django_db
 
