@@ -1,8 +1,14 @@
-# syntax=docker/dockerfile:1
 # leb: one image for the web (`leb serve`) and the worker (`leb worker`).
+# Plain Dockerfile syntax (no `# syntax=` frontend to pull, no BuildKit-only
+# flags), so it builds offline and with the legacy builder too.
+
+# The base of both stages. A registry mirror or a local stand-in:
+#   docker build --build-arg PYTHON_IMAGE=mirror.example/library/python:3.11-slim .
+# It must give `python` (3.11) with the venv module on PATH.
+ARG PYTHON_IMAGE=python:3.11-slim
 
 # --- build: the virtualenv, from the hashed lock only ----------------------------
-FROM python:3.11-slim AS build
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -17,7 +23,7 @@ RUN /opt/leb/bin/pip install --no-deps . \
  && rm -rf /src
 
 # --- runtime ---------------------------------------------------------------------
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/leb/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -31,8 +37,9 @@ RUN groupadd --system --gid 10001 leb \
  && install -d -o leb -g leb -m 0750 /var/lib/leb
 
 COPY --from=build /opt/leb /opt/leb
-COPY --chmod=0755 docker/entrypoint /usr/local/bin/leb-entrypoint
-COPY --chmod=0755 docker/healthcheck /usr/local/bin/leb-healthcheck
+COPY docker/entrypoint /usr/local/bin/leb-entrypoint
+COPY docker/healthcheck /usr/local/bin/leb-healthcheck
+RUN chmod 0755 /usr/local/bin/leb-entrypoint /usr/local/bin/leb-healthcheck
 
 USER leb:leb
 WORKDIR /var/lib/leb

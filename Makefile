@@ -45,8 +45,8 @@ check: $(STAMP)
 	LEB_VAR_DIR="$$(mktemp -d)" $(BIN)/leb makemigrations --check --dry-run
 
 lock: $(STAMP)
-	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras -o base.lock base.in
-	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras -o dev.lock dev.in
+	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o base.lock base.in
+	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o dev.lock dev.in
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3*

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from leb.backoffice.roles import FINANCE, SUPPORT
-from leb.conftest import topup
+from leb.testing import topup
 from leb.topups.models import OrderStatus
 
 pytestmark = pytest.mark.django_db
