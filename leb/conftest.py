@@ -13,6 +13,24 @@ import pytest
 from leb.testing import HookRequest, HookServer, make_hk_msisdn, make_iccid, next_serial
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # argon2 is slow on purpose (tens of milliseconds a hash), and hundreds of
+    # tests create accounts: they use a fast hasher. Tests about how passwords
+    # are stored carry @pytest.mark.argon2 and get the production hashers.
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _production_password_hashers(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("argon2") is not None:
+        import leb.settings
+
+        settings = request.getfixturevalue("settings")
+        settings.PASSWORD_HASHERS = list(leb.settings.PASSWORD_HASHERS)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     # In CI the PostgreSQL run must really be on PostgreSQL: never fall back.
     if os.environ.get("LEB_REQUIRE_POSTGRES"):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import itertools
 import json
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -140,3 +141,18 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["type"] == "https://leb.example/problems/" + code.replace("_", "-")
     assert body["title"] and body["detail"]
     return body
+
+
+@contextmanager
+def rolled_back() -> Iterator[None]:
+    """Run the block in a transaction that is rolled back at its end, marked
+    as the test's own like the one a test case wraps around each test, so
+    actions that must run outside a transaction (they call providers) still
+    run inside it: for a test that needs the same starting state twice."""
+    from django.db import transaction
+
+    block = transaction.atomic()
+    block._from_testcase = True  # type: ignore[attr-defined]
+    with block:
+        yield
+        transaction.set_rollback(True)

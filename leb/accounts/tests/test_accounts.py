@@ -35,6 +35,7 @@ def sign_in(client: Client, identifier: str, password: str = PASSWORD, **extra: 
     )
 
 
+@pytest.mark.argon2
 def test_register_with_email_signs_in(client: Client) -> None:
     # given / when
     response = client.post(

@@ -34,13 +34,7 @@ from leb.common import clock
 from leb.ledger.queries import verify_ledger
 from leb.ops.demo import OPS_USERNAME, load_demo
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
-
-
-@pytest.fixture
-def fast_passwords(settings: Any) -> None:
-    # Argon2 is deliberately slow; the demo logins only need a hash here.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = pytest.mark.django_db
 
 
 def key_file() -> dict[str, str]:

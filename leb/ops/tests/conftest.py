@@ -13,12 +13,6 @@ from leb.lines.models import Line, NumberPolicy, PhoneNumber
 
 
 @pytest.fixture
-def fast_passwords(settings: Any) -> None:
-    # Argon2 is deliberately slow; these tests only need a hash, not a strong one.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
 def now() -> datetime:
     return clock.now()
 

@@ -22,7 +22,7 @@ from leb.lines.models import Line, LineEvent, LineStatus, NumberPolicy, PhoneNum
 from leb.ops.demo import DEMO_EMAIL, demo_logins, load_demo
 from leb.topups.models import TopUpOrder
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 COUNTED: list[type[Model]] = [
     NumberPolicy,

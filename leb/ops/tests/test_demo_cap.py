@@ -13,7 +13,7 @@ from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus
 from leb.ops.demo import capped_demo_line, load_demo
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = pytest.mark.django_db
 
 
 def _running(now: datetime) -> set[str]:

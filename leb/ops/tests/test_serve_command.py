@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -68,15 +69,25 @@ def test_serve_with_worker_serves_and_stops_both_on_sigint(tmp_path: Path) -> No
         stderr=subprocess.STDOUT,
     )
 
-    # when
+    # when: it serves, and its worker's scheduler enqueues the first jobs
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.decode() for line in iter(serve.stdout.readline, b"")),  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
     try:
         served = wait_until_served(f"http://{bind}/healthz", serve, 30)
-        time.sleep(1)  # let the worker's scheduler tick once
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("Enqueued periodic job" in x for x in lines):
+            time.sleep(0.2)
         serve.send_signal(signal.SIGINT)
-        output = serve.communicate(timeout=40)[0].decode()
+        serve.wait(timeout=40)
+        reader.join(timeout=10)
     finally:
         if serve.poll() is None:
             serve.kill()
+    output = "".join(lines)
 
     # then
     assert served, output

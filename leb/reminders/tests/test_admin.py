@@ -16,7 +16,6 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff_client(settings: Any) -> Client:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     boss = get_user_model().objects.create_superuser("boss", "boss@example.com", "x-long-pass-9")
     client = Client()
     client.force_login(boss)

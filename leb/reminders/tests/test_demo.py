@@ -14,7 +14,6 @@ pytestmark = pytest.mark.django_db
 
 def test_demo_reminders_load_twice_without_duplicates(now: datetime, settings: Any) -> None:
     # given the demo lines
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     load_demo(now=now)
 
     # when the reminders demo loads, twice

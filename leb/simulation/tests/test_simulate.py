@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
 
 from leb.simulation.config import Config
 from leb.simulation.engine import run_simulation
 from leb.simulation.population import AUTOKEEP, FORGETFUL, GROUPS, REACTIVE, Shares
 from leb.simulation.report import render
 from leb.simulation.scratch import ScratchError, prepare
+from leb.testing import rolled_back
 
 SMALL = {"lines": 60, "years": 1, "seed": 7, "progress": False}
 
@@ -94,9 +94,8 @@ def test_a_small_run_keeps_the_invariants_and_reports_them(db: Any) -> None:
 def test_same_seed_same_run(db: Any) -> None:
     # given a run with a seed, rolled back
     config = Config(lines=20, years=1, seed=11, step_hours=48, progress=False)
-    with transaction.atomic():
+    with rolled_back():
         first = _figures(run_simulation(config))
-        transaction.set_rollback(True)
     # when the same seed runs again
     second = _figures(run_simulation(config))
     # then every figure is the same
