@@ -219,7 +219,8 @@ def _queue_guest_confirmation(ticket: Ticket, now: datetime) -> None:
 def _queue_answer(ticket: Ticket, message: TicketMessage, now: datetime) -> None:
     """Tell the customer staff answered: by email to a proven (or the guest's)
     address, else by SMS. A guest's link is a secret; an account's is not."""
-    email, phone = ticket.reply_email, ticket.reply_phone
+    email = ticket.reply_email
+    phone = "" if email else ticket.reply_phone
     if not (email or phone):
         return
     context = {
