@@ -6,6 +6,7 @@ secret in it is kept only until the row is finished."""
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -345,3 +346,41 @@ def test_a_reset_link_is_not_kept_after_it_is_sent(now: datetime) -> None:
     row = Notification.objects.get(kind="password_reset")
     assert row.context == {"reset_url": ""}
     assert row.deliver_by is not None and row.deliver_by > now
+
+
+def test_a_binding_code_rolls_back_with_its_challenge(now: datetime, make_line: Any) -> None:
+    from leb.mylines import binding
+    from leb.mylines.models import BindingChallenge
+
+    # given a user asking for a code for a line, and the transaction failing after it
+    user, line = make_user(), make_line()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        binding.send_challenge(user, line, line.iccid, line.msisdn, now, language="en")
+        raise RuntimeError
+
+    # then
+    deliver_due_notifications(now)
+    assert not BindingChallenge.objects.exists()
+    assert not Notification.objects.exists()
+    assert leb.sms.outbox == []
+
+
+def test_a_binding_code_is_texted_once_and_forgotten(now: datetime, make_line: Any) -> None:
+    from leb.mylines import binding
+
+    # given
+    user, line = make_user(), make_line()
+    challenge = binding.send_challenge(user, line, line.iccid, line.msisdn, now, language="zh-hans")
+
+    # when
+    deliver_due_notifications(now)
+    deliver_due_notifications(now)
+
+    # then
+    [text] = leb.sms.outbox
+    assert text.to == line.msisdn
+    found = re.search(r"\b(\d{6})\b", text.text)
+    assert found is not None and binding.code_matches(challenge, found.group(1))
+    row = Notification.objects.get(kind="line_binding_code")
+    assert row.deliver_by == challenge.expires_at
+    assert row.context["code"] == "" and row.user is None
