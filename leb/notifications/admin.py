@@ -32,7 +32,7 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     show_full_result_count = False
     # The stored context may hold a code or a link until the row is finished:
     # staff see it with those values hidden.
-    exclude = ("context", "secret_keys")
+    exclude = ("context",)
     readonly_fields = ("shown_context",)
 
     @admin.display(description=_("context"))
