@@ -11,7 +11,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from leb.accounts.actions import do_register_user
-from leb.notifications.tests.helpers import delivered_mail
+from leb.testing import delivered_mail
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery 42"

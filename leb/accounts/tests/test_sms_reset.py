@@ -13,7 +13,7 @@ from leb.accounts.actions import do_register_user
 from leb.accounts.models import PhoneCode
 from leb.common import clock
 from leb.notifications.models import Notification, Status
-from leb.notifications.tests.helpers import deliver_outbox, delivered_texts
+from leb.testing import deliver_outbox, delivered_texts
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery 42"

@@ -17,7 +17,7 @@ from leb.accounts.models import PhoneCode, Profile
 from leb.common import clock
 from leb.notifications.actions import verified_contact_annotations
 from leb.notifications.models import Notification, Status
-from leb.notifications.tests.helpers import deliver_outbox, delivered_mail, delivered_texts
+from leb.testing import deliver_outbox, delivered_mail, delivered_texts
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery 42"

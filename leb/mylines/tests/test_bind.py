@@ -14,8 +14,8 @@ from leb.lines.models import LineEvent, LineEventKind
 from leb.mylines import binding
 from leb.mylines.models import BindingChallenge
 from leb.notifications.models import Notification, Status
-from leb.notifications.tests.helpers import deliver_outbox
 from leb.security.models import Lockout
+from leb.testing import deliver_outbox
 
 pytestmark = pytest.mark.django_db
 BIND = reverse("mylines:bind")

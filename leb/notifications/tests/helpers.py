@@ -11,11 +11,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from typing import Any
 
-from django.core import mail
-
-import leb.sms
 from leb.accounts.actions import do_register_user, do_save_preferences
-from leb.notifications.delivery import DeliveryResult, deliver_due_notifications
 
 _serial = itertools.count(1)
 
@@ -76,20 +72,3 @@ class SmtpInbox:
             Received(list(envelope.rcpt_tos), message_from_bytes(envelope.content))
         )
         return "250 OK"
-
-
-def deliver_outbox(now: datetime | None = None) -> DeliveryResult:
-    """What the outbox's worker does: send every message due now."""
-    return deliver_due_notifications(now)
-
-
-def delivered_mail() -> list[Any]:
-    """django.core.mail.outbox once the due messages are delivered."""
-    deliver_outbox()
-    return list(mail.outbox)
-
-
-def delivered_texts() -> list[leb.sms.SmsMessage]:
-    """leb.sms.outbox once the due messages are delivered."""
-    deliver_outbox()
-    return list(leb.sms.outbox)

@@ -8,9 +8,9 @@ from django.test import Client
 from django.urls import reverse
 
 from leb.audit.models import AuditEntry
-from leb.notifications.tests.helpers import deliver_outbox
 from leb.support.actions import do_open_ticket
 from leb.support.models import Ticket, TicketCategory, TicketMessage, TicketStatus
+from leb.testing import deliver_outbox
 
 URL = "/support/"
 

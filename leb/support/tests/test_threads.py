@@ -8,10 +8,10 @@ from django.test import Client
 from django.urls import reverse
 
 from leb.audit.models import AuditEntry
-from leb.notifications.tests.helpers import deliver_outbox
 from leb.support.actions import do_close, do_open_ticket, do_reply
 from leb.support.models import Ticket, TicketMessage, TicketStatus
 from leb.support.tokens import make_token
+from leb.testing import deliver_outbox
 
 
 @pytest.fixture
