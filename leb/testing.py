@@ -1,5 +1,6 @@
 """Test helpers shared by the tests of several apps: numbers, a top-up the way
-a channel makes one, thread races, local servers and API assertions.
+a channel makes one, thread races, local servers, API assertions and
+delivering the notification outbox.
 
 Imported by tests and conftests only, never by application code. Fixtures
 live in the conftests; helpers used by one app's tests only live in that
@@ -156,3 +157,30 @@ def rolled_back() -> Iterator[None]:
     with block:
         yield
         transaction.set_rollback(True)
+
+
+# --- The notification outbox ---------------------------------------------------------
+
+
+def deliver_outbox(now: datetime | None = None) -> Any:
+    """What the outbox's worker does: send every message due now (a
+    DeliveryResult)."""
+    from leb.notifications.delivery import deliver_due_notifications
+
+    return deliver_due_notifications(now)
+
+
+def delivered_mail() -> list[Any]:
+    """django.core.mail.outbox once the due messages are delivered."""
+    from django.core import mail
+
+    deliver_outbox()
+    return list(mail.outbox)
+
+
+def delivered_texts() -> list[Any]:
+    """leb.sms.outbox once the due messages are delivered."""
+    import leb.sms
+
+    deliver_outbox()
+    return list(leb.sms.outbox)

@@ -9,6 +9,7 @@ from django.contrib.auth import authenticate, get_user_model, password_validatio
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from leb.lines.identifiers import normalize_msisdn
@@ -175,6 +176,25 @@ class VerifiedPasswordResetForm(PasswordResetForm):
             profile = Profile.objects.filter(user=user).first()
             if profile is not None and profile.email_verified_at is not None:
                 yield user
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        """Queue the link in the notification outbox instead of mailing it here."""
+        from .verification import send_password_reset_email
+
+        path = reverse(
+            "accounts:password_reset_confirm",
+            kwargs={"uidb64": context["uid"], "token": context["token"]},
+        )
+        reset_url = f"{context['protocol']}://{context['domain']}{path}"
+        send_password_reset_email(context["user"], to_email, reset_url)
 
 
 class PhoneCodeForm(forms.Form):

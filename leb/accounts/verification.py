@@ -3,9 +3,13 @@
 An email address is proven by a signed link: it carries the account, the
 address and when that address was last proven, so it stops working once used,
 once the address changes, and after ACCOUNTS_EMAIL_LINK_HOURS. A mobile number
-is proven by a 6-digit code texted to it (the SMS backend the line binding
-uses); only an HMAC of the code is stored. Wrong codes go through the lockouts,
-and so does every send, which is what limits how often codes and links go out.
+is proven by a 6-digit code texted to it; only an HMAC of the code is stored.
+Wrong codes go through the lockouts, and so does every send, which is what
+limits how often codes and links go out.
+
+Links and codes leave through the notification outbox (queue_message), in the
+transaction that makes them; the outbox keeps the secret only until the message
+is sent or can no longer be, and never delivers one after it expired.
 """
 
 from __future__ import annotations
@@ -14,23 +18,24 @@ import enum
 import hashlib
 import hmac
 import secrets
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.core.mail import send_mail
+from django.db import transaction
 from django.db.models import F
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import ngettext
 
 from leb.common import clock
 from leb.common.formatting import format_phone
+from leb.notifications.actions import queue_message
+from leb.notifications.models import Channel
 from leb.security.lockouts import locked_for, register_failure
-from leb.sms import send_sms
 
 from .models import CodePurpose, PhoneCode, Profile
 
@@ -118,16 +123,49 @@ def user_for_email_token(token: str) -> tuple[Any | None, LinkResult]:
     return None, LinkResult.INVALID
 
 
-def send_verification_email(user: Any) -> None:
+def _language(preferred: str = "") -> str:
+    return preferred or translation.get_language() or settings.LANGUAGE_CODE
+
+
+def send_verification_email(user: Any, now: datetime | None = None) -> None:
+    """Queue the link that proves the account's address, in the account's
+    language (else the page's); it is not delivered once it has expired."""
+    now = now or clock.now()
     profile, _created = Profile.objects.get_or_create(user=user)
     link = settings.SITE_URL.rstrip("/") + reverse(
         "accounts:verify_email", args=[make_email_token(user)]
     )
-    hours = int(email_link_ttl().total_seconds() // 3600)
-    with translation.override(profile.language or translation.get_language()):
-        subject = render_to_string("accounts/verify_email_subject.txt").strip()
-        body = render_to_string("accounts/verify_email.txt", {"link": link, "hours": hours})
-    send_mail(subject, body, None, [user.email])
+    queue_message(
+        kind="email_verification",
+        channel=Channel.EMAIL,
+        destination=user.email,
+        language=_language(profile.language or ""),
+        context={"link": link, "hours": int(email_link_ttl().total_seconds() // 3600)},
+        # Every request is its own message (the send limits count them).
+        dedupe_key=f"email_verification:{user.pk}:{uuid.uuid4().hex}",
+        user=user,
+        secret_keys=("link",),
+        deliver_by=now + email_link_ttl(),
+        now=now,
+    )
+
+
+def send_password_reset_email(user: Any, email: str, reset_url: str) -> None:
+    """Queue the password reset link (Django's reset token), in the page's
+    language; it is not delivered once the token has expired."""
+    now = clock.now()
+    queue_message(
+        kind="password_reset",
+        channel=Channel.EMAIL,
+        destination=email,
+        language=_language(),
+        context={"reset_url": reset_url},
+        dedupe_key=f"password_reset:{user.pk}:{uuid.uuid4().hex}",
+        user=user,
+        secret_keys=("reset_url",),
+        deliver_by=now + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT),
+        now=now,
+    )
 
 
 # --- Texted codes -----------------------------------------------------------------
@@ -159,8 +197,13 @@ def create_code(purpose: str, user: Any | None, phone: str, now: datetime) -> tu
     return row, code
 
 
-def code_text(purpose: str, code: str, phone: str) -> str:
-    minutes = int(code_ttl().total_seconds() // 60)
+def code_minutes() -> int:
+    return int(code_ttl().total_seconds() // 60)
+
+
+def code_text(purpose: str, code: str, phone: str, minutes: int | None = None) -> str:
+    """The text of a code's SMS, in the active language."""
+    minutes = code_minutes() if minutes is None else minutes
     values = {"code": code, "number": format_phone(phone), "minutes": minutes}
     if purpose == CodePurpose.RESET_PASSWORD:
         return (
@@ -185,9 +228,32 @@ def code_text(purpose: str, code: str, phone: str) -> str:
     )
 
 
-def text_code(row: PhoneCode, code: str) -> None:
-    """Raises leb.sms.SmsError if the gateway does not take the message."""
-    send_sms(row.phone, code_text(row.purpose, code, row.phone))
+def send_code(purpose: str, user: Any | None, phone: str, now: datetime) -> PhoneCode:
+    """A new code for this number, its text queued in the same transaction, in
+    the page's language. A code for no account (a reset asked for a number
+    without a proven account) is stored and never sent."""
+    with transaction.atomic():
+        row, code = create_code(purpose, user, phone, now)
+        if user is not None:
+            queue_message(
+                kind="phone_code",
+                channel=Channel.SMS,
+                destination=phone,
+                language=_language(),
+                context={
+                    "purpose": purpose,
+                    "code": code,
+                    "number": phone,
+                    "minutes": code_minutes(),
+                },
+                dedupe_key=f"phone_code:{row.pk}",
+                user=user,
+                secret_keys=("code",),
+                # Never texted once it no longer works.
+                deliver_by=row.expires_at,
+                now=now,
+            )
+    return row
 
 
 class CodeState(enum.Enum):

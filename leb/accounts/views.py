@@ -32,7 +32,6 @@ from leb.common import clock
 from leb.common.formatting import TZ_SESSION_KEY, format_phone
 from leb.common.ratelimit import client_ip
 from leb.security.lockouts import locked_for, register_failure, register_success
-from leb.sms import SmsError
 
 from . import verification
 from .actions import (
@@ -281,8 +280,6 @@ def totp_disable_view(request: HttpRequest) -> HttpResponse:
 class ResetView(PasswordResetView):
     form_class = VerifiedPasswordResetForm
     template_name = "accounts/password_reset.html"
-    email_template_name = "accounts/password_reset_email.txt"
-    subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
 
@@ -321,7 +318,7 @@ def _send_email_link(request: HttpRequest, user: Any, now: Any) -> bool:
         messages.error(request, _send_limited_message(remaining))
         return False
     verification.count_send(user.email, client_ip(request), now)
-    verification.send_verification_email(user)
+    verification.send_verification_email(user, now)
     messages.info(
         request,
         _("We have sent a link to %(email)s. Open it to verify your email address.")
@@ -337,13 +334,9 @@ def _send_phone_code(request: HttpRequest, user: Any, now: Any) -> bool:
     if remaining:
         messages.error(request, _send_limited_message(remaining))
         return False
-    row, code = verification.create_code(CodePurpose.VERIFY_PHONE, user, phone, now)
-    try:
-        verification.text_code(row, code)
-    except SmsError:
-        row.delete()
-        messages.error(request, _("We could not send a text message just now. Try again later."))
-        return False
+    # Queued with the code; the outbox texts it within seconds and retries a
+    # failing gateway until the code expires.
+    verification.send_code(CodePurpose.VERIFY_PHONE, user, phone, now)
     verification.count_send(phone, client_ip(request), now)
     messages.info(
         request,
@@ -478,25 +471,14 @@ def sms_reset_view(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, _send_limited_message(remaining))
                 status = 429
             else:
-                user = _reset_target(phone)
                 # A number with no proven account gets a row too, and no SMS:
                 # the next page looks the same either way.
-                row, code = verification.create_code(CodePurpose.RESET_PASSWORD, user, phone, now)
-                sent = True
-                if user is not None:
-                    try:
-                        verification.text_code(row, code)
-                    except SmsError:
-                        row.delete()
-                        sent = False
-                if sent:
-                    verification.count_send(phone, client_ip(request), now)
-                    request.session[SMS_RESET_KEY] = row.pk
-                    return redirect("accounts:password_reset_sms_code")
-                form.add_error(
-                    None, _("We could not send a text message just now. Try again later.")
+                row = verification.send_code(
+                    CodePurpose.RESET_PASSWORD, _reset_target(phone), phone, now
                 )
-                status = 503
+                verification.count_send(phone, client_ip(request), now)
+                request.session[SMS_RESET_KEY] = row.pk
+                return redirect("accounts:password_reset_sms_code")
     return render(request, "accounts/password_reset_sms.html", {"form": form}, status=status)
 
 

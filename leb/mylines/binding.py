@@ -16,10 +16,14 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.utils.translation import ngettext
 
+from leb.common.formatting import format_phone
 from leb.lines.actions import do_set_line_owner, lock_line
 from leb.lines.models import Line
 from leb.lines.queries import live_line_for_number
+from leb.notifications.actions import queue_message
+from leb.notifications.models import Channel
 
 from .models import BindingChallenge
 
@@ -101,6 +105,46 @@ def create_challenge(
         expires_at=now + code_ttl(),
     )
     return challenge, code
+
+
+def code_minutes() -> int:
+    return int(code_ttl().total_seconds() // 60)
+
+
+def code_text(code: str, msisdn: str, minutes: int) -> str:
+    """The text of the binding code's SMS, in the active language."""
+    return ngettext(
+        "leb: %(code)s is your code to link %(number)s to your account. "
+        "It expires in %(minutes)d minute. Never share it with anyone.",
+        "leb: %(code)s is your code to link %(number)s to your account. "
+        "It expires in %(minutes)d minutes. Never share it with anyone.",
+        minutes,
+    ) % {"code": code, "number": format_phone(msisdn), "minutes": minutes}
+
+
+def send_challenge(
+    user: Any, line: Line | None, iccid: str, msisdn: str, now: datetime, *, language: str
+) -> BindingChallenge:
+    """A new challenge, and its code queued for the line's number in the same
+    transaction. An unknown pair gets a challenge too, and no SMS: the next
+    page looks the same either way."""
+    with transaction.atomic():
+        challenge, code = create_challenge(user, line, iccid, msisdn, now)
+        if line is not None:
+            queue_message(
+                kind="line_binding_code",
+                channel=Channel.SMS,
+                destination=msisdn,
+                language=language,
+                context={"code": code, "number": msisdn, "minutes": code_minutes()},
+                dedupe_key=f"binding:{challenge.pk}",
+                user=user,
+                secret_keys=("code",),
+                # Never texted once it no longer works.
+                deliver_by=challenge.expires_at,
+                now=now,
+            )
+    return challenge
 
 
 class ChallengeState(enum.Enum):

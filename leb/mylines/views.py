@@ -6,12 +6,13 @@ import math
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from leb.common import clock
@@ -20,7 +21,6 @@ from leb.common.ratelimit import client_ip
 from leb.lines import lifecycle
 from leb.lines.models import Line
 from leb.security.lockouts import locked_for, register_failure, register_success
-from leb.sms import SmsError, send_sms
 from leb.topups.links import top_up_url
 
 from . import binding, queries
@@ -110,28 +110,11 @@ def _send_code(
         form.add_error(None, _("You have asked for too many codes. Try again in an hour."))
         return render(request, "mylines/bind.html", {"form": form}, status=429)
     iccid, msisdn = form.cleaned_data["iccid"], form.cleaned_data["number"]
-    challenge, code = binding.create_challenge(user, line, iccid, msisdn, now)
-    if line is not None:
-        minutes = int(binding.code_ttl().total_seconds() // 60)
-        text = ngettext(
-            "leb: %(code)s is your code to link %(number)s to your account. "
-            "It expires in %(minutes)d minute. Never share it with anyone.",
-            "leb: %(code)s is your code to link %(number)s to your account. "
-            "It expires in %(minutes)d minutes. Never share it with anyone.",
-            minutes,
-        ) % {"code": code, "number": format_phone(msisdn), "minutes": minutes}
-        try:
-            send_sms(msisdn, text)
-        except SmsError:
-            challenge.delete()
-            form.add_error(
-                None,
-                _(
-                    "We could not send a text message just now. Try again later, "
-                    "or use the activation code."
-                ),
-            )
-            return render(request, "mylines/bind.html", {"form": form}, status=503)
+    # The outbox texts the code within seconds and retries a failing gateway
+    # until the code expires.
+    challenge = binding.send_challenge(
+        user, line, iccid, msisdn, now, language=get_language() or settings.LANGUAGE_CODE
+    )
     return redirect("mylines:bind_confirm", challenge_id=challenge.pk)
 
 

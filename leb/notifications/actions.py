@@ -286,6 +286,7 @@ COLUMNS = (
     "provider_message_id",
     "created_at",
     "finished_at",
+    "secret_keys",
 )
 # PostgreSQL array types for INSERT … SELECT FROM unnest(…).
 PG_TYPES = (
@@ -310,6 +311,7 @@ PG_TYPES = (
     "varchar",
     "timestamptz",
     "timestamptz",
+    "varchar",
 )
 
 Row = tuple[Any, ...]
@@ -366,6 +368,7 @@ def _rows_for(request: NotifyRequest, lookups: _Lookups, now: datetime) -> list[
                 "",
                 now,
                 finished_at,
+                "",
             )
         )
     return rows
@@ -539,11 +542,81 @@ def queue_document_webhook(
         "",
         now,
         None,
+        "",
     )
     with transaction.atomic():
         _insert([row])
         stored = Notification.objects.get(
             dedupe_key=dedupe_key, kind=kind, recipient=recipient, channel=Channel.WEBHOOK
+        )
+        if stored.status == Status.PENDING:
+            _deliver_on_commit([stored.pk])
+    return stored
+
+
+DIRECT_CHANNELS = (Channel.EMAIL, Channel.SMS)
+
+
+def queue_message(
+    *,
+    kind: str,
+    channel: str,
+    destination: str,
+    language: str,
+    context: dict[str, Any],
+    dedupe_key: str,
+    user: AbstractBaseUser | None = None,
+    secret_keys: Sequence[str] = (),
+    deliver_by: datetime | None = None,
+    now: datetime | None = None,
+) -> Notification:
+    """Queue one email or SMS to an address the person just gave or proved (a
+    code, a verification or reset link, an answer to their message), not
+    through their notification preferences: it goes out whatever channels they
+    switched off and whatever their quiet hours, in `language`.
+
+    Call inside the event's transaction; once per (recipient, kind, dedupe
+    key). The values of `secret_keys` in the context (a code, a link that signs
+    in or resets) are kept only until the row is sent, fails for good, misses
+    `deliver_by` or is cancelled. The row belongs to no account (`user` only
+    names the recipient), so it never shows in the notification centre."""
+    if channel not in DIRECT_CHANNELS:
+        raise ValueError(f"a message goes by email or SMS, not {channel!r}")
+    if not destination:
+        raise ValueError("a message needs a destination")
+    secret_keys = tuple(secret_keys)
+    if not set(secret_keys) <= set(context) or any("," in key for key in secret_keys):
+        raise ValueError("secret keys must name context keys")
+    now = now or clock.now()
+    recipient = f"user:{user.pk}" if user is not None else "address"
+    row = (
+        recipient,
+        None,
+        None,
+        str(channel),
+        destination,
+        recipient_language(language),
+        zone(settings.TIME_ZONE).key,
+        kind,
+        json.dumps(_check_context(context)),
+        dedupe_key,
+        str(Status.PENDING),
+        "",
+        0,
+        now,
+        deliver_by,
+        False,
+        None,
+        "",
+        "",
+        now,
+        None,
+        ",".join(secret_keys),
+    )
+    with transaction.atomic():
+        _insert([row])
+        stored = Notification.objects.get(
+            dedupe_key=dedupe_key, kind=kind, recipient=recipient, channel=channel
         )
         if stored.status == Status.PENDING:
             _deliver_on_commit([stored.pk])
@@ -626,4 +699,15 @@ def do_cancel_notifications(
         pending = pending.filter(kind__in=list(kinds))
     if dedupe_key is not None:
         pending = pending.filter(dedupe_key=dedupe_key)
-    return pending.update(status=Status.CANCELLED, finished_at=now, next_attempt_at=None)
+    cancelled = 0
+    # Rows holding a secret lose it in the statement that cancels them.
+    for row in pending.exclude(secret_keys="").only("pk", "context", "secret_keys"):
+        cancelled += Notification.objects.filter(pk=row.pk, status=Status.PENDING).update(
+            status=Status.CANCELLED,
+            finished_at=now,
+            next_attempt_at=None,
+            context=row.scrubbed_context(),
+        )
+    return cancelled + pending.filter(secret_keys="").update(
+        status=Status.CANCELLED, finished_at=now, next_attempt_at=None
+    )

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from leb.common.admin import ReadOnlyMixin
 
@@ -27,6 +30,14 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-pk")
     show_full_result_count = False
+    # The stored context may hold a code or a link until the row is finished:
+    # staff see it with those values hidden.
+    exclude = ("context",)
+    readonly_fields = ("shown_context",)
+
+    @admin.display(description=_("context"))
+    def shown_context(self, obj: Notification) -> str:
+        return json.dumps(obj.masked_context(), ensure_ascii=False, indent=2, sort_keys=True)
 
 
 @admin.register(NotificationPreference)

@@ -65,6 +65,10 @@ def _claim(now: datetime, batch_size: int, ids: list[int] | None) -> list[int]:
 def _finish(
     row: Notification, now: datetime, status: str, reason: str = "", **extra: object
 ) -> None:
+    """Close the row; a secret in its context (a code, a link) is emptied in
+    the same statement, whether the message went out, failed or came too late."""
+    if row.secret_keys:
+        extra["context"] = row.scrubbed_context()
     Notification.objects.filter(pk=row.pk, status=Status.PENDING).update(
         status=status, reason=reason, finished_at=now, next_attempt_at=None, **extra
     )

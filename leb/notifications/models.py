@@ -7,6 +7,8 @@ happened. Delivery reads due rows later, outside that transaction.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -109,6 +111,10 @@ class Notification(models.Model):
     time_zone = models.CharField(_("time zone"), max_length=64)
     kind = models.CharField(_("kind"), max_length=40)
     context = models.JSONField(_("context"), default=dict, blank=True)
+    # Context keys that hold a secret (a code, a sign-in or reset link), comma
+    # separated: their values are kept only while the message may still go
+    # out, and emptied in the statement that finishes the row.
+    secret_keys = models.CharField(_("secret context keys"), max_length=200, blank=True, default="")
     dedupe_key = models.CharField(_("dedupe key"), max_length=200)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
@@ -147,3 +153,21 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.channel} {self.status}"
+
+    @property
+    def secret_key_names(self) -> list[str]:
+        return [key for key in self.secret_keys.split(",") if key]
+
+    def scrubbed_context(self) -> dict[str, Any]:
+        """The context with every secret value replaced by an empty one."""
+        return {
+            key: "" if key in self.secret_key_names else value
+            for key, value in (self.context or {}).items()
+        }
+
+    def masked_context(self) -> dict[str, Any]:
+        """The context as staff may see it: secret values hidden."""
+        return {
+            key: ("••••••" if value else "") if key in self.secret_key_names else value
+            for key, value in (self.context or {}).items()
+        }

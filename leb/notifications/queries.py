@@ -47,8 +47,10 @@ def lines_needing_top_up(user: Any, now: datetime) -> list[Line]:
 
 
 def notifications_of(user: Any) -> QuerySet[Notification]:
+    # A message carrying a code or a link never shows here (those rows belong
+    # to no account anyway).
     return (
-        Notification.objects.filter(user=user)
+        Notification.objects.filter(user=user, secret_keys="")
         .select_related("line__phone_number")
         .order_by("-created_at", "-pk")
     )

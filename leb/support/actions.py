@@ -1,32 +1,29 @@
-"""Everything that writes tickets: each change and its audit entry commit together;
-notifications leave only after the commit."""
+"""Everything that writes tickets: each change, its audit entry and the message
+it sends (through the notification outbox) commit together; the message leaves
+after the commit."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import translation
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-import leb.sms
 from leb.audit.actions import record
 from leb.audit.models import AuditAction
 from leb.common import clock
 from leb.common.transactions import own_transactions
 from leb.lines.identifiers import normalize_msisdn
+from leb.notifications.actions import queue_message
+from leb.notifications.models import Channel
 
 from .models import Ticket, TicketCategory, TicketMessage, TicketStatus
 from .tokens import make_token
-
-logger = logging.getLogger(__name__)
 
 MAX_BODY = 5000
 
@@ -121,7 +118,7 @@ def do_open_ticket(
             now=now,
         )
         if user is None and contact_email:
-            transaction.on_commit(lambda: _send_guest_confirmation(ticket.pk))
+            _queue_guest_confirmation(ticket, now)
     return ticket
 
 
@@ -173,7 +170,7 @@ def do_reply(
             now=now,
         )
         if as_staff:
-            transaction.on_commit(lambda: _notify_reply(message.pk))
+            _queue_answer(locked, message, now)
     ticket.status, ticket.updated_at = locked.status, locked.updated_at
     return message
 
@@ -195,42 +192,51 @@ def do_close(ticket: Ticket, *, actor: str, now: datetime | None = None) -> Tick
     return ticket
 
 
-def _send_guest_confirmation(ticket_id: int) -> None:
-    """The signed link is a guest's only way back to the thread: mail it."""
-    ticket = Ticket.objects.get(pk=ticket_id)
-    with translation.override(ticket.language or settings.LANGUAGE_CODE):
-        subject = _("We received your message [%(reference)s]") % {"reference": ticket.reference}
-        body = _(
-            "Thank you for contacting leb support about “%(subject)s”.\n\n"
-            "Read the conversation and our answer here:\n%(url)s\n\n"
-            "Keep this link private: anyone who has it can read the conversation."
-        ) % {"subject": ticket.subject, "url": ticket_url(ticket)}
-    send_mail(subject, body, None, [ticket.contact_email])
+def _message_language(ticket: Ticket) -> str:
+    # Answers come in the language the ticket was written in.
+    return ticket.language or settings.LANGUAGE_CODE
 
 
-def _notify_reply(message_id: int) -> None:
-    message = TicketMessage.objects.select_related("ticket__user__profile").get(pk=message_id)
-    ticket = message.ticket
-    with translation.override(ticket.language or settings.LANGUAGE_CODE):
-        url = ticket_url(ticket)
-        email = ticket.reply_email
-        if email:
-            subject = _("Support answered: %(subject)s [%(reference)s]") % {
-                "subject": ticket.subject,
-                "reference": ticket.reference,
-            }
-            body = _(
-                "leb support answered your message “%(subject)s”:\n\n%(reply)s\n\n"
-                "Read the conversation and reply here:\n%(url)s"
-            ) % {"subject": ticket.subject, "reply": message.body, "url": url}
-            send_mail(subject, body, None, [email])
-        elif ticket.reply_phone:
-            text = _("leb support answered your message %(reference)s: %(url)s") % {
-                "reference": ticket.reference,
-                "url": url,
-            }
-            try:
-                leb.sms.send_sms(ticket.reply_phone, text)
-            except leb.sms.SmsError:
-                # The answer is still on the page; a failed text must not undo it.
-                logger.warning("support: could not text the answer to ticket %s", ticket.pk)
+def _queue_guest_confirmation(ticket: Ticket, now: datetime) -> None:
+    """The signed link is a guest's only way back to the thread: mail it. The
+    link reads the conversation, so the outbox keeps it only until it is sent."""
+    queue_message(
+        kind="ticket_received",
+        channel=Channel.EMAIL,
+        destination=ticket.contact_email,
+        language=_message_language(ticket),
+        context={
+            "subject": ticket.subject,
+            "reference": ticket.reference,
+            "url": ticket_url(ticket),
+        },
+        dedupe_key=f"ticket:{ticket.public_id}",
+        secret_keys=("url",),
+        now=now,
+    )
+
+
+def _queue_answer(ticket: Ticket, message: TicketMessage, now: datetime) -> None:
+    """Tell the customer staff answered: by email to a proven (or the guest's)
+    address, else by SMS. A guest's link is a secret; an account's is not."""
+    email = ticket.reply_email
+    phone = "" if email else ticket.reply_phone
+    if not (email or phone):
+        return
+    context = {
+        "subject": ticket.subject,
+        "reference": ticket.reference,
+        "reply": message.body,
+        "url": ticket_url(ticket),
+    }
+    queue_message(
+        kind="ticket_answered",
+        channel=Channel.EMAIL if email else Channel.SMS,
+        destination=email or phone,
+        language=_message_language(ticket),
+        context=context,
+        dedupe_key=f"ticket-message:{message.pk}",
+        user=ticket.user,
+        secret_keys=("url",) if ticket.user_id is None else (),
+        now=now,
+    )

@@ -12,6 +12,8 @@ import leb.sms
 from leb.accounts.actions import do_register_user
 from leb.accounts.models import PhoneCode
 from leb.common import clock
+from leb.notifications.models import Notification, Status
+from leb.testing import deliver_outbox, delivered_texts
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery 42"
@@ -27,7 +29,7 @@ def phone_user() -> Any:
 
 
 def texted_code() -> str:
-    match = re.search(r"\b(\d{6})\b", leb.sms.outbox[-1].text)
+    match = re.search(r"\b(\d{6})\b", delivered_texts()[-1].text)
     assert match is not None
     return match.group(1)
 
@@ -61,7 +63,7 @@ def test_reset_by_sms_sets_the_password_and_signs_out_other_devices(phone_user: 
     # when the number asks for a code and enters it with a new password
     response = ask(client)
     assert response["Location"] == CODE_PAGE
-    assert [m.to for m in leb.sms.outbox] == [PHONE]
+    assert [m.to for m in delivered_texts()] == [PHONE]
     response = enter(client, texted_code())
 
     # then the password changed and the other device is signed out
@@ -90,7 +92,7 @@ def test_unknown_or_unverified_number_looks_the_same_and_texts_nothing(
     # then both reach the same page; only the proven number gets a text
     assert response.status_code == real_response.status_code == 302
     assert response["Location"] == real_response["Location"] == CODE_PAGE
-    assert [m.to for m in leb.sms.outbox] == [PHONE]
+    assert [m.to for m in delivered_texts()] == [PHONE]
     page = client.get(CODE_PAGE)
     assert page.status_code == 200
     # and any code fails there like a wrong one
@@ -210,7 +212,7 @@ def test_sends_are_limited_per_number(phone_user: Any) -> None:
     # then it is refused, with no text
     assert response.status_code == 429
     assert "too many codes or links" in response.content.decode()
-    assert len(leb.sms.outbox) == 5
+    assert len(delivered_texts()) == 5
 
 
 def test_sends_are_limited_per_address_whatever_the_number(phone_user: Any) -> None:
@@ -218,15 +220,29 @@ def test_sends_are_limited_per_address_whatever_the_number(phone_user: Any) -> N
     for n in range(5):
         ask(client, f"+8529400000{n}")
     assert ask(client).status_code == 429
-    assert leb.sms.outbox == []
+    assert delivered_texts() == []
 
 
-def test_a_gateway_failure_is_shown_and_keeps_no_code(phone_user: Any, settings: Any) -> None:
+def test_a_failing_gateway_gives_up_when_the_code_expires(phone_user: Any, settings: Any) -> None:
+    # given a gateway that refuses every message
     settings.SMS_BACKEND = "leb.sms.backends.http.SmsBackend"
     settings.SMS_HTTP_URL = ""
+
+    # when a code is asked for, and the outbox tries every minute or so
     response = ask(Client())
-    assert response.status_code == 503
-    assert PhoneCode.objects.count() == 0
+    assert response.status_code == 302 and response["Location"] == CODE_PAGE
+    for _ in range(12):
+        deliver_outbox()
+        clock.advance(timedelta(minutes=1))
+    deliver_outbox()
+
+    # then the message failed for good, its code emptied, nothing was texted
+    message = Notification.objects.get(kind="phone_code")
+    assert message.status == Status.FAILED
+    assert message.context["code"] == "" and message.context["purpose"] == "reset_password"
+    assert message.attempts >= 2
+    assert leb.sms.outbox == []
+    assert PhoneCode.objects.count() == 1
 
 
 def test_the_text_never_reaches_the_log(phone_user: Any, caplog: Any) -> None:

@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 from django.apps import apps as global_apps
 from django.contrib.auth import get_user_model
-from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-import leb.sms
 from leb.accounts import queries
 from leb.accounts.actions import do_mark_contacts_verified, do_register_user
 from leb.accounts.models import PhoneCode, Profile
 from leb.common import clock
 from leb.notifications.actions import verified_contact_annotations
+from leb.notifications.models import Notification, Status
+from leb.testing import deliver_outbox, delivered_mail, delivered_texts
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery 42"
@@ -32,13 +32,13 @@ def register(client: Client, identifier: str) -> Any:
 
 
 def email_link() -> str:
-    match = re.search(r"https://leb\.example(/\S+)", str(mail.outbox[-1].body))
+    match = re.search(r"https://leb\.example(/\S+)", str(delivered_mail()[-1].body))
     assert match is not None
     return match.group(1)
 
 
 def texted_code() -> str:
-    match = re.search(r"\b(\d{6})\b", leb.sms.outbox[-1].text)
+    match = re.search(r"\b(\d{6})\b", delivered_texts()[-1].text)
     assert match is not None
     return match.group(1)
 
@@ -54,7 +54,7 @@ def test_sign_up_with_email_sends_a_link_that_verifies_the_address(client: Clien
     # given a new sign-up
     response = register(client, "new@example.com")
     assert response.status_code == 302
-    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["new@example.com"]
+    assert len(delivered_mail()) == 1 and delivered_mail()[0].to == ["new@example.com"]
     assert profile_of("new@example.com").email_verified_at is None
     page = client.get(reverse("accounts:account")).content.decode()
     assert 'data-testid="contact-email" data-verified="no"' in page
@@ -135,11 +135,11 @@ def test_resend_the_link_and_its_limit(client: Client) -> None:
     # when asking again four times, then a fifth
     for _ in range(4):
         assert client.post(reverse("accounts:send_email_link")).status_code == 302
-    assert len(mail.outbox) == 5
+    assert len(delivered_mail()) == 5
     response = client.post(reverse("accounts:send_email_link"), follow=True)
 
     # then the sixth is refused with a clear message and no email
-    assert len(mail.outbox) == 5
+    assert len(delivered_mail()) == 5
     assert "too many codes or links" in response.content.decode()
 
 
@@ -147,7 +147,7 @@ def test_resend_needs_sign_in_and_post(client: Client) -> None:
     assert client.get(reverse("accounts:send_email_link")).status_code in (302, 405)
     response = client.post(reverse("accounts:send_email_link"))
     assert response.status_code == 302 and reverse("accounts:login") in response["Location"]
-    assert mail.outbox == []
+    assert delivered_mail() == []
 
 
 def test_resend_for_a_verified_address_sends_nothing(client: Client) -> None:
@@ -156,7 +156,7 @@ def test_resend_for_a_verified_address_sends_nothing(client: Client) -> None:
     )
     client.force_login(user, backend="leb.accounts.backends.EmailOrPhoneBackend")
     response = client.post(reverse("accounts:send_email_link"), follow=True)
-    assert mail.outbox == []
+    assert delivered_mail() == []
     assert "already verified" in response.content.decode()
 
 
@@ -174,7 +174,7 @@ def test_password_reset_to_an_unverified_address_sends_nothing(client: Client) -
     ]
 
     # then only the proven address gets a link, and every page is the same
-    assert [m.to for m in mail.outbox] == [["proven@example.com"]]
+    assert [m.to for m in delivered_mail()] == [["proven@example.com"]]
     assert {p.status_code for p in pages} == {302}
     assert {p["Location"] for p in pages} == {reverse("accounts:password_reset_done")}
 
@@ -186,7 +186,7 @@ def test_sign_up_with_a_mobile_number_texts_a_code_that_verifies_it(client: Clie
     # given a sign-up with a mobile number
     response = register(client, PHONE)
     assert response["Location"] == reverse("accounts:verify_phone")
-    assert [m.to for m in leb.sms.outbox] == [PHONE]
+    assert [m.to for m in delivered_texts()] == [PHONE]
     code = texted_code()
     row = PhoneCode.objects.get()
     assert code not in row.code_hash and len(row.code_hash) == 64
@@ -273,7 +273,7 @@ def test_a_new_code_and_the_send_limit(client: Client) -> None:
     response = client.post(reverse("accounts:verify_phone"), {"send": "1"}, follow=True)
 
     # then five went out and the sixth is refused
-    assert len(leb.sms.outbox) == 5
+    assert len(delivered_texts()) == 5
     assert PhoneCode.objects.count() == 5
     assert "too many codes or links" in response.content.decode()
     # and only the newest code counts
@@ -289,19 +289,29 @@ def test_no_code_asked_for_yet(client: Client) -> None:
     assert "Ask for a code first." in response.content.decode()
 
 
-def test_a_gateway_failure_keeps_no_code(client: Client, settings: Any) -> None:
+def test_a_failing_gateway_is_retried_until_the_code_expires(client: Client, settings: Any) -> None:
     # given a gateway that refuses every message
     settings.SMS_BACKEND = "leb.sms.backends.http.SmsBackend"
     settings.SMS_HTTP_URL = ""
     user = do_register_user(email="", phone=PHONE, password=PASSWORD, language="en")
     client.force_login(user, backend="leb.accounts.backends.EmailOrPhoneBackend")
 
-    # when
+    # when a code is asked for
     response = client.post(reverse("accounts:verify_phone"), {"send": "1"}, follow=True)
 
-    # then
-    assert "could not send a text message" in response.content.decode()
-    assert PhoneCode.objects.count() == 0
+    # then the page says it is on its way, and the outbox keeps trying
+    assert "We have texted a 6-digit code" in response.content.decode()
+    code = PhoneCode.objects.get()
+    assert deliver_outbox().retried == 1
+    message = Notification.objects.get(kind="phone_code")
+    assert message.status == Status.PENDING and message.deliver_by == code.expires_at
+
+    # and when the gateway is back before the code expires, it arrives
+    settings.SMS_BACKEND = "leb.sms.backends.locmem.SmsBackend"
+    clock.advance(timedelta(minutes=1))
+    assert [m.to for m in delivered_texts()] == [PHONE]
+    message.refresh_from_db()
+    assert message.status == Status.SENT and message.context["code"] == ""
 
 
 def test_verify_phone_page_without_a_number_goes_to_the_account(client: Client) -> None:

@@ -13,7 +13,9 @@ from leb.common import clock
 from leb.lines.models import LineEvent, LineEventKind
 from leb.mylines import binding
 from leb.mylines.models import BindingChallenge
+from leb.notifications.models import Notification, Status
 from leb.security.models import Lockout
+from leb.testing import deliver_outbox
 
 pytestmark = pytest.mark.django_db
 BIND = reverse("mylines:bind")
@@ -40,6 +42,7 @@ def owner_events(line: Any) -> int:
 
 
 def sent_code(outbox: list[Any]) -> str:
+    deliver_outbox()
     match = re.search(r"\b(\d{6})\b", outbox[-1].text)
     assert match
     return match.group(1)
@@ -282,6 +285,7 @@ def test_bind_with_a_code_sent_by_sms(
     line = make_line()
     sent = owner_client.post(BIND, by_sms(line))
     assert sent.status_code == 302
+    deliver_outbox()
     [message] = sms_outbox
     assert message.to == line.msisdn
     challenge = BindingChallenge.objects.get()
@@ -341,10 +345,11 @@ def test_an_expired_sms_code_is_refused(
     # given
     line = make_line()
     sent = owner_client.post(BIND, by_sms(line))
+    code = sent_code(sms_outbox)
     clock.advance(timedelta(minutes=10, seconds=1))
 
     # when
-    response = owner_client.post(sent["Location"], {"code": sent_code(sms_outbox)})
+    response = owner_client.post(sent["Location"], {"code": code})
 
     # then
     assert "This code has expired" in response.content.decode()
@@ -383,6 +388,7 @@ def test_an_unknown_pair_sends_no_sms_but_looks_the_same(
 
     # then
     assert sent.status_code == 302
+    deliver_outbox()
     assert sms_outbox == []
     assert NOT_VERIFIED in response.content.decode()
 
@@ -442,24 +448,36 @@ def test_too_many_sms_codes_in_an_hour(
 
     # then
     assert response.status_code == 429
+    deliver_outbox()
     assert len(sms_outbox) == 2
 
 
-def test_a_failing_sms_gateway_is_reported(
-    owner_client: Client, make_line: Callable[..., Any], settings: Any
+def test_a_failing_sms_gateway_is_retried_and_never_texts_an_expired_code(
+    owner_client: Client, make_line: Callable[..., Any], settings: Any, sms_outbox: list[Any]
 ) -> None:
-    # given
+    # given a gateway that refuses every message
     settings.SMS_BACKEND = "leb.sms.backends.http.SmsBackend"
     settings.SMS_HTTP_URL = ""
     line = make_line()
 
-    # when
+    # when a code is asked for
     response = owner_client.post(BIND, by_sms(line))
 
-    # then
-    assert response.status_code == 503
-    assert "could not send a text message" in response.content.decode()
-    assert not BindingChallenge.objects.exists()
+    # then the confirm page follows and the outbox retries the text
+    challenge = BindingChallenge.objects.get()
+    assert response["Location"] == reverse("mylines:bind_confirm", args=[challenge.pk])
+    assert deliver_outbox().retried == 1
+    message = Notification.objects.get(kind="line_binding_code")
+    assert message.deliver_by == challenge.expires_at
+
+    # and once the code has expired the gateway is back, but the code is not sent
+    settings.SMS_BACKEND = "leb.sms.backends.locmem.SmsBackend"
+    clock.advance(binding.code_ttl() + timedelta(seconds=1))
+    deliver_outbox()
+    message.refresh_from_db()
+    assert message.status in (Status.SKIPPED, Status.FAILED)
+    assert message.context["code"] == ""
+    assert sms_outbox == []
 
 
 def test_the_code_is_stored_as_an_hmac(

@@ -10,6 +10,7 @@ from django.urls import reverse
 from leb.audit.models import AuditEntry
 from leb.support.actions import do_open_ticket
 from leb.support.models import Ticket, TicketCategory, TicketMessage, TicketStatus
+from leb.testing import deliver_outbox
 
 URL = "/support/"
 
@@ -72,6 +73,7 @@ def test_a_guest_opens_a_ticket_with_an_email_and_gets_a_private_link(
     # when
     with django_capture_on_commit_callbacks(execute=True):
         response = _post(client, contact_email="Guest@Example.com", contact_phone="")
+    deliver_outbox()
     # then
     ticket = Ticket.objects.get()
     assert response.status_code == 302

@@ -11,6 +11,7 @@ from leb.audit.models import AuditEntry
 from leb.support.actions import do_close, do_open_ticket, do_reply
 from leb.support.models import Ticket, TicketMessage, TicketStatus
 from leb.support.tokens import make_token
+from leb.testing import deliver_outbox
 
 
 @pytest.fixture
@@ -63,6 +64,7 @@ def test_staff_reply_in_the_admin_is_shown_to_the_user_and_emailed(
                 "messages-0-ticket": str(ticket.pk),
             },
         )
+    deliver_outbox()
     # then
     assert response.status_code == 302, response.content.decode()[:2000]
     ticket.refresh_from_db()
@@ -89,6 +91,7 @@ def test_the_reply_email_is_in_the_tickets_language(
     # when
     with django_capture_on_commit_callbacks(execute=True):
         do_reply(ticket, body="OK", author=staff, as_staff=True)
+    deliver_outbox()
     # then the email goes out under that language (subject keeps the reference)
     assert len(mailoutbox) == 1
     assert ticket.reference in mailoutbox[0].subject
@@ -106,6 +109,7 @@ def test_a_guest_with_only_a_phone_gets_a_text(
     # when
     with django_capture_on_commit_callbacks(execute=True):
         do_reply(ticket, body="Answer", author=staff, as_staff=True)
+    deliver_outbox()
     # then
     assert [m.to for m in leb.sms.outbox] == ["+85294000001"]
     assert "/support/t/" in leb.sms.outbox[0].text
@@ -262,6 +266,7 @@ def test_an_unproven_address_gets_no_answer_by_email(
     # when
     with django_capture_on_commit_callbacks(execute=True):
         do_reply(ticket, body="Private answer", author=staff, as_staff=True)
+    deliver_outbox()
     # then the answer waits on the site only
     assert mailoutbox == []
     assert ticket.messages.filter(from_staff=True).exists()
@@ -288,5 +293,6 @@ def test_a_phone_account_gets_the_answer_by_text_once_verified(
     with django_capture_on_commit_callbacks(execute=True):
         for ticket in tickets:
             do_reply(ticket, body="Answer", author=staff, as_staff=True)
+    deliver_outbox()
     # then only the verified number is texted
     assert [m.to for m in leb.sms.outbox] == ["+85294000002"]
