@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
+from leb.ops.bench.agents import run_agents_bench
 from leb.ops.bench.fulfil import run_fulfil_bench
 from leb.ops.bench.sweep import run_sweep_bench
 
@@ -74,3 +75,18 @@ def test_sweep_bench_with_two_workers_splits_the_due_lines() -> None:
     assert result.swept_lines == 40
     assert result.complete
     assert result.verify_ok, result.verify_problems
+
+
+def test_agents_bench_sells_every_top_up_once_from_one_float() -> None:
+    # given an empty database
+    # when
+    result = run_agents_bench(lines=6, clients=1, count=12)
+
+    # then every top-up was sold once, from the one float, and the books balance
+    assert (result.service.topups, result.service.errors) == (12, 0)
+    assert result.service.rate > 0
+    assert result.verified is not None
+    assert result.verified.ok, result.verified.problems
+    # 12 timed and one warm-up sale, each 10,000 less the agent's 8 %
+    assert result.verified.completed == 13
+    assert result.verified.float_available == result.seeded.deposit - 13 * 9_200
