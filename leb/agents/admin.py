@@ -27,7 +27,6 @@ from leb.common.admin import ReadOnlyAdmin, ReadOnlyMixin, error_text, format_mo
 from leb.ledger.actions import LedgerError
 
 from . import queries
-from .admin_reports import SalesReportViews, can_view_sales
 from .actions import (
     do_approve_deposit,
     do_create_api_key,
@@ -40,6 +39,7 @@ from .actions import (
     float_account,
     new_agent_code,
 )
+from .admin_reports import SalesReportViews, can_view_sales
 from .models import (
     Agent,
     AgentApiKey,
