@@ -33,8 +33,10 @@ PERMISSIONS = ("agents.view_agent", "agents.view_agent_sales")
 
 
 class PeriodForm(forms.Form):
-    date_from = forms.DateField(label=_("From"), help_text=_("YYYY-MM-DD, the operator's day."))
-    date_to = forms.DateField(label=_("To"), help_text=_("YYYY-MM-DD, included."))
+    date_from = forms.DateField(
+        label=_("From"), help_text=_("The first day, in the operator's time zone.")
+    )
+    date_to = forms.DateField(label=_("To"), help_text=_("The last day, included."))
     currency = forms.ChoiceField(label=_("Currency"))
     day = forms.DateField(required=False, widget=forms.HiddenInput)
 

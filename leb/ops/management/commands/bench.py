@@ -474,7 +474,7 @@ class Command(BaseCommand):
         )
         self.say(
             f"service layer: {service.topups} top-ups in {service.seconds:.2f} s = "
-            f"{service.rate:,.0f} top-ups/s ({service.clients} client(s)); latency p50 "
+            f"{service.rate:,.1f} top-ups/s ({service.clients} client(s)); latency p50 "
             f"{service.p50_ms:.1f} ms, p99 {service.p99_ms:.1f} ms; {service.retries} retries, "
             f"{service.errors} errors"
         )
@@ -504,7 +504,7 @@ class Command(BaseCommand):
             expected[http.tag] = http.sold
             self.say("")
             self.say(
-                f"HTTP: {http.created} signed top-ups in {http.seconds:.0f} s = {http.rate:,.0f}/s "
+                f"HTTP: {http.created} signed top-ups in {http.seconds:.0f} s = {http.rate:,.1f}/s "
                 f"({http.connections} connections from {http.processes} load generator "
                 f"process(es); gunicorn {options['web_workers']} workers x "
                 f"{options['web_threads']} threads); latency p50 {http.p50_ms:.1f} ms, "
@@ -512,7 +512,7 @@ class Command(BaseCommand):
             )
             if http.first_error:
                 self.say(f"        first error: {http.first_error}")
-            self.say(f"      beside the service layer's {service.rate:,.0f} top-ups/s")
+            self.say(f"      beside the service layer's {service.rate:,.1f} top-ups/s")
             rate_ok = _verdict(http.rate, AGENTS_HTTP_RATE_GOAL)
             p99_ok = _verdict(http.p99_ms, AGENTS_HTTP_P99_GOAL_MS, below=True)
             self.say(
