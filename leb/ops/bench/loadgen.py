@@ -142,6 +142,43 @@ def wait_ready(server: Server, key_id: str, secret: str, workers: int) -> None:
         answered += 1
 
 
+def warm_up(
+    server: Server,
+    *,
+    key_id: str,
+    secret: str,
+    plan_code: str,
+    msisdn: str,
+    tag: str,
+    count: int,
+) -> list[str]:
+    """`count` top-ups one after another, each on a new connection, so that
+    every worker's first (slow) sale is made before the load starts and not
+    while others queue for the agent's lock. Returns the external ids sold."""
+    sold = []
+    for number in range(count):
+        ext = f"{tag}-warm-{number}"
+        body = json.dumps(
+            {
+                "external_id": ext,
+                "msisdn": msisdn,
+                "plan_code": plan_code,
+                "mode": "instant",
+                "allow_repeat": True,
+            },
+            separators=(",", ":"),
+        ).encode()
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        conn.request("POST", PATH, body, _signed(key_id, secret, "POST", PATH, body))
+        response = conn.getresponse()
+        answer = response.read()
+        conn.close()
+        if response.status != 201:
+            raise BenchError(f"a warm-up top-up answered {response.status}: {answer[:500]!r}")
+        sold.append(ext)
+    return sold
+
+
 def stop_server(server: Server) -> None:
     if server.process.poll() is None:
         os.killpg(server.process.pid, signal.SIGTERM)

@@ -92,7 +92,7 @@ def test_agents_bench_sells_every_top_up_once_from_one_float() -> None:
     assert result.service.rate > 0
     assert result.verified is not None
     assert result.verified.ok, result.verified.problems
-    # 12 timed and one warm-up sale, each 10,000 less the agent's 8 %
+    # 12 timed and the client's warm-up sale, each 10,000 less the agent's 8 %
     assert result.verified.completed == 13
     assert result.verified.float_available == result.seeded.deposit - 13 * 9_200
 
@@ -109,7 +109,8 @@ def test_agents_bench_with_worker_processes_on_one_float() -> None:
     assert (result.service.clients, result.service.topups, result.service.errors) == (2, 10, 0)
     assert result.verified is not None
     assert result.verified.ok, result.verified.problems
-    assert result.verified.completed == 11
+    # and one warm-up sale per client
+    assert result.verified.completed == 12
 
 
 def test_leb_bench_agents_prints_figures_and_the_books_balance(tmp_path: Path) -> None:

@@ -549,9 +549,20 @@ class Command(BaseCommand):
             )
             try:
                 loadgen.wait_ready(server, seeded.key_id, seeded.secret, options["web_workers"])
+                slots = options["web_workers"] * options["web_threads"]
+                warmed = loadgen.warm_up(
+                    server,
+                    key_id=seeded.key_id,
+                    secret=seeded.secret,
+                    plan_code=seeded.plan_code,
+                    msisdn=seeded.msisdns[0],
+                    tag=tag,
+                    count=2 * slots,
+                )
                 self.say(
-                    f"sending signed POST {loadgen.PATH} for {options['http_warmup']:.0f} s "
-                    f"(not timed), then {options['http_seconds']} s"
+                    f"{len(warmed)} top-ups one at a time to warm the workers, then signed "
+                    f"POST {loadgen.PATH} for {options['http_warmup']:.0f} s (not timed) and "
+                    f"{options['http_seconds']} s"
                 )
                 result = loadgen.run_load(
                     server.port,
@@ -567,6 +578,7 @@ class Command(BaseCommand):
                 )
             finally:
                 loadgen.stop_server(server)
+            result.sold.extend(warmed)
             if server.process.returncode not in (0, -15):
                 self.say(f"gunicorn log:\n{server.tail()}")
         return result
