@@ -142,9 +142,9 @@ def test_leb_bench_agents_prints_figures_and_the_books_balance(tmp_path: Path) -
 
     # then
     text = out.getvalue()
-    assert re.search(r"service layer: 6 top-ups in [\d.]+ s = [\d,]+ top-ups/s", text), text
+    assert re.search(r"service layer: 6 top-ups in [\d.]+ s = [\d,.]+ top-ups/s", text), text
     http = re.search(
-        r"HTTP: (\d+) signed top-ups in 1 s = [\d,]+/s .*p50 [\d.]+ ms, p99 [\d.]+ ms; (\d+) errors",
+        r"HTTP: (\d+) signed top-ups in 1 s = [\d,.]+/s .*p50 [\d.]+ ms, p99 [\d.]+ ms; (\d+) errors",
         text,
     )
     assert http, text
