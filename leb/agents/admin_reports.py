@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.common.admin import format_money, staff_actor
 
 from . import reports
@@ -245,7 +246,7 @@ class SalesReportViews:
     def _audit(self, request: HttpRequest, period: reports.Period, target: str) -> None:
         record(
             staff_actor(request),
-            "agent.sales_report.export",
+            AuditAction.AGENT_SALES_EXPORT,
             target,
             {
                 "from": period.date_from.isoformat(),
