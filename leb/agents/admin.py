@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, reverse
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
@@ -39,6 +39,7 @@ from .actions import (
     float_account,
     new_agent_code,
 )
+from .admin_reports import SalesReportViews, can_view_sales
 from .models import (
     Agent,
     AgentApiKey,
@@ -120,6 +121,14 @@ class AgentAdmin(AuditedAdmin):
     inlines = [ChannelInline, PlanDiscountInline, ApiKeyInline]
     actions = ["suspend", "reactivate", "terminate", "create_key"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_urls(self) -> list[URLPattern]:
+        # The sales and commission report (leb.agents.admin_reports).
+        return SalesReportViews(self).urls() + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        extra_context = {**(extra_context or {}), "can_view_sales": can_view_sales(request)}
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("float (available + reserved)"))
     def float_display(self, obj: Agent) -> str:

@@ -51,6 +51,7 @@ FINANCE_PERMISSIONS = (
     "change_agentdeposit",
     "view_agenttopup",
     "view_agentapikey",
+    "view_agent_sales",
 )
 
 

@@ -81,6 +81,7 @@ class Agent(models.Model):
     class Meta:
         verbose_name = _("agent")
         verbose_name_plural = _("agents")
+        permissions = [("view_agent_sales", _("Can view agent sales and commission"))]
 
     def __str__(self) -> str:
         return f"{self.code} {self.display_name}"

@@ -54,6 +54,7 @@ class AuditAction(models.TextChoices):
     AGENT_KEY_ROTATE = "agent.key.rotate", _("Agent API key rotated")
     AGENT_KEY_REVOKE = "agent.key.revoke", _("Agent API key revoked")
     AGENT_TOPUP_REVERSE = "agent.topup.reverse", _("Agent top-up reversed")
+    AGENT_SALES_EXPORT = "agent.sales_report.export", _("Agent sales report exported")
     # Support
     TICKET_OPEN = "ticket.open", _("Ticket opened")
     TICKET_REPLY = "ticket.reply", _("Ticket answered")

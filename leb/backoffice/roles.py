@@ -10,8 +10,8 @@ keep every permission.
   tickets, lifts lockouts, activates lines, and refunds top-ups up to
   LEB_SUPPORT_REFUND_LIMITS.
 - finance: the books, orders and payments, agents' deposits (record and
-  approve), agent top-up reversals, voucher batches and distributors, manual
-  top-ups and refunds of any amount, the audit log.
+  approve), agent top-up reversals, the agent sales report, voucher batches
+  and distributors, manual top-ups and refunds of any amount, the audit log.
 - admin: the catalog (plans, promotions, free-amount rules), number policies
   and numbers, agents and their keys, announcements, staff accounts and
   their roles, periodic jobs; and everything support and finance may do.
@@ -73,6 +73,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "topups.refund_any_topuporder",
         *_crud("agents.agentdeposit", "view", "add", "change"),
         *_crud("agents.agenttopup", "change"),
+        "agents.view_agent_sales",
         *_crud("vouchers.voucherbatch", "change"),
         *_crud("vouchers.voucher", "change"),
         *_crud("vouchers.distributor", "view", "add", "change"),

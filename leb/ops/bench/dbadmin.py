@@ -17,7 +17,13 @@ import dj_database_url
 from .procs import BenchError, call_in_child
 
 # The only databases the benchmarks create or drop.
-BENCH_DATABASES = ("leb_bench", "leb_pgbench", "leb_bench_sweep")
+BENCH_DATABASES = (
+    "leb_bench",
+    "leb_pgbench",
+    "leb_bench_sweep",
+    "leb_bench_agents",
+    "leb_pgbench_agents",
+)
 
 
 def parse(database_url: str) -> dict[str, Any]:
@@ -131,15 +137,21 @@ def _pg_args(database_url: str) -> list[str]:
 
 
 def run_pgbench(
-    database_url: str, *, clients: int, seconds: int = 15, scale: int = 1
+    database_url: str,
+    *,
+    clients: int,
+    seconds: int = 15,
+    scale: int = 1,
+    database: str = "leb_pgbench",
 ) -> PgbenchResult:
-    """pgbench's TPC-B-like transaction on its own database of the same server."""
+    """pgbench's TPC-B-like transaction on its own database (`database`) of the
+    same server."""
     pgbench = shutil.which("pgbench") or "/usr/bin/pgbench"
     if not Path(pgbench).exists():
         raise BenchError("pgbench is not installed")
-    target = with_database(database_url, "leb_pgbench")
+    target = with_database(database_url, database)
     recreate_postgres(target)
-    name = "leb_pgbench"
+    name = database
     env = _pg_env(target)
     base = [pgbench, *_pg_args(target)]
     subprocess.run(  # noqa: S603

@@ -3,9 +3,15 @@ here: the goals live in `leb bench` output and docs/performance.md."""
 
 from __future__ import annotations
 
+import io
+import re
+from pathlib import Path
+
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
+from leb.ops.bench.agents import run_agents_bench
 from leb.ops.bench.fulfil import run_fulfil_bench
 from leb.ops.bench.sweep import run_sweep_bench
 
@@ -74,3 +80,75 @@ def test_sweep_bench_with_two_workers_splits_the_due_lines() -> None:
     assert result.swept_lines == 40
     assert result.complete
     assert result.verify_ok, result.verify_problems
+
+
+def test_agents_bench_sells_every_top_up_once_from_one_float() -> None:
+    # given an empty database
+    # when
+    result = run_agents_bench(lines=6, clients=1, count=12)
+
+    # then every top-up was sold once, from the one float, and the books balance
+    assert (result.service.topups, result.service.errors) == (12, 0)
+    assert result.service.rate > 0
+    assert result.verified is not None
+    assert result.verified.ok, result.verified.problems
+    # 12 timed and the client's warm-up sale, each 10,000 less the agent's 8 %
+    assert result.verified.completed == 13
+    assert result.verified.float_available == result.seeded.deposit - 13 * 9_200
+
+
+@pytest.mark.postgres
+def test_agents_bench_with_worker_processes_on_one_float() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("several clients need a database other processes can reach")
+    # given an empty database
+    # when two clients sell at once from the one float
+    result = run_agents_bench(lines=6, clients=2, count=10)
+
+    # then
+    assert (result.service.clients, result.service.topups, result.service.errors) == (2, 10, 0)
+    assert result.verified is not None
+    assert result.verified.ok, result.verified.problems
+    # and one warm-up sale per client
+    assert result.verified.completed == 12
+
+
+def test_leb_bench_agents_prints_figures_and_the_books_balance(tmp_path: Path) -> None:
+    # given a scratch SQLite file (the command recreates it)
+    out = io.StringIO()
+
+    # when: a tiny run of both phases, the HTTP one through gunicorn
+    call_command(
+        "bench",
+        "agents",
+        "--database-url",
+        f"sqlite:///{tmp_path / 'agents_bench.sqlite3'}",
+        "--lines",
+        "3",
+        "--topups",
+        "6",
+        "--http-seconds",
+        "1",
+        "--http-warmup",
+        "0.5",
+        "--http-connections",
+        "2",
+        "--http-processes",
+        "1",
+        "--web-workers",
+        "1",
+        stdout=out,
+    )
+
+    # then
+    text = out.getvalue()
+    assert re.search(r"service layer: 6 top-ups in [\d.]+ s = [\d,.]+ top-ups/s", text), text
+    http = re.search(
+        r"HTTP: (\d+) signed top-ups in 1 s = [\d,.]+/s .*p50 [\d.]+ ms, p99 [\d.]+ ms; (\d+) errors",
+        text,
+    )
+    assert http, text
+    assert int(http.group(1)) > 0 and http.group(2) == "0"
+    assert "goal: >= 500 signed top-ups/s" in text
+    assert re.search(r"books: \d+ completed top-ups, each once", text), text
+    assert "ledger verify on the benchmark database: OK" in text

@@ -1,4 +1,4 @@
-"""`leb bench fulfil`, `leb bench sweep` and `leb bench reminders`: see docs/performance.md.
+"""`leb bench fulfil`, `sweep`, `reminders` and `agents`: see docs/performance.md.
 
 The command itself never touches the benchmark database through Django: it
 creates the database, then runs migrations, seeding and timing in spawned
@@ -7,13 +7,18 @@ processes that Django was set up for that database from the start.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import secrets
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leb.ops.bench import dbadmin
+from leb.ops.bench import dbadmin, loadgen
 from leb.ops.bench.procs import BenchError, call_in_child
 
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/leb_bench"
@@ -24,6 +29,11 @@ SWEEP_GOAL_SECONDS = 1.0
 REMINDERS_GOAL_SECONDS = 10.0
 # The reminder benchmark shares the sweep's scratch database (both recreate it on every run).
 REMINDERS_DATABASE = "leb_bench_sweep"
+AGENTS_DATABASE = "leb_bench_agents"
+AGENTS_PGBENCH_DATABASE = "leb_pgbench_agents"
+AGENTS_HOT_GOAL = 0.25
+AGENTS_HTTP_RATE_GOAL = 500.0
+AGENTS_HTTP_P99_GOAL_MS = 100.0
 
 
 def _positive(value: str) -> int:
@@ -41,6 +51,21 @@ def _machine() -> str:
             if row.startswith("MemTotal:"):
                 memory = f"{int(row.split()[1]) / 1024 / 1024:.1f} GiB"
     return f"{os.cpu_count()} CPUs, {memory} memory"
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Variables the spawned children inherit, for the duration only."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _verdict(value: float, goal: float, *, below: bool = False) -> str:
@@ -126,10 +151,66 @@ class Command(BaseCommand):
             "0: no comparison)",
         )
 
+        agents = sub.add_parser(
+            "agents",
+            help="agent top-ups/s on one hot float: service layer against pgbench, and signed "
+            "HTTP requests to gunicorn",
+        )
+        agents.add_argument(
+            "--database-url",
+            default=DEFAULT_SERVER,
+            help=f"PostgreSQL server (the database used is always {AGENTS_DATABASE}; pgbench uses "
+            f"{AGENTS_PGBENCH_DATABASE}) or sqlite:///path (a file whose name contains 'bench', "
+            "recreated)",
+        )
+        agents.add_argument(
+            "--clients",
+            type=_positive,
+            default=None,
+            help="service-layer client processes, and pgbench's clients (PostgreSQL; default 8)",
+        )
+        amount = agents.add_mutually_exclusive_group()
+        amount.add_argument(
+            "--seconds", type=_positive, default=None, help="service-layer run time (default 20)"
+        )
+        amount.add_argument(
+            "--topups", type=_positive, default=None, help="service-layer top-ups in all"
+        )
+        agents.add_argument(
+            "--lines", type=_positive, default=2000, help="lines the top-ups go round"
+        )
+        agents.add_argument("--pgbench-seconds", type=_positive, default=15)
+        agents.add_argument("--no-pgbench", action="store_true", help="skip the pgbench reference")
+        agents.add_argument("--http-seconds", type=_positive, default=20, help="timed HTTP run")
+        agents.add_argument(
+            "--http-warmup", type=float, default=3.0, help="seconds sent before the timing starts"
+        )
+        agents.add_argument(
+            "--http-connections",
+            type=_positive,
+            default=16,
+            help="concurrent keep-alive connections of the load generator",
+        )
+        agents.add_argument(
+            "--http-processes",
+            type=_positive,
+            default=2,
+            help="load generator processes the connections are spread over",
+        )
+        agents.add_argument(
+            "--web-workers", type=_positive, default=4, help="gunicorn worker processes"
+        )
+        agents.add_argument(
+            "--web-threads", type=_positive, default=2, help="threads per gunicorn worker"
+        )
+        agents.add_argument("--no-http", action="store_true", help="skip the HTTP phase")
+
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["bench"] == "fulfil":
                 self.fulfil(options)
+            elif options["bench"] == "agents":
+                self.agents(options)
             elif options["bench"] == "reminders":
                 self.reminders(options)
             else:
@@ -358,3 +439,146 @@ class Command(BaseCommand):
         )
         if first.lines >= 10 * first.due and not first.uses_valid_until_index:
             raise CommandError("the scan's lines query does not use lines_line_valid_until_idx")
+
+    # --- agents -------------------------------------------------------------------
+
+    def agents(self, options: dict[str, Any]) -> None:
+        url = self._target(options["database_url"], AGENTS_DATABASE)
+        sqlite = dbadmin.is_sqlite(url)
+        clients = 1 if sqlite else (options["clients"] or 8)
+        count = options["topups"]
+        seconds = None if count else (options["seconds"] or 20)
+        self._header(url)
+        if sqlite and (options["clients"] or 1) != 1:
+            self.say("SQLite: one service-layer client (writers serialise on the database lock)")
+        self.say("creating and migrating the benchmark database")
+        dbadmin.fresh_database(url)
+        # The key secrets derive from the pepper: the seeding child and the
+        # server must share it (each benchmark process has its own secret key).
+        pepper = secrets.token_urlsafe(32)
+        with _environment(LEB_AGENTS_KEY_PEPPER=pepper):
+            result = call_in_child(
+                url,
+                "leb.ops.bench.agents:run_verbose",
+                options["lines"],
+                clients,
+                count,
+                seconds,
+                url,
+            )
+        seeded, service = result.seeded, result.service
+        self.say("")
+        self.say(
+            f"seeding: {seeded.seed_seconds:.1f} s (not timed); agent {seeded.code}, "
+            f"{len(seeded.msisdns)} lines, every top-up from its one float"
+        )
+        self.say(
+            f"service layer: {service.topups} top-ups in {service.seconds:.2f} s = "
+            f"{service.rate:,.1f} top-ups/s ({service.clients} client(s)); latency p50 "
+            f"{service.p50_ms:.1f} ms, p99 {service.p99_ms:.1f} ms; {service.retries} retries, "
+            f"{service.errors} errors"
+        )
+        if service.first_error:
+            self.say(f"        first error: {service.first_error}")
+        if not sqlite and not options["no_pgbench"]:
+            self.say("")
+            self.say(
+                f"pgbench -i -s 1, then -b tpcb-like -c {clients} -j {clients} "
+                f"-T {options['pgbench_seconds']} -n"
+            )
+            pgbench = dbadmin.run_pgbench(
+                url,
+                clients=clients,
+                seconds=options["pgbench_seconds"],
+                database=AGENTS_PGBENCH_DATABASE,
+            )
+            self.say(f"pgbench: {pgbench.tps:,.0f} tps ({pgbench.transactions} transactions)")
+            hot = service.rate / pgbench.tps
+            self.say(
+                f"hot float/pgbench = {hot:.3f} "
+                f"(goal >= {AGENTS_HOT_GOAL}: {_verdict(hot, AGENTS_HOT_GOAL)})"
+            )
+        expected = {service.tag: service.external_ids}
+        if not options["no_http"]:
+            http = self._agents_http(url, pepper, seeded, options)
+            expected[http.tag] = http.sold
+            self.say("")
+            self.say(
+                f"HTTP: {http.created} signed top-ups in {http.seconds:.0f} s = {http.rate:,.1f}/s "
+                f"({http.connections} connections from {http.processes} load generator "
+                f"process(es); gunicorn {options['web_workers']} workers x "
+                f"{options['web_threads']} threads); latency p50 {http.p50_ms:.1f} ms, "
+                f"p99 {http.p99_ms:.1f} ms; {http.errors} errors; statuses {http.statuses}"
+            )
+            if http.first_error:
+                self.say(f"        first error: {http.first_error}")
+            self.say(f"      beside the service layer's {service.rate:,.1f} top-ups/s")
+            rate_ok = _verdict(http.rate, AGENTS_HTTP_RATE_GOAL)
+            p99_ok = _verdict(http.p99_ms, AGENTS_HTTP_P99_GOAL_MS, below=True)
+            self.say(
+                f"goal: >= {AGENTS_HTTP_RATE_GOAL:.0f} signed top-ups/s: {rate_ok}; "
+                f"p99 < {AGENTS_HTTP_P99_GOAL_MS:.0f} ms: {p99_ok}"
+            )
+        verified = call_in_child(
+            url, "leb.ops.bench.agents:verify_in_child", dataclasses.asdict(seeded), expected
+        )
+        self.say("")
+        self.say(
+            f"books: {verified.completed} completed top-ups, each once; float "
+            f"{verified.float_available} = deposit less wholesale sold "
+            f"({verified.float_expected}); never negative"
+        )
+        self._finish(verified.ok, verified.summary, verified.problems)
+        if service.errors:
+            raise CommandError(f"{service.errors} service-layer top-ups failed")
+
+    def _agents_http(
+        self, url: str, pepper: str, seeded: Any, options: dict[str, Any]
+    ) -> loadgen.LoadResult:
+        tag = "http" + secrets.token_hex(3)
+        with tempfile.TemporaryDirectory(prefix="leb-bench-agents-") as var:
+            var_dir = Path(var)
+            env = loadgen.server_environment(url, var_dir, pepper)
+            self.say("")
+            self.say(
+                f"starting gunicorn ({options['web_workers']} gthread workers x "
+                f"{options['web_threads']} threads) on {AGENTS_DATABASE if not dbadmin.is_sqlite(url) else url}"
+            )
+            server = loadgen.start_server(
+                env, var_dir, workers=options["web_workers"], threads=options["web_threads"]
+            )
+            try:
+                loadgen.wait_ready(server, seeded.key_id, seeded.secret, options["web_workers"])
+                slots = options["web_workers"] * options["web_threads"]
+                warmed = loadgen.warm_up(
+                    server,
+                    key_id=seeded.key_id,
+                    secret=seeded.secret,
+                    plan_code=seeded.plan_code,
+                    msisdn=seeded.msisdns[0],
+                    tag=tag,
+                    count=2 * slots,
+                )
+                self.say(
+                    f"{len(warmed)} top-ups one at a time to warm the workers, then signed "
+                    f"POST {loadgen.PATH} for {options['http_warmup']:.0f} s (not timed) and "
+                    f"{options['http_seconds']} s"
+                )
+                result = loadgen.run_load(
+                    server.port,
+                    key_id=seeded.key_id,
+                    secret=seeded.secret,
+                    plan_code=seeded.plan_code,
+                    msisdns=seeded.msisdns,
+                    tag=tag,
+                    seconds=options["http_seconds"],
+                    warmup=options["http_warmup"],
+                    connections=options["http_connections"],
+                    processes=options["http_processes"],
+                )
+            finally:
+                loadgen.stop_server(server)
+            result.sold.extend(warmed)
+            if server.process.returncode not in (0, -15):
+                self.say(f"gunicorn log:\n{server.tail()}")
+        return result
