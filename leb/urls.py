@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("leb.announcements.urls")),
     path("", include("leb.apiv1.urls")),
     path("agent/v1/", include("leb.agents.urls")),
+    path("agent/portal/", include("leb.agents.urls_portal")),
     path("", include("leb.agents.urls_public")),
     path("", include("leb.mylines.urls")),
     path("", include("leb.webtopup.urls")),

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import translation
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -148,9 +148,13 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 
 def verify_view(request: HttpRequest) -> HttpResponse:
-    """Second step of sign-in for accounts with an authenticator app."""
+    """Second step of sign-in for accounts with an authenticator app; also
+    for someone signed in whose session has not proven the code yet (pages
+    such as the agent portal ask for it)."""
     pending = request.session.get(PENDING_USER_KEY)
-    user = get_user_model().objects.filter(pk=pending).first() if pending else None
+    user: Any = get_user_model().objects.filter(pk=pending).first() if pending else None
+    if user is None and _needs_code(request):
+        user = request.user
     if user is None:
         return redirect("accounts:login")
     form = OTPForm(request.POST or None)
@@ -173,7 +177,7 @@ def verify_view(request: HttpRequest) -> HttpResponse:
             )
             if device is not None:
                 register_success("otp", keys[:1])
-                del request.session[PENDING_USER_KEY]
+                request.session.pop(PENDING_USER_KEY, None)
                 response = _finish_login(request, user)
                 otp_login(request, device)
                 return response
@@ -242,8 +246,24 @@ def preferences_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _needs_code(request: HttpRequest) -> bool:
+    """Signed in, with an authenticator app, but this session has not given a code."""
+    user: Any = request.user
+    return bool(
+        user.is_authenticated
+        and not user.is_verified()
+        and TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    )
+
+
 @login_required
 def totp_setup_view(request: HttpRequest) -> HttpResponse:
+    if _needs_code(request):
+        # Replacing the app needs the current one first: else a stolen
+        # password alone could swap in the thief's authenticator.
+        nxt = request.GET.get("next")
+        target = reverse("accounts:verify")
+        return redirect(f"{target}?{urlencode({'next': nxt})}" if nxt else target)
     device, _created = TOTPDevice.objects.get_or_create(
         user=request.user, confirmed=False, defaults={"name": "authenticator"}
     )
@@ -253,8 +273,10 @@ def totp_setup_view(request: HttpRequest) -> HttpResponse:
             TOTPDevice.objects.filter(user=request.user, confirmed=True).delete()
             device.confirmed = True
             device.save(update_fields=["confirmed"])
+            # The code just given proves the app: this session counts as verified.
+            otp_login(request, device)
             messages.success(request, _("Two-step sign-in is on."))
-            return redirect("accounts:account")
+            return HttpResponseRedirect(_next_url(request))
         form.add_error("code", _("This code is wrong or has expired."))
     qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=4)
     # The same key as in the QR code, for typing into the app by hand.

@@ -35,6 +35,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -59,6 +60,7 @@ from leb.ledger.models import Account, AccountKind
 from leb.lines.identifiers import normalize_msisdn
 from leb.lines.models import Line
 from leb.lines.queries import live_line_for_number
+from leb.notifications.webhooks import check_webhook_url
 from leb.topups.actions import (
     OrderError,
     do_cancel_order,
@@ -74,6 +76,7 @@ from .models import (
     Agent,
     AgentApiKey,
     AgentDeposit,
+    AgentMember,
     AgentStatus,
     AgentTopUp,
     AgentTopUpStatus,
@@ -565,6 +568,44 @@ def quote_for_agent(
         raise AgentRefused(reason_text(exc.reason), str(exc.reason)) from exc
 
 
+@dataclass(frozen=True)
+class Offer:
+    """A plan the agent may sell, priced for one line; `refusal` says why it
+    cannot be sold to this line now (then `priced` is None)."""
+
+    plan: Plan
+    priced: AgentQuote | None
+    refusal: str = ""
+
+
+def agent_plans(agent: Agent, now: datetime | None = None) -> list[Plan]:
+    """The plans this agent may sell: its currency, on sale on the agent
+    channel, and in its list of allowed plans if it has one."""
+    now = now or clock.now()
+    plans = Plan.objects.filter(currency=agent.currency, is_active=True)
+    if agent.allowed_plan_codes:
+        plans = plans.filter(code__in=agent.allowed_plan_codes)
+    return [
+        plan
+        for plan in plans
+        if Channel.AGENT in (plan.channels or [])
+        and (plan.active_from is None or plan.active_from <= now)
+        and (plan.active_until is None or now < plan.active_until)
+    ]
+
+
+def offers_for_agent(agent: Agent, line: Line, now: datetime | None = None) -> list[Offer]:
+    """Every plan the agent may sell, priced for this line; writes nothing."""
+    now = now or clock.now()
+    offers = []
+    for plan in agent_plans(agent, now):
+        try:
+            offers.append(Offer(plan, _priced(agent, line, plan.code, now)))
+        except _Declined as exc:
+            offers.append(Offer(plan, None, reason_text(exc.reason)))
+    return offers
+
+
 # --- Sales ------------------------------------------------------------------------
 
 
@@ -692,12 +733,16 @@ def do_create_agent_topup(
     plan_code: str,
     mode: str = TopUpMode.INSTANT,
     allow_repeat: bool = False,
+    keep_refused: bool = True,
     now: datetime | None = None,
 ) -> SaleResult:
     """Sell a top-up. The same external id with the same request returns the
     first result; with another request, AgentRefused(external_id_conflict).
-    A business refusal is kept as a failed top-up with its reason; bad input
-    (number, unknown line) raises AgentRefused and writes nothing."""
+    A business refusal is kept as a failed top-up with its reason (the API's
+    rule, so a retry by external id learns the outcome); with
+    `keep_refused=False` (the portal, where a person reads the answer at once)
+    it raises AgentRefused with the reason as its code and writes nothing.
+    Bad input (number, unknown line) raises AgentRefused and writes nothing."""
     now = now or clock.now()
     external_id = (external_id or "").strip()
     if not 1 <= len(external_id) <= 64:
@@ -775,6 +820,11 @@ def do_create_agent_topup(
                     topup.expires_at = now + timedelta(minutes=settings.AGENTS_TWO_STEP_MINUTES)
                 topup.save()
         except _Declined as declined:
+            if not keep_refused:
+                # Leaves the outer transaction too: nothing of this sale stays.
+                raise AgentRefused(
+                    reason_text(declined.reason), str(declined.reason), detail=declined.detail
+                ) from declined
             topup.order = None
             topup.status = AgentTopUpStatus.FAILED
             topup.reason = declined.reason
@@ -941,3 +991,91 @@ def do_reverse_agent_topup(
             now=now,
         )
     return topup
+
+
+# --- The agent portal -----------------------------------------------------------
+
+
+def do_sell_from_portal(
+    member: AgentMember,
+    *,
+    external_id: str,
+    msisdn: str,
+    plan_code: str,
+    allow_repeat: bool = False,
+    now: datetime | None = None,
+) -> SaleResult:
+    """A sale a member makes in the portal: the API's sale (instant), except
+    that a refusal raises AgentRefused and writes nothing, and the person who
+    sold it is written to the audit log with it. The same external id (one per
+    confirm form) replays the first sale, so a double submit sells once."""
+    now = now or clock.now()
+    with transaction.atomic():
+        result = do_create_agent_topup(
+            member.agent,
+            external_id=external_id,
+            msisdn=msisdn,
+            plan_code=plan_code,
+            mode=TopUpMode.INSTANT,
+            allow_repeat=allow_repeat,
+            keep_refused=False,
+            now=now,
+        )
+        if not result.replayed:
+            topup = result.topup
+            record(
+                member.actor,
+                "agent.portal.sale",
+                f"agent-topup:{topup.public_id}",
+                {
+                    "agent": member.agent.code,
+                    "external_id": topup.external_id,
+                    "plan_code": topup.plan_code,
+                    "wholesale_price": topup.wholesale_price,
+                    "currency": topup.currency,
+                },
+                now=now,
+            )
+    return result
+
+
+def clean_callback_url(url: str) -> str:
+    """The callback URL as stored, or a translated ValidationError: a valid
+    URL on https:// whose host resolves to public addresses only (the rules
+    of leb's webhooks, checked again before every send). Empty: no callbacks."""
+    url = (url or "").strip()
+    if not url:
+        return ""
+    field = Agent._meta.get_field("callback_url")
+    if len(url) > (field.max_length or 200):
+        raise ValidationError(
+            _("The address is too long (at most %(max)d characters)."),
+            code="too_long",
+            params={"max": field.max_length or 200},
+        )
+    URLValidator(schemes=["http", "https"])(url)
+    return check_webhook_url(url)
+
+
+def do_set_callback_url(
+    agent: Agent, url: str, *, actor: str, now: datetime | None = None
+) -> Agent:
+    """Change where leb POSTs the agent's callbacks; ValidationError (nothing
+    written) for an address leb may not call."""
+    now = now or clock.now()
+    cleaned = clean_callback_url(url)
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().get(pk=agent.pk)
+        if agent.callback_url == cleaned:
+            return agent
+        before = agent.callback_url
+        agent.callback_url = cleaned
+        agent.save(update_fields=["callback_url"])
+        record(
+            actor,
+            "agent.callback_url",
+            f"agent:{agent.code}",
+            {"from": before, "to": cleaned},
+            now=now,
+        )
+    return agent

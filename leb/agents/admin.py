@@ -28,6 +28,7 @@ from leb.ledger.actions import LedgerError
 
 from . import queries
 from .actions import (
+    clean_callback_url,
     do_approve_deposit,
     do_create_api_key,
     do_record_deposit,
@@ -45,6 +46,7 @@ from .models import (
     AgentApiKey,
     AgentChannel,
     AgentDeposit,
+    AgentMember,
     AgentPlanDiscount,
     AgentStatus,
     AgentTopUp,
@@ -97,11 +99,44 @@ class ChannelInline(admin.TabularInline):
     extra = 0
 
 
+class MemberInline(admin.TabularInline):
+    """Who may sign in to the agent portal for this agent, and as what."""
+
+    model = AgentMember
+    extra = 0
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("created_at",)
+    raw_id_fields = ("user",)
+
+
 class ApiKeyInline(ReadOnlyMixin, admin.TabularInline):
     model = AgentApiKey
     fields = ("key_id", "label", "created_at", "valid_until", "revoked_at", "last_used_at")
     readonly_fields = fields
     extra = 0
+
+
+class AgentForm(ModelForm):
+    class Meta:
+        model = Agent
+        fields = (
+            "legal_name",
+            "display_name",
+            "contact_email",
+            "contact_phone",
+            "region",
+            "currency",
+            "allowed_plan_codes",
+            "max_transaction_amount",
+            "daily_count_limit",
+            "daily_amount_limit",
+            "discount_percent",
+            "callback_url",
+        )
+
+    def clean_callback_url(self) -> str:
+        # The portal's rule too: https, and a host with public addresses only.
+        return clean_callback_url(self.cleaned_data.get("callback_url") or "")
 
 
 @admin.register(Agent)
@@ -118,7 +153,8 @@ class AgentAdmin(AuditedAdmin):
         "created_at",
         "float_display",
     )
-    inlines = [ChannelInline, PlanDiscountInline, ApiKeyInline]
+    form = AgentForm
+    inlines = [ChannelInline, PlanDiscountInline, MemberInline, ApiKeyInline]
     actions = ["suspend", "reactivate", "terminate", "create_key"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -158,6 +194,18 @@ class AgentAdmin(AuditedAdmin):
                 AuditAction.AGENT_CHANNELS,
                 f"agent:{agent.code}",
                 {"channels": channels},
+            )
+        if formset.model is AgentMember and formset.has_changed():
+            # Who may sign in for the agent, and who may manage its keys.
+            agent = form.instance
+            members = sorted(
+                f"{m.user.get_username()}:{m.role}" for m in agent.members.select_related("user")
+            )
+            record(
+                staff_actor(request),
+                "agent.members",
+                f"agent:{agent.code}",
+                {"members": members},
             )
 
     def _set_status(

@@ -6,8 +6,6 @@ only what agents may call."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Any
 
@@ -41,8 +39,6 @@ from .schemas import (
     quote_out,
     topup_out,
 )
-
-MAX_STATEMENT_DAYS = 366
 
 api = NinjaAPI(
     title="leb agent API",
@@ -204,9 +200,9 @@ def get_statement(request: HttpRequest) -> Any:
     time zone) with the running balance; JSON, or CSV with `format=csv` or
     `Accept: text/csv`."""
     date_from, date_to = _date_param(request, "from"), _date_param(request, "to")
-    if date_to < date_from or (date_to - date_from).days >= MAX_STATEMENT_DAYS:
+    if not queries.statement_range_ok(date_from, date_to):
         message = _("“to” must be on or after “from”, at most %(days)d days apart.") % {
-            "days": MAX_STATEMENT_DAYS
+            "days": queries.MAX_STATEMENT_DAYS
         }
         raise Problem(422, "date_range_invalid", message)
     found = queries.statement(_key(request).agent, date_from, date_to)
@@ -214,24 +210,9 @@ def get_statement(request: HttpRequest) -> Any:
         "Accept", ""
     )
     if wants_csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(
-            ["posted_at", "code", "reference", "description", "amount", "balance", "currency"]
+        response = HttpResponse(
+            queries.statement_csv(found), content_type="text/csv; charset=utf-8"
         )
-        for row in found.rows:
-            writer.writerow(
-                [
-                    row.posted_at.isoformat(),
-                    row.code,
-                    row.reference,
-                    row.description,
-                    row.amount,
-                    row.balance,
-                    found.currency,
-                ]
-            )
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = (
             f'attachment; filename="statement-{date_from}-{date_to}.csv"'
         )

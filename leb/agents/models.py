@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from leb.common import clock
 from leb.lines.identifiers import normalize_msisdn
 
 
@@ -373,3 +374,45 @@ class AgentChannel(models.Model):
             raise ValidationError({"value": exc.messages}) from exc
         if not self.value:
             raise ValidationError({"value": _("Enter the address, handle or number.")})
+
+
+class MemberRole(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    SELLER = "seller", _("Seller")
+
+
+class AgentMember(models.Model):
+    """A person who signs in to the agent portal for one agent. An owner also
+    manages the API keys and the callback URL; a seller sells and reads."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent_member",
+        verbose_name=_("user"),
+        help_text=_("A user belongs to at most one agent."),
+    )
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="members", verbose_name=_("agent")
+    )
+    role = models.CharField(
+        _("role"), max_length=10, choices=MemberRole.choices, default=MemberRole.SELLER
+    )
+    created_at = models.DateTimeField(_("created"), default=clock.now)
+
+    class Meta:
+        verbose_name = _("portal member")
+        verbose_name_plural = _("portal members")
+        ordering = ["agent", "role", "user"]
+
+    def __str__(self) -> str:
+        return f"{self.agent.code}: {self.user} ({self.role})"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == MemberRole.OWNER
+
+    @property
+    def actor(self) -> str:
+        """The audit actor: which person of which agent did it."""
+        return f"agent:{self.agent.code}:member:{self.user.get_username()}"[:100]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -127,6 +129,52 @@ def statement(agent: Agent, date_from: date, date_to: date) -> Statement:
             )
         )
     return Statement(agent.currency, date_from, date_to, opening, running, rows)
+
+
+MAX_STATEMENT_DAYS = 366
+STATEMENT_COLUMNS = [
+    "posted_at",
+    "code",
+    "reference",
+    "description",
+    "amount",
+    "balance",
+    "currency",
+]
+# Characters a spreadsheet may read as the start of a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def statement_range_ok(date_from: date, date_to: date) -> bool:
+    """`to` on or after `from`, at most MAX_STATEMENT_DAYS apart."""
+    return date_from <= date_to and (date_to - date_from).days < MAX_STATEMENT_DAYS
+
+
+def _spreadsheet_text(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+
+
+def statement_csv(found: Statement, *, for_spreadsheet: bool = False) -> str:
+    """The statement as CSV, one row per movement. `for_spreadsheet` quotes
+    text a spreadsheet would run as a formula (a download a person opens);
+    amounts stay signed numbers."""
+    text = _spreadsheet_text if for_spreadsheet else str
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(STATEMENT_COLUMNS)
+    for row in found.rows:
+        writer.writerow(
+            [
+                row.posted_at.isoformat(),
+                text(row.code),
+                text(row.reference),
+                text(row.description),
+                row.amount,
+                row.balance,
+                found.currency,
+            ]
+        )
+    return buffer.getvalue()
 
 
 # --- The public check (反诈骗): public fields only -----------------------------------

@@ -74,6 +74,8 @@ def test_staff_add_an_agent_and_it_gets_a_code(recorder: Any) -> None:
             "api_keys-INITIAL_FORMS": "0",
             "channels-TOTAL_FORMS": "0",
             "channels-INITIAL_FORMS": "0",
+            "members-TOTAL_FORMS": "0",
+            "members-INITIAL_FORMS": "0",
         },
     )
 
@@ -243,6 +245,8 @@ def test_changing_an_agents_limits_is_audited(recorder: Any, agent: Agent) -> No
             "api_keys-INITIAL_FORMS": "0",
             "channels-TOTAL_FORMS": "0",
             "channels-INITIAL_FORMS": "0",
+            "members-TOTAL_FORMS": "0",
+            "members-INITIAL_FORMS": "0",
         }
     )
 

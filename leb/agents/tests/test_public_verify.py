@@ -344,6 +344,8 @@ def test_staff_register_a_channel_inline_and_it_is_normalised_and_audited(
             "api_keys-INITIAL_FORMS": "0",
             "channels-TOTAL_FORMS": "1",
             "channels-INITIAL_FORMS": "0",
+            "members-TOTAL_FORMS": "0",
+            "members-INITIAL_FORMS": "0",
             "channels-0-kind": "shop_url",
             "channels-0-value": "HTTPS://Shop.Example.com/mk/",
             "channels-0-label": "Shopline",
