@@ -117,6 +117,10 @@ class ApiKeyInline(ReadOnlyMixin, admin.TabularInline):
 
 
 class AgentForm(ModelForm):
+    callback_url = forms.URLField(
+        label=_("callback URL"), required=False, max_length=200, assume_scheme="https"
+    )
+
     class Meta:
         model = Agent
         fields = (

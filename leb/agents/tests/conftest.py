@@ -23,7 +23,7 @@ from leb.agents.actions import (
 from leb.agents.models import Agent
 from leb.common import clock
 
-from .helpers import SignedClient
+from .helpers import SignedClient, add_member, verified_client
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +98,45 @@ def key(agent: Agent, now: datetime) -> NewKey:
 @pytest.fixture
 def api(key: NewKey) -> SignedClient:
     return SignedClient(Client(), key.key.key_id, key.secret)
+
+
+# --- Portal personas ------------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_passwords(settings: Any) -> None:
+    # Argon2 is deliberately slow; these personas only need a hash.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def agent_owner(agent: Agent, fast_passwords: None) -> Any:
+    return add_member(agent, "shop-owner", "owner")
+
+
+@pytest.fixture
+def agent_seller(agent: Agent, fast_passwords: None) -> Any:
+    return add_member(agent, "shop-seller", "seller")
+
+
+@pytest.fixture
+def other_agent(make_agent: Callable[..., Agent], fund: Callable[[Agent, int], None]) -> Agent:
+    made = make_agent(legal_name="Tsuen Wan Telecom Ltd", display_name="TW Telecom")
+    fund(made, 50_000)
+    return made
+
+
+@pytest.fixture
+def other_member(other_agent: Agent, fast_passwords: None) -> Any:
+    """An owner of another agent: must never see the first agent's things."""
+    return add_member(other_agent, "other-owner", "owner")
+
+
+@pytest.fixture
+def owner_portal(agent_owner: Any) -> Client:
+    return verified_client(agent_owner)
+
+
+@pytest.fixture
+def seller_portal(agent_seller: Any) -> Client:
+    return verified_client(agent_seller)

@@ -64,3 +64,39 @@ def problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["code"] == code, body
     assert body["detail"]
     return body
+
+
+# --- Portal personas ------------------------------------------------------------------
+
+PORTAL_PASSWORD = "portal pass phrase 42"
+
+
+def add_member(agent: Any, username: str, role: str = "seller", *, device: bool = True) -> Any:
+    """A user who is a member of `agent`, with a confirmed authenticator app."""
+    from django.contrib.auth import get_user_model
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from leb.agents.models import AgentMember
+
+    user = get_user_model().objects.create_user(
+        username, f"{username}@example.com", PORTAL_PASSWORD
+    )
+    AgentMember.objects.create(user=user, agent=agent, role=role)
+    if device:
+        TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    return user
+
+
+def verified_client(user: Any) -> Client:
+    """Signed in, with a session that gave its authenticator code."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client = Client()
+    client.force_login(user, backend="leb.accounts.backends.EmailOrPhoneBackend")
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is not None:
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client
