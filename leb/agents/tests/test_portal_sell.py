@@ -207,7 +207,7 @@ def test_a_terminated_line_cannot_be_sold_to(
 
     # then the plan is marked impossible, the confirmation refused, nothing written
     assert "This line cannot be topped up: it is not in service." in plans.content.decode()
-    assert 'disabled' in plans.content.decode()
+    assert "disabled" in plans.content.decode()
     assert answer.status_code == 422
     assert "This line cannot be topped up: it is not in service." in answer.content.decode()
     assert written() == before
