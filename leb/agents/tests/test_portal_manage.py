@@ -72,7 +72,7 @@ def test_the_movements_are_filtered_by_date_and_paged(
     # when
     first = seller_portal.get(reverse("agent-portal:float"), {"date_from": day, "date_to": day})
     second = seller_portal.get(
-        reverse("agent-portal:float"), {"date_from": day, "date_to": day, "page": 2}
+        reverse("agent-portal:float"), {"date_from": day, "date_to": day, "page": "2"}
     )
 
     # then only that day's sales, one a page, newest first
