@@ -1,7 +1,8 @@
 """Demo agents, made through the agents actions: one active Hong Kong agent
 (a float funded by a deposit that one staff member recorded and another
 approved, a wholesale discount, a couple of sales, an API key) and one
-suspended agent. The active agent's key goes to var/demo-agent-key.txt
+suspended agent, each with a portal login (an owner, a seller) and a fixed
+authenticator key. The active agent's key goes to var/demo-agent-key.txt
 (mode 0600) as environment assignments for `leb agent`. Idempotent: the
 agents are found by their legal names, deposits by bank reference, sales by
 external id, the key by its label; the file is rewritten from the stored key
@@ -9,6 +10,7 @@ external id, the key by its label; the file is rewritten from the stored key
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from leb.lines.models import Line, LineStatus
 
@@ -32,11 +35,30 @@ from .actions import (
     do_set_agent_status,
 )
 from .callbacks import callback_secret
-from .models import Agent, AgentApiKey, AgentDeposit, AgentStatus, DepositStatus
+from .models import (
+    Agent,
+    AgentApiKey,
+    AgentDeposit,
+    AgentMember,
+    AgentStatus,
+    DepositStatus,
+    MemberRole,
+)
 
 ACTOR = "demo"
 # Demo-only credentials, printed by `leb demo`; never used outside demo data.
 FINANCE_USERNAME, FINANCE_PASSWORD = "finance", "leb-demo-finance"
+# The agent portal's demo people: the active agent's owner and a seller of
+# the suspended agent. Their authenticator keys are fixed (and public, like
+# the passwords) so the demo can be tried with any authenticator app or with
+# `leb agents totp <username>`, which prints the current code for these
+# accounts only, and only with LEB_DEBUG on.
+PORTAL_OWNER_USERNAME, PORTAL_OWNER_PASSWORD = "agent-owner", "leb-demo-agent"
+PORTAL_SUSPENDED_USERNAME, PORTAL_SUSPENDED_PASSWORD = "agent-suspended", "leb-demo-suspended"
+DEMO_TOTP_KEYS = {
+    PORTAL_OWNER_USERNAME: "6c65622d64656d6f2d6167656e742d6f776e6572",
+    PORTAL_SUSPENDED_USERNAME: "6c65622d64656d6f2d6167656e742d7375737031",
+}
 ACTIVE_LEGAL_NAME = "Mong Kok Mobile Demo Ltd"
 SUSPENDED_LEGAL_NAME = "Sham Shui Po Phones Demo Ltd"
 KEY_LABEL = "demo"
@@ -198,8 +220,48 @@ def load_demo_agents(now: datetime, *, recorder: Any) -> DemoAgents | None:
             reason="demo: contract paperwork overdue",
             now=now - timedelta(hours=3),
         )
+    _portal_member(active, PORTAL_OWNER_USERNAME, PORTAL_OWNER_PASSWORD, MemberRole.OWNER)
+    _portal_member(
+        suspended, PORTAL_SUSPENDED_USERNAME, PORTAL_SUSPENDED_PASSWORD, MemberRole.SELLER
+    )
     return DemoAgents(active, suspended, key.key_id, _write_key_file(active, key))
 
 
 def demo_agent_login() -> tuple[str, str, str]:
     return ("finance", FINANCE_USERNAME, FINANCE_PASSWORD)
+
+
+def demo_portal_logins() -> list[tuple[str, str, str]]:
+    """(role, username, password) of the agent portal's demo people."""
+    return [
+        ("agent owner", PORTAL_OWNER_USERNAME, PORTAL_OWNER_PASSWORD),
+        ("agent (suspended)", PORTAL_SUSPENDED_USERNAME, PORTAL_SUSPENDED_PASSWORD),
+    ]
+
+
+def totp_key_base32(username: str) -> str:
+    """The demo account's authenticator key as an app wants it typed."""
+    return base64.b32encode(bytes.fromhex(DEMO_TOTP_KEYS[username])).decode().rstrip("=")
+
+
+def _portal_member(agent: Agent, username: str, password: str, role: str) -> None:
+    """The demo login, its membership and its authenticator app; what exists
+    is left alone (staff may have moved the user or replaced the app)."""
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first()
+    if user is None:
+        user = user_model.objects.create_user(username, f"{username}@example.com", password)
+    if not AgentMember.objects.filter(user=user).exists():
+        AgentMember.objects.create(user=user, agent=agent, role=role)
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        TOTPDevice.objects.create(
+            user=user, name="demo authenticator", key=DEMO_TOTP_KEYS[username], confirmed=True
+        )
+
+
+def demo_totp_device(username: str) -> TOTPDevice | None:
+    """The demo account's device, if it still has the demo's fixed key."""
+    key = DEMO_TOTP_KEYS.get(username)
+    if key is None:
+        return None
+    return TOTPDevice.objects.filter(user__username=username, confirmed=True, key=key).first()

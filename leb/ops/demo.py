@@ -28,10 +28,16 @@ import phonenumbers
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count
+from django.utils.translation import gettext as _
 from stdnum import luhn
 
 from leb.accounts.actions import do_mark_contacts_verified
-from leb.agents.demo import demo_agent_login, load_demo_agents
+from leb.agents.demo import (
+    demo_agent_login,
+    demo_portal_logins,
+    load_demo_agents,
+    totp_key_base32,
+)
 from leb.announcements.demo import load_demo_announcements
 from leb.autokeep.demo import load_demo_autokeep
 from leb.catalog.models import FreeAmountRule, Plan, Promotion
@@ -230,7 +236,24 @@ def demo_logins() -> list[tuple[str, str, str]]:
     return [
         ("admin", OPS_USERNAME, OPS_PASSWORD),
         demo_agent_login(),
+        *demo_portal_logins(),
         ("subscriber", DEMO_USERNAME, DEMO_PASSWORD),
+    ]
+
+
+def demo_login_notes() -> list[str]:
+    """What else the demo logins need: the agent portal asks for a 6-digit code."""
+    keys = ", ".join(
+        f"{username} {totp_key_base32(username)}" for _role, username, _pw in demo_portal_logins()
+    )
+    return [
+        _(
+            "Agent portal: /agent/portal/ (agent logins; a 6-digit code is asked after the password)."
+        ),
+        "  "
+        + _("The code: %(command)s (demo accounts, with LEB_DEBUG on only),")
+        % {"command": ".venv/bin/leb agents totp <username>"},
+        "  " + _("or add the key to an authenticator app: %(keys)s") % {"keys": keys},
     ]
 
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _gettext_lazy
 
-from leb.ops.demo import demo_logins, load_demo
+from leb.ops.demo import demo_login_notes, demo_logins, load_demo
 
 # Lazy so the help follows the active language; typed as str for BaseCommand.
 gettext_lazy = cast(Callable[[str], str], _gettext_lazy)
@@ -52,6 +52,8 @@ class Command(BaseCommand):
         self.stdout.write(_("Logins (demo data only):"))
         for role, username, password in demo_logins():
             self.stdout.write(f"  {role:<11} {username:<8} {password}")
+        for note in demo_login_notes():
+            self.stdout.write(note)
         self.stdout.write(_("Back office: /ops/"))
         if summary.agent_code:
             self.stdout.write(

@@ -52,6 +52,15 @@ def demo_logins() -> list[tuple[str, str, str]]:
         return []
 
 
+def demo_login_notes() -> list[str]:
+    """How to get the agent portal's 6-digit codes, if the demo is installed."""
+    try:
+        from leb.ops.demo import demo_login_notes as read_notes
+    except ImportError:
+        return []
+    return list(read_notes())
+
+
 def stop_child(process: subprocess.Popen[bytes], timeout: float) -> None:
     if process.poll() is not None:
         return
@@ -163,6 +172,8 @@ class Command(BaseCommand):
             self.stdout.write("Demo logins (role, username, password):")
             for role, username, password in logins:
                 self.stdout.write(f"  {role:<10} {username:<20} {password}")
+            for note in demo_login_notes():
+                self.stdout.write(note)
 
     def supervise(
         self, web: subprocess.Popen[bytes], worker: subprocess.Popen[bytes] | None
