@@ -91,7 +91,7 @@ class DateRangeForm(forms.Form):
 
     date_from = forms.DateField(
         label=_("From"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={
             "required": _("Enter the first day."),
             "invalid": _("Enter a date like 2026-06-01."),
@@ -99,7 +99,7 @@ class DateRangeForm(forms.Form):
     )
     date_to = forms.DateField(
         label=_("To"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={
             "required": _("Enter the last day."),
             "invalid": _("Enter a date like 2026-06-30."),

@@ -5,6 +5,7 @@ actions the agent API and the back office use (leb.agents.actions)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -297,6 +298,27 @@ def sale(request: HttpRequest, member: AgentMember, public_id: str) -> HttpRespo
 # --- The float ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Movement:
+    row: queries.StatementRow
+    label: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+
+def movement_label(code: str) -> str:
+    """What a float movement was, for a person: the statement's codes translated."""
+    if code.startswith("reversal:"):
+        return _("Reversal")
+    labels = {
+        "agent.deposit": _("Deposit"),
+        "agent.sale": _("Sale"),
+        "agent.reserve": _("Held for a two-step top-up"),
+    }
+    return labels.get(code, code)
+
+
 def _default_range() -> tuple[date, date]:
     today = timezone.localdate(clock.now())
     return today - timedelta(days=DEFAULT_MOVEMENT_DAYS - 1), today
@@ -319,7 +341,7 @@ def float_view(request: HttpRequest, member: AgentMember) -> HttpResponse:
     found = queries.statement(member.agent, start, end) if status == 200 else None
     page = None
     if found is not None:
-        newest_first = list(reversed(found.rows))
+        newest_first = [Movement(row, movement_label(row.code)) for row in reversed(found.rows)]
         page = Paginator(newest_first, MOVEMENTS_PAGE_SIZE).get_page(request.GET.get("page"))
     context = _context(
         member,
