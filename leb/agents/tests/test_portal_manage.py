@@ -411,3 +411,40 @@ def test_a_user_belongs_to_at_most_one_agent(
     assert "already exists" in answer.content.decode()
     assert AgentMember.objects.get(user=other_member).agent == other_agent
     assert not AuditEntry.objects.filter(action="agent.members").exists()
+
+
+# --- Query budgets --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["agent-portal:home", "agent-portal:float", "agent-portal:keys"])
+def test_list_pages_make_as_many_queries_for_many_rows_as_for_one(
+    agent: Agent,
+    owner_portal: Client,
+    make_line: Callable[..., Any],
+    hkd_plan: Any,
+    now: datetime,
+    name: str,
+) -> None:
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_with(rows: int) -> int:
+        for i in range(rows):
+            sell(agent, make_line(), hkd_plan, f"Q-{rows}-{i}", now)
+            do_create_api_key(agent, actor="staff:test", now=now)
+        cache.clear()  # the site banner is cached for a while: count it every time
+        with CaptureQueriesContext(connection) as captured:
+            assert owner_portal.get(reverse(name)).status_code == 200
+        return len(captured.captured_queries)
+
+    # given a first request made (once-per-process work is not the page's)
+    owner_portal.get(reverse(name))
+
+    # when
+    few = queries_with(1)
+    many = queries_with(6)
+
+    # then
+    assert many == few
+    assert few <= 20

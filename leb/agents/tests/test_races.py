@@ -120,3 +120,82 @@ def test_sixteen_two_step_holds_never_reserve_more_than_the_float(
     assert balance(agent).available == 0
     assert balance(agent).reserved == 3 * 4500
     ledger_ok()
+
+
+def test_eight_portal_confirms_of_one_form_sell_once(
+    agent: Agent,
+    agent_seller: Any,
+    make_line: Callable[..., Any],
+    hkd_plan: Any,
+    ledger_ok: Any,
+) -> None:
+    # given one priced confirm form, and the seller's browser sending it eight times at once
+    import re
+
+    from django.urls import reverse
+
+    from leb.agents.tests.conftest import verified_client
+
+    line = make_line()
+    client = verified_client(agent_seller)
+    token = client.post(reverse("agent-portal:sell"), {"msisdn": line.msisdn})["Location"]
+    token = token.rstrip("/").rsplit("/", 1)[-1]
+    url = reverse("agent-portal:sell_quote", args=[token, hkd_plan.code])
+    found = re.search(r'name="ticket" value="([^"]+)"', client.get(url).content.decode())
+    assert found is not None
+    cookies = client.cookies
+
+    def press(_i: int) -> Any:
+        browser = type(client)()
+        browser.cookies = cookies
+        return browser.post(url, {"ticket": found.group(1)})
+
+    # when
+    answers = race(8, press)
+
+    # then one sale, and every answer leads to it
+    assert not [a for a in answers if isinstance(a, Exception)], answers
+    topup = AgentTopUp.objects.get()
+    assert {a["Location"] for a in answers} == {
+        reverse("agent-portal:sale", args=[topup.public_id])
+    }
+    assert TopUpOrder.objects.count() == 1
+    assert balance(agent).available == 100_000 - 4500
+    ledger_ok()
+
+
+def test_portal_sales_racing_for_a_small_float_sell_what_fits_and_keep_no_refusals(
+    make_agent: Callable[..., Agent],
+    fund: Any,
+    make_line: Callable[..., Any],
+    hkd_plan: Any,
+    ledger_ok: Any,
+    fast_passwords: None,
+) -> None:
+    # given room for three sales, and eight members selling at once
+    from leb.agents.actions import do_sell_from_portal
+    from leb.agents.models import AgentMember
+    from leb.agents.tests.conftest import add_member
+
+    agent = make_agent()
+    fund(agent, 3 * 4500 + 100)
+    members = [AgentMember.objects.get(user=add_member(agent, f"till-{i}")) for i in range(8)]
+    lines = [make_line() for _i in range(8)]
+
+    # when
+    results = race(
+        8,
+        lambda i: do_sell_from_portal(
+            members[i], external_id=f"portal-{i}", msisdn=lines[i].msisdn, plan_code=hkd_plan.code
+        ),
+    )
+
+    # then three sales; the five refusals raised and left nothing behind
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(refused) == 5
+    assert {getattr(r, "code", "") for r in refused} == {"insufficient_float"}
+    assert AgentTopUp.objects.count() == 3
+    assert all(t.status == AgentTopUpStatus.COMPLETED for t in AgentTopUp.objects.all())
+    assert TopUpOrder.objects.count() == 3
+    assert balance(agent).available == 100
+    ledger_ok()
