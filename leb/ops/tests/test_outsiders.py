@@ -69,6 +69,11 @@ CHECKED = [
     "api-v1:put_line_autokeep",
     "api-v1:get_keep_plan",
     "reminders:calendar_rotate",
+    "agent-portal:sale",
+    "agent-portal:sell_plans",
+    "agent-portal:sell_quote",
+    "agent-portal:key_rotate",
+    "agent-portal:key_revoke",
 ]
 
 
@@ -140,8 +145,48 @@ def owned(make_line: Any, hkd_plan: Any, now: Any) -> dict[str, Any]:
     }
 
 
+def agent_objects(objects: dict[str, Any]) -> dict[str, str]:
+    """An agent's sale to the owner's line, its key and a number token of its
+    portal: what a member of that agent sees, and nobody else."""
+    from leb.agents.actions import do_create_agent, do_create_agent_topup, do_create_api_key
+    from leb.agents.members import line_token
+    from leb.agents.models import AgentMember
+
+    if "agent" not in objects:
+        line = objects["line"]
+        agent = do_create_agent(
+            actor="staff:test",
+            legal_name="Outsider Test Agent Ltd",
+            display_name="OTA",
+            region="HK",
+            currency="HKD",
+        )
+        # No float: the API keeps the refused sale, with the owner's number on it.
+        sale = do_create_agent_topup(
+            agent, external_id="outsider-1", msisdn=line.msisdn, plan_code="hk-50"
+        ).topup
+        key = do_create_api_key(agent, actor="staff:test").key
+        member = AgentMember.objects.create(user=objects["owner"], agent=agent, role="owner")
+        objects["agent"] = {
+            "sale": sale.public_id,
+            "key": key.key_id,
+            "token": line_token(member, line.pk),
+        }
+    agent_ids: dict[str, str] = objects["agent"]
+    return agent_ids
+
+
 def url_for(name: str, objects: dict[str, Any]) -> str:
     line, order, attempt = objects["line"], objects["order"], objects["attempt"]
+    if name.startswith("agent-portal:"):
+        ids = agent_objects(objects)
+        return {
+            "agent-portal:sale": f"/agent/portal/sales/{ids['sale']}/",
+            "agent-portal:sell_plans": f"/agent/portal/sell/{ids['token']}/",
+            "agent-portal:sell_quote": f"/agent/portal/sell/{ids['token']}/hk-50/",
+            "agent-portal:key_rotate": f"/agent/portal/keys/{ids['key']}/rotate/",
+            "agent-portal:key_revoke": f"/agent/portal/keys/{ids['key']}/revoke/",
+        }[name]
     return {
         "payments:start": f"/pay/{order.public_id}/start",
         "payments:return": f"/pay/return/{attempt.public_id}/",
