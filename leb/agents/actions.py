@@ -996,6 +996,7 @@ def do_reverse_agent_topup(
 # --- The agent portal -----------------------------------------------------------
 
 
+@one_transaction
 def do_sell_from_portal(
     member: AgentMember,
     *,
@@ -1007,35 +1008,35 @@ def do_sell_from_portal(
 ) -> SaleResult:
     """A sale a member makes in the portal: the API's sale (instant), except
     that a refusal raises AgentRefused and writes nothing, and the person who
-    sold it is written to the audit log with it. The same external id (one per
-    confirm form) replays the first sale, so a double submit sells once."""
+    sold it is written to the audit log with it, in the same transaction. The
+    same external id (one per confirm form) replays the first sale, so a
+    double submit sells once."""
     now = now or clock.now()
-    with transaction.atomic():
-        result = do_create_agent_topup(
-            member.agent,
-            external_id=external_id,
-            msisdn=msisdn,
-            plan_code=plan_code,
-            mode=TopUpMode.INSTANT,
-            allow_repeat=allow_repeat,
-            keep_refused=False,
+    result = do_create_agent_topup(
+        member.agent,
+        external_id=external_id,
+        msisdn=msisdn,
+        plan_code=plan_code,
+        mode=TopUpMode.INSTANT,
+        allow_repeat=allow_repeat,
+        keep_refused=False,
+        now=now,
+    )
+    if not result.replayed:
+        topup = result.topup
+        record(
+            member.actor,
+            "agent.portal.sale",
+            f"agent-topup:{topup.public_id}",
+            {
+                "agent": member.agent.code,
+                "external_id": topup.external_id,
+                "plan_code": topup.plan_code,
+                "wholesale_price": topup.wholesale_price,
+                "currency": topup.currency,
+            },
             now=now,
         )
-        if not result.replayed:
-            topup = result.topup
-            record(
-                member.actor,
-                "agent.portal.sale",
-                f"agent-topup:{topup.public_id}",
-                {
-                    "agent": member.agent.code,
-                    "external_id": topup.external_id,
-                    "plan_code": topup.plan_code,
-                    "wholesale_price": topup.wholesale_price,
-                    "currency": topup.currency,
-                },
-                now=now,
-            )
     return result
 
 
@@ -1057,6 +1058,7 @@ def clean_callback_url(url: str) -> str:
     return check_webhook_url(url)
 
 
+@own_transactions
 def do_set_callback_url(
     agent: Agent, url: str, *, actor: str, now: datetime | None = None
 ) -> Agent:

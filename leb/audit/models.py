@@ -55,6 +55,9 @@ class AuditAction(models.TextChoices):
     AGENT_KEY_REVOKE = "agent.key.revoke", _("Agent API key revoked")
     AGENT_TOPUP_REVERSE = "agent.topup.reverse", _("Agent top-up reversed")
     AGENT_SALES_EXPORT = "agent.sales_report.export", _("Agent sales report exported")
+    AGENT_MEMBERS = "agent.members", _("Agent's portal members changed")
+    AGENT_CALLBACK_URL = "agent.callback_url", _("Agent's callback URL changed")
+    AGENT_PORTAL_SALE = "agent.portal.sale", _("Top-up sold in the agent portal")
     # Support
     TICKET_OPEN = "ticket.open", _("Ticket opened")
     TICKET_REPLY = "ticket.reply", _("Ticket answered")

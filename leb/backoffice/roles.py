@@ -13,8 +13,9 @@ keep every permission.
   approve), agent top-up reversals, the agent sales report, voucher batches
   and distributors, manual top-ups and refunds of any amount, the audit log.
 - admin: the catalog (plans, promotions, free-amount rules), number policies
-  and numbers, agents and their keys, announcements, staff accounts and
-  their roles, periodic jobs; and everything support and finance may do.
+  and numbers, agents, their keys and their portal members, announcements,
+  staff accounts and their roles, periodic jobs; and everything support and
+  finance may do.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ _LOOK_UP = [
     *_crud("vouchers.voucher", "view"),
     *_crud("vouchers.voucherbatch", "view"),
     *_crud("agents.agent", "view"),
+    *_crud("agents.agentmember", "view"),
     *_crud("agents.agenttopup", "view"),
 ]
 
@@ -92,6 +94,7 @@ ROLE_PERMISSIONS[ADMIN] = sorted(
         *_crud("lines.phonenumber", "add", "change"),
         *_crud("agents.agent", "add", "change"),
         *_crud("agents.agentapikey", "view", "add", "change"),
+        *_crud("agents.agentmember", "add", "change", "delete"),
         *_crud("announcements.announcement", "view", "add", "change", "delete"),
         *_crud("auth.user", "add", "change"),
         *_crud("auth.group", "view"),

@@ -18,7 +18,7 @@ from leb.agents.models import AgentMember, AgentTopUp, MemberRole
 from leb.agents.queries import balance
 from leb.catalog.models import Plan
 from leb.common import clock
-from leb.e2e.conftest import shot
+from leb.e2e.helpers import shot
 from leb.lines.actions import do_activate_line, do_create_line
 from leb.lines.models import ExtensionRule, NumberPolicy
 
