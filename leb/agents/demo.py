@@ -234,8 +234,8 @@ def demo_agent_login() -> tuple[str, str, str]:
 def demo_portal_logins() -> list[tuple[str, str, str]]:
     """(role, username, password) of the agent portal's demo people."""
     return [
-        ("agent owner", PORTAL_OWNER_USERNAME, PORTAL_OWNER_PASSWORD),
-        ("agent (suspended)", PORTAL_SUSPENDED_USERNAME, PORTAL_SUSPENDED_PASSWORD),
+        ("agent", PORTAL_OWNER_USERNAME, PORTAL_OWNER_PASSWORD),
+        ("suspended", PORTAL_SUSPENDED_USERNAME, PORTAL_SUSPENDED_PASSWORD),
     ]
 
 
