@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0002_agentchannel'),
+        ('agents', '0003_agent_sales_permission'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
