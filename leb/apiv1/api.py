@@ -3,6 +3,7 @@ queries. Pricing, fulfilment and lifecycle live in the domain apps."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from ninja import Header, NinjaAPI, Query
+from ninja import NinjaAPI, Query
 from ninja.responses import Status
 
 from leb.agents.public_api import router as agents_public_router
@@ -64,9 +65,29 @@ problems.install(api)
 # Channels a caller may price on: staff top-ups are the back office's alone.
 PUBLIC_CHANNELS = [c.value for c in Channel if c != Channel.ADMIN]
 MAX_KEY_LENGTH = 150
+# Visible ASCII, inner spaces allowed: what every HTTP client can send as is.
+KEY_PATTERN = f"^[!-~]([ -~]{{0,{MAX_KEY_LENGTH - 2}}}[!-~])?$"
+KEY_RE = re.compile(KEY_PATTERN)
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": (
+        "Unique per top-up: repeating an order with the same key returns the same order."
+    ),
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": KEY_PATTERN,
+    },
+}
+# 400: a body that is not JSON; 401: a bearer token that is not valid;
+# 403: a session without its CSRF token on an unsafe method.
 ERRORS: dict[int, Any] = {
     400: ProblemOut,
     401: ProblemOut,
+    403: ProblemOut,
     404: ProblemOut,
     409: ProblemOut,
     422: ProblemOut,
@@ -227,7 +248,7 @@ def _bad_channel(channel: str) -> Problem:
 
 @api.post(
     "/quotes",
-    response={200: QuoteOut, **_errors(401, 404, 422)},
+    response={200: QuoteOut, **_errors(400, 401, 403, 404, 422)},
     auth=ANYONE,
     tags=["top-ups"],
     openapi_extra=OPTIONAL_SECURITY,
@@ -246,29 +267,28 @@ def create_quote(request: HttpRequest, payload: QuoteIn) -> Any:
 
 @api.post(
     "/orders",
-    response={201: OrderOut, 200: OrderOut, **_errors(400, 401, 404, 409, 422)},
+    response={201: OrderOut, 200: OrderOut, **_errors(400, 401, 403, 404, 409, 422)},
     auth=ANYONE,
     tags=["top-ups"],
-    openapi_extra=OPTIONAL_SECURITY,
+    openapi_extra={**OPTIONAL_SECURITY, "parameters": [IDEMPOTENCY_KEY_PARAMETER]},
 )
-def create_order(
-    request: HttpRequest,
-    payload: OrderIn,
-    idempotency_key: Header[str | None] = None,
-) -> Any:
+def create_order(request: HttpRequest, payload: OrderIn) -> Any:
     """An order awaiting payment on the web channel. Send a unique
     `Idempotency-Key` header per top-up: repeating the request with it returns
     the same order (200); the same key for a different top-up is a 409."""
-    key = (request.headers.get("Idempotency-Key") or "").strip()
-    if not key:
+    key = request.headers.get("Idempotency-Key") or ""
+    if not key.strip():
         raise Problem(
             400, "idempotency_key_missing", _("Send an Idempotency-Key header with each order.")
         )
-    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not KEY_RE.fullmatch(key):
         raise Problem(
             400,
             "idempotency_key_invalid",
-            _("The Idempotency-Key header must be 1 to %(max)d printable characters.")
+            _(
+                "The Idempotency-Key header must be 1 to %(max)d letters, digits, "
+                "punctuation or inner spaces (ASCII)."
+            )
             % {"max": MAX_KEY_LENGTH},
         )
     customer = user_of(request)
@@ -377,7 +397,7 @@ def _payment_out(attempt: Any) -> dict[str, Any]:
 
 @api.post(
     "/orders/{public_id}/payments",
-    response={201: PaymentOut, **_errors(401, 404, 409, 422)},
+    response={201: PaymentOut, **_errors(400, 401, 403, 404, 409, 422)},
     auth=ANYONE,
     openapi_extra=OPTIONAL_SECURITY,
     tags=["top-ups"],

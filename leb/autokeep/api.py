@@ -25,6 +25,8 @@ from .schemas import AutoKeepIn, AutoKeepOut, PaymentMethodOut
 router = Router(tags=["autokeep"])
 
 ERRORS: dict[int, Any] = {401: ProblemOut, 404: ProblemOut, 422: ProblemOut}
+# A body that is not JSON (400); a session without its CSRF token (403).
+WRITE_ERRORS: dict[int, Any] = {400: ProblemOut, 403: ProblemOut, **ERRORS}
 FIELD_NAMES = {"plan": "plan_code", "method": "payment_method_id"}
 
 
@@ -107,7 +109,7 @@ def get_line_autokeep(request: HttpRequest, line_id: int) -> Any:
 
 @router.put(
     "/me/lines/{line_id}/autokeep",
-    response={200: AutoKeepOut, **ERRORS},
+    response={200: AutoKeepOut, **WRITE_ERRORS},
     auth=SIGNED_IN,
     tags=["me"],
 )

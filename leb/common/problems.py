@@ -242,7 +242,30 @@ def _on_exception(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
+# --- OpenAPI -------------------------------------------------------------------
+
+PROBLEM_SCHEMA_REF = "#/components/schemas/ProblemOut"
+
+
+def problem_media_types(document: dict[str, Any]) -> dict[str, Any]:
+    """Declare every response whose body is a problem document with the media
+    type it is really served as, application/problem+json (django-ninja
+    declares each response as application/json)."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                content = response.get("content") or {}
+                body = content.get("application/json")
+                if body and body.get("schema", {}).get("$ref") == PROBLEM_SCHEMA_REF:
+                    response["content"] = {CONTENT_TYPE: body}
+    return document
+
+
 def install(api: NinjaAPI) -> None:
+    """Answer every error of `api` with a problem document, and say so in its
+    OpenAPI document."""
     handlers: list[tuple[type[Exception], Callable[..., HttpResponse]]] = [
         (Exception, _on_exception),
         (Http404, _on_404),
@@ -255,3 +278,14 @@ def install(api: NinjaAPI) -> None:
     ]
     for exc_class, handler in handlers:
         api.add_exception_handler(exc_class, handler)
+
+    generate = api.get_openapi_schema
+
+    def get_openapi_schema(
+        *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        document = generate(path_prefix=path_prefix, path_params=path_params)
+        problem_media_types(document)
+        return document
+
+    api.get_openapi_schema = get_openapi_schema  # type: ignore[method-assign]

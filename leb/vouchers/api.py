@@ -73,7 +73,9 @@ def _site_url(path: str) -> str:
     "/vouchers/redeem",
     response={
         200: RedemptionOut,
+        400: ProblemOut,  # a body that is not JSON
         401: ProblemOut,
+        403: ProblemOut,  # a session without its CSRF token
         404: ProblemOut,
         409: ProblemOut,
         422: ProblemOut,

@@ -4,6 +4,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from django.conf import settings
 from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory
@@ -140,6 +141,35 @@ def test_order_needs_an_idempotency_key(anonymous: Client, make_line: Any, hkd_p
     assert_problem(missing, 400, "idempotency_key_missing")
     assert_problem(blank, 400, "idempotency_key_missing")
     assert_problem(too_long, 400, "idempotency_key_invalid")
+
+
+@pytest.mark.parametrize("key", ["cl\u00e9-1", "key\tone", " key", "key ", "k" * 151, "x\u00a0y"])
+def test_an_idempotency_key_is_visible_ascii_as_the_openapi_document_says(
+    anonymous: Client, make_line: Any, hkd_plan: Any, key: str
+) -> None:
+    # given
+    line = make_line()
+
+    # when
+    response = _order(anonymous, {"number": line.msisdn, "plan_code": "hk-50"}, key=key)
+
+    # then
+    assert_problem(response, 400, "idempotency_key_invalid")
+
+
+def test_an_idempotency_key_may_have_inner_spaces_and_punctuation(
+    anonymous: Client, make_line: Any, hkd_plan: Any
+) -> None:
+    # given
+    line = make_line()
+
+    # when
+    response = _order(
+        anonymous, {"number": line.msisdn, "plan_code": "hk-50"}, key="a b:~!" + "k" * 144
+    )
+
+    # then
+    assert response.status_code == 201, response.content
 
 
 def test_order_refusals(anonymous: Client, make_line: Any, hkd_plan: Any) -> None:
