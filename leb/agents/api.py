@@ -6,6 +6,7 @@ only what agents may call."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -40,6 +41,9 @@ from .schemas import (
     topup_out,
 )
 
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+STATEMENT_FORMATS = ("json", "csv")
+
 api = NinjaAPI(
     title="leb agent API",
     version="1",
@@ -66,6 +70,8 @@ def _on_refused(request: HttpRequest, exc: Any) -> HttpResponse:
 api.add_exception_handler(AgentRefused, _on_refused)
 
 ERRORS: dict[int, Any] = {status: ProblemOut for status in (401, 403, 404, 409, 422, 429)}
+# 400: a body that is not JSON.
+BODY_ERRORS: dict[int, Any] = {400: ProblemOut, **ERRORS}
 
 
 def _key(request: HttpRequest) -> AgentApiKey:
@@ -73,7 +79,7 @@ def _key(request: HttpRequest) -> AgentApiKey:
     return key
 
 
-@api.post("/quotes", response={200: QuoteOut, **ERRORS}, summary="Price a top-up")
+@api.post("/quotes", response={200: QuoteOut, **BODY_ERRORS}, summary="Price a top-up")
 def post_quote(request: HttpRequest, payload: QuoteIn) -> Any:
     """What your float would pay (wholesale), the retail value, the credit and
     the validity days really added. Refusals: `invalid_number`, `line_unknown`,
@@ -82,7 +88,9 @@ def post_quote(request: HttpRequest, payload: QuoteIn) -> Any:
     return quote_out(quote_for_agent(agent, payload.msisdn, payload.plan_code, clock.now()))
 
 
-@api.post("/topups", response={200: TopUpOut, 201: TopUpOut, **ERRORS}, summary="Sell a top-up")
+@api.post(
+    "/topups", response={200: TopUpOut, 201: TopUpOut, **BODY_ERRORS}, summary="Sell a top-up"
+)
 def post_topup(request: HttpRequest, payload: TopUpIn) -> Any:
     """Instant: completed (or failed with a `reason`) at once. Two-step: created
     with the wholesale price reserved; confirm before `expires_at`. The same
@@ -154,9 +162,15 @@ def get_balance(request: HttpRequest) -> Any:
     return balance_out(queries.balance(_key(request).agent))
 
 
+def _field_problem(name: str, code: str, message: str) -> Problem:
+    return Problem(422, code, message, errors=[{"field": name, "message": message, "code": code}])
+
+
 def _date_param(request: HttpRequest, name: str) -> date:
     raw = request.GET.get(name, "")
     try:
+        if not DATE_RE.fullmatch(raw):
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
         message = _("Give %(name)s as a date, YYYY-MM-DD.") % {"name": name}
@@ -173,6 +187,7 @@ def _date_param(request: HttpRequest, name: str) -> date:
     response={200: StatementOut, **ERRORS},
     summary="Float statement",
     openapi_extra={
+        "responses": {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
         "parameters": [
             {
                 "name": "from",
@@ -190,9 +205,9 @@ def _date_param(request: HttpRequest, name: str) -> date:
                 "name": "format",
                 "in": "query",
                 "required": False,
-                "schema": {"enum": ["json", "csv"]},
+                "schema": {"type": "string", "enum": list(STATEMENT_FORMATS)},
             },
-        ]
+        ],
     },
 )
 def get_statement(request: HttpRequest) -> Any:
@@ -200,6 +215,10 @@ def get_statement(request: HttpRequest) -> Any:
     time zone) with the running balance; JSON, or CSV with `format=csv` or
     `Accept: text/csv`."""
     date_from, date_to = _date_param(request, "from"), _date_param(request, "to")
+    if "format" in request.GET and request.GET["format"] not in STATEMENT_FORMATS:
+        raise _field_problem(
+            "format", "format_invalid", _("Give format as json or csv, or leave it out.")
+        )
     if not queries.statement_range_ok(date_from, date_to):
         message = _("“to” must be on or after “from”, at most %(days)d days apart.") % {
             "days": queries.MAX_STATEMENT_DAYS

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -25,6 +26,22 @@ from .actions import do_record_nonce, key_is_usable
 from .models import AgentApiKey, AgentStatus
 
 NONCE_RE = re.compile(r"[A-Za-z0-9_\-]{16,64}")
+
+
+def request_targets(request: HttpRequest) -> list[str]:
+    """The path with its query string that the client may have signed: as it
+    was sent, where the WSGI server passes the raw request line on (gunicorn
+    and werkzeug set RAW_URI), and as Django re-encodes it. They differ when
+    the client percent-encodes a character Django does not (`%2C` for `,`),
+    or sends one in the query that Django would encode."""
+    canonical = request.get_full_path()
+    raw = str(request.META.get("RAW_URI") or request.META.get("REQUEST_URI") or "")
+    if not raw:
+        return [canonical]
+    path = urlsplit(raw).path or "/"
+    query = str(request.META.get("QUERY_STRING", ""))
+    as_sent = path + (f"?{query}" if query else "")
+    return [as_sent] if as_sent == canonical else [as_sent, canonical]
 
 
 def _unauthorised(code: str, detail: str) -> Problem:
@@ -68,15 +85,15 @@ class SignatureAuth(APIKeyHeader):
             raise _unauthorised("key_unknown", _("This API key is not known."))
         if not key_is_usable(key, now):
             raise _unauthorised("key_revoked", _("This API key was revoked or has expired."))
-        expected = signing.sign(
-            signing.derive_secret(key.key_id, key.salt),
-            request.method or "",
-            request.get_full_path(),
-            timestamp,
-            nonce,
-            request.body,
+        secret = signing.derive_secret(key.key_id, key.salt)
+        signed = any(
+            signing.signature_matches(
+                signing.sign(secret, request.method or "", target, timestamp, nonce, request.body),
+                signature,
+            )
+            for target in request_targets(request)
         )
-        if not signing.signature_matches(expected, signature):
+        if not signed:
             raise _unauthorised(
                 "signature_invalid",
                 _("The signature does not match the request. See the signing guide."),

@@ -271,3 +271,56 @@ def test_the_openapi_document_lists_the_endpoints(api: SignedClient) -> None:
     } <= paths
     assert docs.status_code == 200
     assert re.search(r"swagger|redoc", docs.content.decode(), re.I)
+
+
+def test_a_path_signed_as_sent_with_percent_escapes_is_accepted(api: SignedClient) -> None:
+    """A client that escapes `,` as `%2C` signs the path as it sends it;
+    Django re-encodes the path as `,`, so the raw request line is checked too."""
+    # given
+    sent = "/agent/v1/topups/%2C"
+    headers = signing.signed_headers(
+        api.key_id, api.secret, "GET", sent, b"", int(clock.now().timestamp()), "nonce-raw-0000001"
+    )
+
+    # when
+    response = api.client.get(sent, headers=headers, RAW_URI=sent)
+
+    # then: past the signature check, to the handler
+    problem(response, 404, "not_found")
+
+
+def test_a_raw_request_line_is_no_way_around_the_signature(api: SignedClient) -> None:
+    # given: signed for one top-up, sent for another
+    headers = signing.signed_headers(
+        api.key_id,
+        api.secret,
+        "GET",
+        "/agent/v1/topups/a",
+        b"",
+        int(clock.now().timestamp()),
+        "nonce-raw-0000002",
+    )
+
+    # when
+    response = api.client.get("/agent/v1/topups/b", headers=headers, RAW_URI="/agent/v1/topups/b")
+
+    # then
+    problem(response, 401, "signature_invalid")
+
+
+def test_the_openapi_document_declares_every_problem_as_problem_json() -> None:
+    # when
+    doc = Client().get("/agent/v1/openapi.json").json()
+
+    # then
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    assert list(response["content"]) == ["application/problem+json"], (
+                        method,
+                        path,
+                        status,
+                    )
+            if "requestBody" in operation:
+                assert "400" in operation["responses"], (method, path)

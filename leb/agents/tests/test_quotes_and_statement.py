@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from leb.agents.models import Agent, AgentPlanDiscount, AgentTopUp
 from leb.agents.tests.helpers import SignedClient, problem
@@ -173,9 +174,24 @@ def test_the_statement_as_csv_and_an_earlier_opening_balance(
         ("?from=2026-06-01", "date_invalid"),
         ("?from=2026-13-01&to=2026-06-01", "date_invalid"),
         ("?from=yesterday&to=2026-06-01", "date_invalid"),
+        # Python reads these as dates too; the API takes YYYY-MM-DD only.
+        ("?from=20260601&to=2026-06-01", "date_invalid"),
+        ("?from=2026-W22-1&to=2026-06-01", "date_invalid"),
+        ("?from=2026-06-01&to=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-06-01", "date_invalid"),
+        ("?from=2026-06-01&to=2026-06-01&format=xml", "format_invalid"),
+        ("?from=2026-06-01&to=2026-06-01&format=", "format_invalid"),
         ("?from=2026-06-02&to=2026-06-01", "date_range_invalid"),
         ("?from=2020-01-01&to=2026-06-01", "date_range_invalid"),
     ],
 )
 def test_bad_statement_dates_are_a_422_problem(api: SignedClient, query: str, code: str) -> None:
     problem(api.get(f"{STATEMENT}{query}"), 422, code)
+
+
+def test_the_openapi_document_declares_the_csv_statement() -> None:
+    # when
+    doc = Client().get("/agent/v1/openapi.json").json()
+
+    # then
+    ok = doc["paths"]["/agent/v1/statement"]["get"]["responses"]["200"]["content"]
+    assert set(ok) == {"application/json", "text/csv"}
