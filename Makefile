@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres check lock clean
+.PHONY: run test test-sqlite test-postgres fuzz check lock clean
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -36,6 +36,16 @@ test-postgres: $(STAMP)
 	@test -n "$$LEB_TEST_DATABASE_URL" || { echo "set LEB_TEST_DATABASE_URL"; exit 1; }
 	@echo "== test suite on $$LEB_TEST_DATABASE_URL"
 	LEB_DATABASE_URL="$$LEB_TEST_DATABASE_URL" LEB_REQUIRE_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+# schemathesis over /api/v1 and /agent/v1 (docs/reliability.md); on
+# PostgreSQL too when LEB_TEST_DATABASE_URL is set.
+fuzz: $(STAMP)
+	@echo "== API fuzzing on SQLite"
+	env -u LEB_DATABASE_URL $(BIN)/pytest -m fuzz $(PYTEST_ARGS)
+	@if [ -n "$$LEB_TEST_DATABASE_URL" ]; then \
+		echo "== API fuzzing on $$LEB_TEST_DATABASE_URL"; \
+		LEB_DATABASE_URL="$$LEB_TEST_DATABASE_URL" LEB_REQUIRE_POSTGRES=1 $(BIN)/pytest -m fuzz $(PYTEST_ARGS); \
+	fi
 
 check: $(STAMP)
 	$(BIN)/ruff check .
