@@ -1,8 +1,9 @@
 """Fuzzing /api/v1 with schemathesis: every operation of the published
 OpenAPI document (/api/v1/openapi.json), generated valid and invalid input,
 every built-in check. Twice: as a guest (with random or no credentials) and
-signed in with a personal token of a subscriber who owns lines, orders, a
-receipt and a saved card, so generated input reaches the handlers.
+signed in with a personal token of a subscriber who owns lines, a paid
+top-up with its receipt and an open order, so generated input reaches the
+handlers.
 
 Nothing is excluded. Throttles are off (their limits have their own tests) so
 that the examples reach the handlers instead of stopping at 429."""
@@ -30,6 +31,7 @@ class Subscriber:
 
 
 SUBSCRIBER = Subscriber()
+SENT_WITH_TOKEN: list[int] = []
 
 
 @signed_in_schema.auth(refresh_interval=None)
@@ -91,5 +93,9 @@ def test_api_v1_as_a_guest(case: Any, hkd_plan: Any) -> None:
 @fuzzing.FUZZ_SETTINGS
 def test_api_v1_signed_in(case: Any, subscriber: Subscriber) -> None:
     response = case.call_and_validate()
-    # The token is sent right: no request is turned away at the door.
-    assert response.status_code != 401, response.content
+    # The token is sent right: a request that carries it is never turned
+    # away at the door. (Some coverage cases drop or garble the header on
+    # purpose; those must be a 401, which the checks above verify.)
+    if response.request.headers.get("Authorization") == f"Bearer {subscriber.token}":
+        SENT_WITH_TOKEN.append(response.status_code)
+        assert response.status_code != 401, response.content
