@@ -635,9 +635,12 @@ def parse_progress(document: Any) -> Progress:
     )
 
 
-def _dedupe_key(progress: Progress) -> str:
+def _dedupe_key(progress: Progress, order: str) -> str:
+    """The same event of the same order; a re-ordered profile (new matching
+    ID) reporting the same step again is a new event."""
     text = json.dumps(
         [
+            order,
             progress.iccid,
             progress.eid,
             progress.point,
@@ -661,7 +664,7 @@ def do_record_progress(document: Any, *, now: datetime | None = None) -> Progres
     recorded but does not move the state (so it never goes backwards)."""
     now = now or clock.now()
     progress = parse_progress(document)
-    key = _dedupe_key(progress)
+    key = ""
     try:
         with transaction.atomic():
             profile = (
@@ -676,6 +679,7 @@ def do_record_progress(document: Any, *, now: datetime | None = None) -> Progres
                     params={"iccid": progress.iccid},
                     code="unknown_iccid",
                 )
+            key = _dedupe_key(progress, profile.matching_id)
             existing = ProfileEvent.objects.filter(dedupe_key=key).first()
             if existing is not None:
                 return ProgressOutcome(profile, existing, duplicate=True)
