@@ -248,6 +248,27 @@ def document_fingerprint(document_type: str, number: str) -> str:
     return hmac.new(_real_name_pepper(), message, hashlib.sha256).hexdigest()
 
 
+def check_real_name(
+    line: Line, *, full_name: str, document_type: str, document_number: str
+) -> tuple[str, str]:
+    """The cleaned name and document number, or LineError saying what is wrong."""
+    full_name = " ".join(str(full_name or "").split())
+    number = normalize_document_number(document_number)
+    if not full_name:
+        raise LineError(_("Enter the name as it appears on the document."), code="name_empty")
+    if len(full_name) > 200:
+        raise LineError(_("The name is too long."), code="name_length")
+    if document_type not in DocumentType.values:
+        raise LineError(_("Choose the type of identity document."), code="document_type")
+    if not 5 <= len(number) <= 30:
+        raise LineError(
+            _("Enter the document number (5 to 30 letters and digits)."), code="document_number"
+        )
+    if RealNameRegistration.objects.filter(line_id=line.pk).exists():
+        raise LineError(_("This line is already registered."), code="already_registered")
+    return full_name, number
+
+
 @transaction.atomic
 def do_register_real_name(
     line: Line,
@@ -261,18 +282,9 @@ def do_register_real_name(
     """Record who the line is registered to. The document number is kept only
     as a keyed fingerprint and its last four characters."""
     now = now or clock.now()
-    full_name = " ".join(str(full_name or "").split())
-    number = normalize_document_number(document_number)
-    if not full_name:
-        raise LineError(_("Enter the name as it appears on the document."), code="name_empty")
-    if len(full_name) > 200:
-        raise LineError(_("The name is too long."), code="name_length")
-    if document_type not in DocumentType.values:
-        raise LineError(_("Choose the type of identity document."), code="document_type")
-    if not 5 <= len(number) <= 30:
-        raise LineError(
-            _("Enter the document number (5 to 30 letters and digits)."), code="document_number"
-        )
+    full_name, number = check_real_name(
+        line, full_name=full_name, document_type=document_type, document_number=document_number
+    )
     line = lock_line(line.pk)
     if RealNameRegistration.objects.filter(line=line).exists():
         raise LineError(_("This line is already registered."), code="already_registered")

@@ -129,9 +129,9 @@ def test_a_profile_already_in_use_at_the_smdp_is_refused(stocked_line: Any) -> N
 
 def test_an_expired_download_order_cannot_be_confirmed(stocked_line: Any, now: datetime) -> None:
     profile = do_download_order(stocked_line().esim_profile, actor="t")
-    with clock.frozen(now + simulator.ORDER_TTL + timedelta(minutes=1)):
-        with pytest.raises(ProvisioningError, match="expired"):
-            do_confirm_order(profile, actor="t")
+    later = now + simulator.ORDER_TTL + timedelta(minutes=1)
+    with clock.frozen(later), pytest.raises(ProvisioningError, match="expired"):
+        do_confirm_order(profile, actor="t")
     profile.refresh_from_db()
     assert profile.state == ProfileState.RESERVED
 
