@@ -40,6 +40,7 @@ from leb.lines import lifecycle
 from leb.lines.actions import do_activate_line, do_create_line, do_set_line_owner, sweep_lines
 from leb.lines.models import Line, LineStatus, NumberPolicy, PhoneNumber
 from leb.notifications.demo import load_demo_notifications
+from leb.provisioning.demo import load_demo_esim
 from leb.reminders.demo import load_demo_reminders
 from leb.topups.actions import (
     do_admin_topup,
@@ -667,6 +668,7 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
     load_demo_autokeep(now)
     with transaction.atomic():
         load_demo_reminders(now)
+        load_demo_esim(now)
         agents = load_demo_agents(now, recorder=users[OPS_USERNAME])
     if agents is not None:
         summary.agent_code = agents.active.code
