@@ -269,7 +269,7 @@ def line_view(request: HttpRequest, line_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def redownload_view(request: HttpRequest, line_id: int) -> HttpResponse:
-    """"My phone was reset": order the deleted eSIM again (limited, audited)."""
+    """ "My phone was reset": order the deleted eSIM again (limited, audited)."""
     line = _owned_line_or_404(request, line_id)
     profile = get_object_or_404(Profile, line=line)
     try:

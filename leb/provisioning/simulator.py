@@ -448,8 +448,8 @@ def phone_act(
         profile = _on_phone(identifier, eid)
         if profile.state not in allowed:
             raise PhoneError(
-                _("The eSIM is %(state)s on the SM-DP+: it cannot be %(action)s now.")
-                % {"state": profile.get_state_display(), "action": action}
+                _("The eSIM is %(state)s on the SM-DP+: this step is not possible now.")
+                % {"state": profile.get_state_display()}
             )
         profile.state = target
         profile.updated_at = now

@@ -133,7 +133,7 @@ def test_the_command_explains_bad_input(args: tuple[str, ...], words: str) -> No
 def test_installing_before_downloading_is_refused(stocked_line: Any) -> None:
     line = stocked_line()
     do_order_profile(line, actor="t")
-    with pytest.raises(CommandError, match="cannot be install"):
+    with pytest.raises(CommandError, match="not possible now"):
         run("install", line.iccid)
 
 
