@@ -11,7 +11,6 @@ import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from stdnum.iso7064 import mod_97_10
 
 from leb.lines.models import Line, LineStatus
@@ -67,7 +66,7 @@ def load_demo_esim(now: datetime) -> int:
     if not lines:
         return 0
     simulator.stock([line.iccid for line in lines], now)
-    plans = ["installed", "released"][: len(owned)] + ["reserved", "held", "deleted", "cancelled"]
+    plans = [*["installed", "released"][: len(owned)], "reserved", "held", "deleted", "cancelled"]
     for index, (line, plan) in enumerate(zip(owned + stock_lines, plans, strict=False)):
         if line not in lines:
             continue
