@@ -33,7 +33,7 @@ STEPS: list[tuple[str, Promise]] = [
     (ProfileState.DOWNLOADED, _("Downloaded")),
     (ProfileState.INSTALLED, _("Installed")),
 ]
-_STEP_RANK = {
+_STEP_RANK: dict[str, int] = {
     ProfileState.RELEASED: 1,
     ProfileState.DOWNLOADED: 2,
     ProfileState.INSTALLED: 3,
