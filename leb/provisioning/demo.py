@@ -1,7 +1,8 @@
 """Demo eSIMs, made through the real actions against the built-in SM-DP+
 simulator: the demo subscriber's first line installed, their second ready
 to download (its QR code on the line page), and stock lines reserved, held,
-deleted from a phone and cancelled. Progress notifications go through the
+deleted from a phone and cancelled; the subscriber's first line is also
+real-name registered. Progress notifications go through the
 same recording the endpoint uses. Lines that already have a profile are left
 alone, so a second load changes nothing."""
 
@@ -13,7 +14,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from stdnum.iso7064 import mod_97_10
 
-from leb.lines.models import Line, LineStatus
+from leb.lines.actions import do_register_real_name
+from leb.lines.models import Line, LineStatus, RealNameRegistration
 
 from . import simulator
 from .actions import (
@@ -62,6 +64,16 @@ def load_demo_esim(now: datetime) -> int:
         .select_related("policy")
         .order_by("pk")[:4]
     )
+    if owned and not RealNameRegistration.objects.filter(line=owned[0]).exists():
+        # The demo subscriber's first line is registered (a made-up document).
+        do_register_real_name(
+            owned[0],
+            full_name="Chan Tai Man",
+            document_type="hkid",
+            document_number="Z6837945",
+            actor=ACTOR,
+            now=now - timedelta(days=4),
+        )
     lines = [line for line in owned + stock_lines if not Profile.objects.filter(line=line).exists()]
     if not lines:
         return 0
