@@ -9,9 +9,9 @@ from django.test import Client
 
 from leb.provisioning import simulator
 from leb.provisioning.actions import do_add_profile, do_order_profile
-from leb.provisioning.tests.conftest import EID, deliver_pending
+from leb.provisioning.tests.helpers import EID, deliver_pending
 
-from .conftest import shot
+from .helpers import shot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

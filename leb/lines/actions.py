@@ -269,7 +269,7 @@ def check_real_name(
     return full_name, number
 
 
-@transaction.atomic
+@one_transaction
 def do_register_real_name(
     line: Line,
     *,
@@ -306,7 +306,7 @@ def do_register_real_name(
     ).save()
     record(
         actor,
-        "line.real_name_register",
+        AuditAction.LINE_REAL_NAME_REGISTER,
         f"line:{line.pk}",
         {"document_type": document_type, "document_last4": registration.document_last4},
         now=now,

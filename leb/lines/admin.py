@@ -30,6 +30,7 @@ from django.utils.translation import ngettext
 
 from leb.audit.actions import record
 from leb.audit.audited_admin import AuditedAdmin
+from leb.audit.models import AuditAction
 from leb.common import clock
 from leb.common.admin import (
     ReadOnlyAdmin,
@@ -595,7 +596,7 @@ class RealNameRegistrationAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         response = super().changelist_view(request, extra_context)
         if getattr(response, "status_code", 0) == 200:
-            record(staff_actor(request), "real_name.list", "real_name:*", {})
+            record(staff_actor(request), AuditAction.REAL_NAME_LIST, "real_name:*", {})
         return response
 
     def change_view(
@@ -603,7 +604,12 @@ class RealNameRegistrationAdmin(admin.ModelAdmin):
     ) -> Any:
         response = super().change_view(request, object_id, form_url, extra_context)
         if getattr(response, "status_code", 0) == 200:
-            record(staff_actor(request), "real_name.view", f"real_name:{unquote(object_id)}", {})
+            record(
+                staff_actor(request),
+                AuditAction.REAL_NAME_VIEW,
+                f"real_name:{unquote(object_id)}",
+                {},
+            )
         return response
 
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:

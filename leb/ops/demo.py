@@ -666,9 +666,10 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
     # Saving the demo card goes through the payment provider (the sandbox), and
     # provider calls never run inside a transaction.
     load_demo_autokeep(now)
+    # Ordering eSIMs calls the SM-DP+ (here its simulator): outside a transaction too.
+    load_demo_esim(now)
     with transaction.atomic():
         load_demo_reminders(now)
-        load_demo_esim(now)
         agents = load_demo_agents(now, recorder=users[OPS_USERNAME])
     if agents is not None:
         summary.agent_code = agents.active.code

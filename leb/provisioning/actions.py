@@ -29,7 +29,9 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
+from leb.audit.models import AuditAction
 from leb.common import clock
+from leb.common.transactions import one_transaction, outside_transaction, own_transactions
 from leb.lines.actions import mark_esim_installed, needs_real_name
 from leb.lines.identifiers import activation_code, normalize_eid, normalize_iccid
 from leb.lines.models import Line, LineStatus
@@ -94,7 +96,7 @@ def _lock(profile_id: int) -> Profile:
     return Profile.objects.select_for_update().select_related("line").get(pk=profile_id)
 
 
-@transaction.atomic
+@one_transaction
 def do_add_profile(line: Line, *, now: datetime | None = None) -> Profile:
     """The line's profile record, created as available the first time."""
     now = now or clock.now()
@@ -230,7 +232,7 @@ def _transition(
     event = _event(profile, kind, now, from_state=before, actor=actor, data=data)
     record(
         actor or "system",
-        f"esim.{kind}",
+        AuditAction(f"esim.{kind}"),
         f"line:{profile.line_id}",
         {"iccid": profile.iccid, "from": before, "to": to_state, **(data or {})},
         now=now,
@@ -250,6 +252,7 @@ def _client(client: es2.Es2Client | None) -> es2.Es2Client:
 # --- The ES2+ functions ------------------------------------------------------------
 
 
+@outside_transaction
 def do_download_order(
     profile: Profile,
     *,
@@ -291,6 +294,7 @@ def do_download_order(
     return locked
 
 
+@outside_transaction
 def do_confirm_order(
     profile: Profile,
     *,
@@ -370,6 +374,7 @@ def _configured_smdp_host() -> str:
     return urlsplit(settings.SMDP_URL).hostname or ""
 
 
+@outside_transaction
 def do_release_profile(
     profile: Profile,
     *,
@@ -408,6 +413,7 @@ CANCELLABLE_STATES = frozenset(
 )
 
 
+@outside_transaction
 def do_cancel_order(
     profile: Profile,
     *,
@@ -460,7 +466,7 @@ def do_cancel_order(
                 )
                 record(
                     actor or "system",
-                    "esim.redownload",
+                    AuditAction.ESIM_REDOWNLOAD,
                     f"line:{locked.line_id}",
                     {"iccid": locked.iccid},
                     now=now,
@@ -468,6 +474,7 @@ def do_cancel_order(
     return locked
 
 
+@outside_transaction
 def do_order_profile(
     line: Line,
     *,
@@ -503,6 +510,7 @@ def redownloads_left(profile: Profile, now: datetime) -> int:
     return max(0, int(settings.ESIM_REDOWNLOADS_PER_30_DAYS) - used)
 
 
+@outside_transaction
 def do_redownload_profile(
     profile: Profile,
     *,
@@ -658,6 +666,7 @@ class ProgressOutcome:
     duplicate: bool = False
 
 
+@own_transactions
 def do_record_progress(document: Any, *, now: datetime | None = None) -> ProgressOutcome:
     """Record one progress notification on the profile's history. The same
     event twice is recorded once; an event older than one already applied is
@@ -744,7 +753,7 @@ def _apply_progress(profile: Profile, progress: Progress, key: str, now: datetim
     if applied and before != profile.state:
         record(
             "smdp",
-            f"esim.{kind}",
+            AuditAction(f"esim.{kind}"),
             f"line:{profile.line_id}",
             {"iccid": profile.iccid, "from": before, "to": profile.state},
             now=now,

@@ -13,7 +13,7 @@ from django.urls import reverse
 from leb.provisioning.actions import do_order_profile
 from leb.provisioning.models import Profile, ProfileState, SimulatedProfile
 
-from .conftest import EID
+from .helpers import EID
 
 pytestmark = pytest.mark.django_db
 
@@ -103,7 +103,7 @@ def test_the_command_plays_the_phone_end_to_end(make_line: Any) -> None:
 
 
 def test_without_now_the_notification_waits_for_the_worker(stocked_line: Any) -> None:
-    from .conftest import pending_notifications
+    from .helpers import pending_notifications
 
     profile = do_order_profile(stocked_line(), actor="t")
     output = run("download", profile.matching_id, "--eid", EID)

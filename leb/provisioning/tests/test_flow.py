@@ -29,7 +29,7 @@ from leb.provisioning.models import (
     SimulatedProfile,
 )
 
-from .conftest import EID, OTHER_EID, deliver_pending
+from .helpers import EID, OTHER_EID, deliver_pending
 
 pytestmark = pytest.mark.django_db
 

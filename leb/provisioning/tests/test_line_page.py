@@ -19,7 +19,7 @@ from leb.provisioning.actions import (
 )
 from leb.provisioning.models import ProfileState
 
-from .conftest import EID, deliver_pending
+from .helpers import EID, deliver_pending
 
 pytestmark = pytest.mark.django_db
 

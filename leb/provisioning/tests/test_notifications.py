@@ -13,7 +13,7 @@ from leb.lines.models import Line
 from leb.provisioning.actions import do_order_profile
 from leb.provisioning.models import Profile, ProfileEvent, ProfileState
 
-from .conftest import EID
+from .helpers import EID
 
 pytestmark = pytest.mark.django_db
 
@@ -141,7 +141,7 @@ def test_without_a_configured_secret_every_notification_is_refused(
 
 
 def test_an_unknown_iccid_is_refused_and_nothing_is_written(now: datetime) -> None:
-    from leb.conftest import make_iccid
+    from leb.testing import make_iccid
 
     response = post(body(make_iccid(987654), 4, now))
     assert response.status_code == 404

@@ -9,7 +9,7 @@ import pytest
 
 from leb.provisioning import tasks
 
-from .conftest import pending_notifications
+from .helpers import pending_notifications
 
 pytestmark = pytest.mark.django_db
 
