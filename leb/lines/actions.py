@@ -327,7 +327,7 @@ def mark_esim_installed(line: Line, *, installed_at: datetime | None, eid: str =
         line.eid = eid
 
 
-@transaction.atomic
+@one_transaction
 def do_set_line_owner(line: Line, owner: Any, *, actor: str, now: datetime | None = None) -> Line:
     """Bind the line to an account (or unbind it with owner=None)."""
     now = now or clock.now()
