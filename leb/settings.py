@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "leb.receipts",
     "leb.support",
     "leb.notifications",
+    "leb.provisioning",
     "leb.reminders",
     "leb.planner",
     "leb.autokeep",
@@ -470,3 +471,38 @@ AGENTS_EXPIRY_INTERVAL = int(env("AGENTS_EXPIRY_INTERVAL", "60"))  # seconds bet
 AGENTS_VERIFY_RATE = env("AGENTS_VERIFY_RATE", "20/60")  # searches/seconds, page
 API_AGENT_VERIFY_RATE = env("API_AGENT_VERIFY_RATE", "20/m")
 API_AGENT_LIST_RATE = env("API_AGENT_LIST_RATE", "30/m")
+
+# --- eSIM provisioning (GSMA SGP.22 ES2+) ------------------------------------------
+# The operator's SM-DP+ ES2+ base URL, e.g. https://smdp.example.com; empty: the
+# built-in simulator (when enabled) answers in-process. See docs/esim.md.
+SMDP_URL = env("SMDP_URL", "").strip().rstrip("/")
+SMDP_REQUESTER_ID = env("SMDP_REQUESTER_ID", "leb")  # functionRequesterIdentifier
+SMDP_CLIENT_CERT = env("SMDP_CLIENT_CERT", "")  # PEM file: leb's TLS client certificate
+SMDP_CLIENT_KEY = env("SMDP_CLIENT_KEY", "")  # PEM file: its private key
+SMDP_CA_BUNDLE = env("SMDP_CA_BUNDLE", "")  # PEM file: CAs trusted for the SM-DP+; empty: system
+SMDP_CONNECT_TIMEOUT = float(env("SMDP_CONNECT_TIMEOUT", "5"))
+SMDP_READ_TIMEOUT = float(env("SMDP_READ_TIMEOUT", "20"))
+SMDP_RETRIES = int(env("SMDP_RETRIES", "2"))  # resends of one call (same functionCallIdentifier)
+SMDP_RELEASE_FLAG = env_bool("SMDP_RELEASE_FLAG", True)  # confirmOrder releases at once
+SMDP_SMDS_ADDRESS = env("SMDP_SMDS_ADDRESS", "")  # SM-DS for push discovery; empty: none
+# Shared secret the SM-DP+ sends (header X-Leb-Notification-Secret) with
+# handleDownloadProgressInfo; empty: notifications are refused.
+SMDP_NOTIFICATION_SECRET = env("SMDP_NOTIFICATION_SECRET", "")
+# The built-in SM-DP+ simulator (docs/esim.md): on by default in debug only, never in production.
+SMDP_SIMULATOR = env_bool("SMDP_SIMULATOR", DEBUG and not PRODUCTION)
+if PRODUCTION and SMDP_SIMULATOR:
+    raise ImproperlyConfigured("LEB_SMDP_SIMULATOR cannot be enabled in production.")
+if PRODUCTION and not SMDP_URL:
+    raise ImproperlyConfigured("LEB_SMDP_URL must be set in production.")
+if PRODUCTION and len(SMDP_NOTIFICATION_SECRET) < 32:
+    raise ImproperlyConfigured(
+        "LEB_SMDP_NOTIFICATION_SECRET must be set (at least 32 characters) in production."
+    )
+ESIM_REDOWNLOADS_PER_30_DAYS = int(env("ESIM_REDOWNLOADS_PER_30_DAYS", "2"))
+# Real-name registration: document numbers are stored as HMAC-SHA256(pepper, number).
+# Required in production; empty (local use only): derived from SECRET_KEY.
+REAL_NAME_PEPPER = env("REAL_NAME_PEPPER", "")
+if PRODUCTION and len(REAL_NAME_PEPPER) < 32:
+    raise ImproperlyConfigured(
+        "LEB_REAL_NAME_PEPPER must be set (at least 32 characters) in production."
+    )

@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("leb.receipts.urls")),
     path("", include("leb.support.urls")),
     path("", include("leb.notifications.urls")),
+    path("", include("leb.provisioning.urls")),
     path("", include("leb.reminders.urls")),
     path("", include("leb.planner.urls")),
     path("", include("leb.autokeep.urls")),

@@ -6,9 +6,10 @@ back in step (new models bring new permissions), so editing a role means
 editing this file. Staff get a role by being put in its group; superusers
 keep every permission.
 
-- support: looks up lines, numbers, orders, payments and messages, answers
-  tickets, lifts lockouts, activates lines, and refunds top-ups up to
-  LEB_SUPPORT_REFUND_LIMITS.
+- support: looks up lines, numbers, orders, payments, messages and eSIM
+  profiles, answers tickets, lifts lockouts, activates lines, orders and
+  re-downloads eSIMs, records real-name registrations, and refunds top-ups
+  up to LEB_SUPPORT_REFUND_LIMITS.
 - finance: the books, orders and payments, agents' deposits (record and
   approve), agent top-up reversals, the agent sales report, voucher batches
   and distributors, manual top-ups and refunds of any amount, the audit log.
@@ -53,12 +54,19 @@ _LOOK_UP = [
     *_crud("agents.agent", "view"),
     *_crud("agents.agentmember", "view"),
     *_crud("agents.agenttopup", "view"),
+    *_crud("provisioning.profile", "view"),
+    *_crud("provisioning.profileevent", "view"),
+    *_crud("provisioning.es2call", "view"),
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUPPORT: [
         *_LOOK_UP,
         *_crud("lines.line", "change"),
+        # order, release, cancel and re-download eSIMs; register and look up
+        # real-name registrations (every look is audited)
+        *_crud("provisioning.profile", "change"),
+        *_crud("lines.realnameregistration", "view", "add"),
         *_crud("support.ticket", "view", "change"),
         *_crud("security.lockout", "view", "delete"),
         *_crud("auth.user", "view"),
@@ -106,6 +114,8 @@ ROLE_PERMISSIONS[ADMIN] = sorted(
         *_crud("payments.sandboxvaultedcard", "view"),
         *_crud("autokeep.methodsetup", "view"),
         *_crud("django_tasks_database.dbtaskresult", "view"),
+        *_crud("provisioning.simulatedprofile", "view"),
+        *_crud("provisioning.simulatedcall", "view"),
     }
 )
 

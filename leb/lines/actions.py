@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
@@ -27,6 +31,7 @@ from leb.ledger.models import Account, AccountKind
 from . import lifecycle
 from .identifiers import normalize_eid, normalize_iccid, normalize_msisdn
 from .models import (
+    DocumentType,
     Line,
     LineEvent,
     LineEventKind,
@@ -34,6 +39,7 @@ from .models import (
     NumberPolicy,
     NumberStatus,
     PhoneNumber,
+    RealNameRegistration,
 )
 
 logger = logging.getLogger(__name__)
@@ -170,6 +176,11 @@ def do_activate_line(
     line = lock_line(line.pk)
     if line.status != LineStatus.INVENTORY:
         raise LineError(_("This line is already activated."), code="already_active")
+    if needs_real_name(line):
+        raise LineError(
+            _("This line needs a real-name registration before it can be activated."),
+            code="real_name_required",
+        )
     if line.phone_number is None:
         line.phone_number = (
             _reserve_number(normalize_msisdn(msisdn), now)
@@ -208,6 +219,112 @@ def do_activate_line(
             now=now,
         )
     return line
+
+
+def needs_real_name(line: Line) -> bool:
+    """True while the line's policy requires a registration it does not have."""
+    if not line.policy.requires_real_name:
+        return False
+    return not RealNameRegistration.objects.filter(line_id=line.pk).exists()
+
+
+def _real_name_pepper() -> bytes:
+    configured = getattr(settings, "REAL_NAME_PEPPER", "")
+    if configured:
+        return str(configured).encode()
+    # Local use only: settings refuse an empty pepper in production.
+    return hashlib.sha256(f"leb-real-name-pepper:{settings.SECRET_KEY}".encode()).digest()
+
+
+def normalize_document_number(value: str) -> str:
+    """Upper case, no spaces, dashes or brackets: "A123456(7)" and "a1234567"
+    are the same document."""
+    text = unicodedata.normalize("NFKC", str(value or "")).upper()
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def document_fingerprint(document_type: str, number: str) -> str:
+    message = f"{document_type}:{normalize_document_number(number)}".encode()
+    return hmac.new(_real_name_pepper(), message, hashlib.sha256).hexdigest()
+
+
+def check_real_name(
+    line: Line, *, full_name: str, document_type: str, document_number: str
+) -> tuple[str, str]:
+    """The cleaned name and document number, or LineError saying what is wrong."""
+    full_name = " ".join(str(full_name or "").split())
+    number = normalize_document_number(document_number)
+    if not full_name:
+        raise LineError(_("Enter the name as it appears on the document."), code="name_empty")
+    if len(full_name) > 200:
+        raise LineError(_("The name is too long."), code="name_length")
+    if document_type not in DocumentType.values:
+        raise LineError(_("Choose the type of identity document."), code="document_type")
+    if not 5 <= len(number) <= 30:
+        raise LineError(
+            _("Enter the document number (5 to 30 letters and digits)."), code="document_number"
+        )
+    if RealNameRegistration.objects.filter(line_id=line.pk).exists():
+        raise LineError(_("This line is already registered."), code="already_registered")
+    return full_name, number
+
+
+@one_transaction
+def do_register_real_name(
+    line: Line,
+    *,
+    full_name: str,
+    document_type: str,
+    document_number: str,
+    actor: str,
+    now: datetime | None = None,
+) -> RealNameRegistration:
+    """Record who the line is registered to. The document number is kept only
+    as a keyed fingerprint and its last four characters."""
+    now = now or clock.now()
+    full_name, number = check_real_name(
+        line, full_name=full_name, document_type=document_type, document_number=document_number
+    )
+    line = lock_line(line.pk)
+    if RealNameRegistration.objects.filter(line=line).exists():
+        raise LineError(_("This line is already registered."), code="already_registered")
+    registration = RealNameRegistration.objects.create(
+        line=line,
+        full_name=full_name,
+        document_type=document_type,
+        document_hmac=document_fingerprint(document_type, number),
+        document_last4=number[-4:],
+        registered_at=now,
+        registered_by=actor,
+    )
+    _event(
+        line,
+        LineEventKind.REAL_NAME_REGISTERED,
+        now,
+        actor=actor,
+        data={"document_type": document_type, "document_last4": registration.document_last4},
+    ).save()
+    record(
+        actor,
+        AuditAction.LINE_REAL_NAME_REGISTER,
+        f"line:{line.pk}",
+        {"document_type": document_type, "document_last4": registration.document_last4},
+        now=now,
+    )
+    return registration
+
+
+def mark_esim_installed(line: Line, *, installed_at: datetime | None, eid: str = "") -> None:
+    """Keep the line's own eSIM facts (installed when, on which EID) in step
+    with its profile. Called by the provisioning actions inside their
+    transaction; `installed_at=None` means the profile left the device."""
+    fields: dict[str, Any] = {"installed_at": installed_at}
+    if eid:
+        fields["eid"] = eid
+    Line.objects.filter(pk=line.pk).update(**fields)
+    line.installed_at = installed_at
+    if eid:
+        line.eid = eid
 
 
 @one_transaction

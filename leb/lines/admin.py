@@ -28,7 +28,9 @@ from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from leb.audit.actions import record
 from leb.audit.audited_admin import AuditedAdmin
+from leb.audit.models import AuditAction
 from leb.common import clock
 from leb.common.admin import (
     ReadOnlyAdmin,
@@ -41,9 +43,21 @@ from leb.common.admin import (
 )
 
 from . import lifecycle
-from .actions import do_activate_line, refresh_next_transitions
+from .actions import (
+    check_real_name,
+    do_activate_line,
+    do_register_real_name,
+    refresh_next_transitions,
+)
 from .identifiers import format_msisdn, normalize_msisdn
-from .models import Line, LineEvent, LineStatus, NumberPolicy, PhoneNumber
+from .models import (
+    Line,
+    LineEvent,
+    LineStatus,
+    NumberPolicy,
+    PhoneNumber,
+    RealNameRegistration,
+)
 
 RECENT_EVENTS = 25
 RECENT_ORDERS = 10
@@ -100,6 +114,7 @@ class NumberPolicyAdmin(AuditedAdmin):
             _("Money"),
             {"fields": ("restore_fee", "forfeit_balance_at_termination", "refund_validity_rule")},
         ),
+        (_("Registration"), {"fields": ("requires_real_name",)}),
     )
 
     @admin.display(description=_("number lost (days after expiry)"))
@@ -491,3 +506,124 @@ __all__ = [
     "staff_actor",
     "validate_currency",
 ]
+
+
+# --- Real-name registration ---------------------------------------------------------
+
+
+class RealNameForm(forms.ModelForm):
+    """Staff type the document number; only its fingerprint and last four
+    characters are kept (do_register_real_name)."""
+
+    line_iccid = forms.CharField(label=_("line ICCID"), max_length=32)
+    document_number = forms.CharField(
+        label=_("document number"), max_length=40, widget=forms.PasswordInput(render_value=False)
+    )
+
+    class Meta:
+        model = RealNameRegistration
+        fields = ("full_name", "document_type")
+
+    def clean_line_iccid(self) -> Line:
+        from .identifiers import normalize_iccid
+
+        iccid = normalize_iccid(self.cleaned_data["line_iccid"])
+        line = Line.objects.select_related("policy").filter(iccid=iccid).first()
+        if line is None:
+            raise ValidationError(_("No line has this ICCID."))
+        return line
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        line = cleaned.get("line_iccid")
+        if isinstance(line, Line) and "document_number" in cleaned:
+            try:
+                check_real_name(
+                    line,
+                    full_name=cleaned.get("full_name", ""),
+                    document_type=cleaned.get("document_type", ""),
+                    document_number=cleaned["document_number"],
+                )
+            except ValidationError as exc:
+                raise ValidationError(exc.messages) from exc
+        return cleaned
+
+
+@admin.register(RealNameRegistration)
+class RealNameRegistrationAdmin(admin.ModelAdmin):
+    """Identity data: seen only with the view permission, and every look is audited."""
+
+    list_display = ("line", "full_name", "document_type", "masked_number", "registered_at")
+    list_filter = ("document_type",)
+    search_fields = ("line__iccid", "line__phone_number__msisdn")
+    list_select_related = ("line__phone_number",)
+    readonly_fields = (
+        "line",
+        "full_name",
+        "document_type",
+        "masked_number",
+        "registered_at",
+        "registered_by",
+    )
+    fields = readonly_fields
+
+    @admin.display(description=_("document number"))
+    def masked_number(self, registration: RealNameRegistration) -> str:
+        return f"****{registration.document_last4}"
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = RealNameForm
+            kwargs["fields"] = ("full_name", "document_type")
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("line_iccid", "full_name", "document_type", "document_number")
+        return self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        response = super().changelist_view(request, extra_context)
+        if getattr(response, "status_code", 0) == 200:
+            record(staff_actor(request), AuditAction.REAL_NAME_LIST, "real_name:*", {})
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if getattr(response, "status_code", 0) == 200:
+            record(
+                staff_actor(request),
+                AuditAction.REAL_NAME_VIEW,
+                f"real_name:{unquote(object_id)}",
+                {},
+            )
+        return response
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        registration = do_register_real_name(
+            form.cleaned_data["line_iccid"],
+            full_name=form.cleaned_data["full_name"],
+            document_type=form.cleaned_data["document_type"],
+            document_number=form.cleaned_data["document_number"],
+            actor=staff_actor(request),
+        )
+        obj.pk = registration.pk
+        obj.line = registration.line
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
+    ) -> None:
+        return None

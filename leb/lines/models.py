@@ -70,6 +70,14 @@ class NumberPolicy(models.Model):
         default=False,
         help_text=_("lets a subscriber pay a plan with the line's balance (USSD, hotline)"),
     )
+    requires_real_name = models.BooleanField(
+        _("real-name registration required"),
+        default=False,
+        help_text=_(
+            "a line is activated, and its eSIM released for download, only after the "
+            "subscriber's identity is registered (as Hong Kong requires)"
+        ),
+    )
 
     class Meta:
         verbose_name = _("number policy")
@@ -213,6 +221,7 @@ class LineEventKind(models.TextChoices):
     NUMBER_QUARANTINED = "number_quarantined", _("Number quarantined")
     REFUNDED = "refunded", _("Top-up refunded")
     OWNER_CHANGED = "owner_changed", _("Owner changed")
+    REAL_NAME_REGISTERED = "real_name_registered", _("Real-name registered")
 
 
 class LineEvent(models.Model):
@@ -244,3 +253,38 @@ class LineEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.line_id} {self.kind} {self.happened_at:%Y-%m-%d}"
+
+
+class DocumentType(models.TextChoices):
+    HKID = "hkid", _("Hong Kong identity card")
+    PASSPORT = "passport", _("Passport")
+    MAINLAND_PERMIT = "mainland_permit", _("Mainland travel permit")
+    OTHER = "other", _("Other identity document")
+
+
+class RealNameRegistration(models.Model):
+    """Who a line is registered to, where the policy requires it. The document
+    number is kept only as a keyed HMAC (to find a re-used document) and its
+    last four characters (to read back to the subscriber); never in clear."""
+
+    line = models.OneToOneField(
+        Line,
+        on_delete=models.PROTECT,
+        related_name="real_name",
+        verbose_name=_("line"),
+    )
+    full_name = models.CharField(_("full name"), max_length=200)
+    document_type = models.CharField(
+        _("document type"), max_length=20, choices=DocumentType.choices
+    )
+    document_hmac = models.CharField(_("document fingerprint"), max_length=64, db_index=True)
+    document_last4 = models.CharField(_("document number (last 4)"), max_length=4)
+    registered_at = models.DateTimeField(_("registered"))
+    registered_by = models.CharField(_("registered by"), max_length=100)
+
+    class Meta:
+        verbose_name = _("real-name registration")
+        verbose_name_plural = _("real-name registrations")
+
+    def __str__(self) -> str:
+        return f"{self.line_id} ****{self.document_last4}"

@@ -19,7 +19,11 @@ from leb.common import clock
 from leb.common.formatting import format_local_date, format_phone, user_timezone
 from leb.common.ratelimit import client_ip
 from leb.lines import lifecycle
+from leb.lines.actions import needs_real_name
 from leb.lines.models import Line
+from leb.provisioning.actions import ProvisioningError, do_redownload_profile
+from leb.provisioning.models import Profile
+from leb.provisioning.queries import esim_status
 from leb.security.lockouts import locked_for, register_failure, register_success
 from leb.topups.links import top_up_url
 
@@ -234,7 +238,14 @@ def line_view(request: HttpRequest, line_id: int) -> HttpResponse:
     now = clock.now()
     line = _owned_line_or_404(request, line_id)
     summary = queries.summarize(line, now)
-    show_activation = queries.shows_activation(line, summary.status)
+    esim = esim_status(line, now)
+    if esim is not None and esim.profile is not None:
+        # A provisioned eSIM: the code only while the SM-DP+ accepts it.
+        code = esim.activation_code
+    else:
+        legacy = queries.shows_activation(line, summary.status) and not needs_real_name(line)
+        code = line.activation_code if legacy else ""
+    show_activation = bool(code)
     return render(
         request,
         "mylines/line.html",
@@ -248,10 +259,28 @@ def line_view(request: HttpRequest, line_id: int) -> HttpResponse:
             "timeline": _timeline_sentences(line, now, user_timezone(request)),
             "topups": queries.recent_topups(line),
             "show_activation": show_activation,
-            "qr_svg": queries.activation_qr_svg(line) if show_activation else "",
-            "activation_code": f"LPA:{line.activation_code}" if show_activation else "",
+            "qr_svg": queries.activation_qr_svg(code) if show_activation else "",
+            "activation_code": f"LPA:{code}" if show_activation else "",
+            "esim": esim,
         },
     )
+
+
+@require_POST
+@login_required
+def redownload_view(request: HttpRequest, line_id: int) -> HttpResponse:
+    """ "My phone was reset": order the deleted eSIM again (limited, audited)."""
+    line = _owned_line_or_404(request, line_id)
+    profile = get_object_or_404(Profile, line=line)
+    try:
+        do_redownload_profile(profile, actor=f"user:{request.user.pk}")
+    except ProvisioningError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(
+            request, _("Your eSIM is ready to download again: scan the new code below.")
+        )
+    return redirect("mylines:line", line_id=line.pk)
 
 
 @require_POST

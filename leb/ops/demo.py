@@ -46,6 +46,7 @@ from leb.lines import lifecycle
 from leb.lines.actions import do_activate_line, do_create_line, do_set_line_owner, sweep_lines
 from leb.lines.models import Line, LineStatus, NumberPolicy, PhoneNumber
 from leb.notifications.demo import load_demo_notifications
+from leb.provisioning.demo import load_demo_esim
 from leb.reminders.demo import load_demo_reminders
 from leb.topups.actions import (
     do_admin_topup,
@@ -688,6 +689,8 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
     # Saving the demo card goes through the payment provider (the sandbox), and
     # provider calls never run inside a transaction.
     load_demo_autokeep(now)
+    # Ordering eSIMs calls the SM-DP+ (here its simulator): outside a transaction too.
+    load_demo_esim(now)
     with transaction.atomic():
         load_demo_reminders(now)
         agents = load_demo_agents(now, recorder=users[OPS_USERNAME])

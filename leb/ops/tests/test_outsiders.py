@@ -42,6 +42,7 @@ PUBLIC = {
     "receipts:guest_pdf": "as above",
     "agent-v1:get_topup": "signed by the agent's key; another agent's top-up is 404 (leb/agents/tests)",
     "agent-v1:confirm_topup": "as above",
+    "provisioning:simulator_es2": "the built-in SM-DP+ simulator (404 unless enabled, never in production); it holds no subscriber's data",
 }
 CHECKED = [
     "payments:start",
@@ -55,6 +56,7 @@ CHECKED = [
     "mylines:bind_confirm",
     "mylines:line",
     "mylines:unbind",
+    "mylines:redownload",
     "receipts:detail",
     "receipts:pdf",
     "support:report_topup",
@@ -199,6 +201,7 @@ def url_for(name: str, objects: dict[str, Any]) -> str:
         "mylines:bind_confirm": f"/my/lines/bind/{objects['challenge'].pk}/",
         "mylines:line": f"/my/lines/{line.pk}/",
         "mylines:unbind": f"/my/lines/{line.pk}/unbind/",
+        "mylines:redownload": f"/my/lines/{line.pk}/esim/redownload/",
         "receipts:detail": f"/receipts/{order.receipt_number}/",
         "receipts:pdf": f"/receipts/{order.receipt_number}.pdf",
         "support:report_topup": f"/support/topup/{order.public_id}/report/",

@@ -46,6 +46,9 @@ SAFE_PRODUCTION = {
     "LEB_SECRET_KEY": "x" * 50,
     "LEB_VOUCHER_PIN_PEPPER": "p" * 40,
     "LEB_AGENTS_KEY_PEPPER": "k" * 40,
+    "LEB_REAL_NAME_PEPPER": "r" * 40,
+    "LEB_SMDP_URL": "https://smdp.example.com",
+    "LEB_SMDP_NOTIFICATION_SECRET": "n" * 40,
 }
 
 

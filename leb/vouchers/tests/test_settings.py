@@ -14,6 +14,9 @@ SAFE = {
     "LEB_DEBUG": "0",
     "LEB_SECRET_KEY": "x" * 50,
     "LEB_AGENTS_KEY_PEPPER": "k" * 40,
+    "LEB_REAL_NAME_PEPPER": "r" * 40,
+    "LEB_SMDP_URL": "https://smdp.example.com",
+    "LEB_SMDP_NOTIFICATION_SECRET": "n" * 40,
 }
 
 
