@@ -28,6 +28,7 @@ from .providers.base import (
     CANCELLED,
     SUCCEEDED,
     Outcome,
+    PaymentProvider,
     PaymentProviderError,
     WebhookEvent,
     get_provider,
@@ -130,6 +131,15 @@ def absolute_url(path: str) -> str:
     return str(settings.SITE_URL).rstrip("/") + path
 
 
+def _provider(name: str) -> PaymentProvider:
+    try:
+        return get_provider(name)
+    except LookupError as exc:
+        raise PaymentError(
+            _("This payment method is not available."), code="provider_unknown"
+        ) from exc
+
+
 @outside_transaction
 def do_start_attempt(
     order: TopUpOrder, provider_name: str, *, now: datetime | None = None
@@ -137,12 +147,7 @@ def do_start_attempt(
     """Open a checkout at the provider for an unpaid order. The amount and
     currency come from the order, nowhere else."""
     now = now or clock.now()
-    try:
-        provider = get_provider(provider_name)
-    except LookupError as exc:
-        raise PaymentError(
-            _("This payment method is not available."), code="provider_unknown"
-        ) from exc
+    provider = _provider(provider_name)
     with transaction.atomic():
         order = TopUpOrder.objects.select_for_update().get(pk=order.pk)
         if order.status != OrderStatus.PENDING_PAYMENT or order.expires_at <= now:
@@ -193,12 +198,7 @@ def do_charge_off_session(
     transaction under a key that makes a retry safe, then settle(), which
     marks the order paid. The caller fulfils it."""
     now = now or clock.now()
-    try:
-        provider = get_provider(provider_name)
-    except LookupError as exc:
-        raise PaymentError(
-            _("This payment method is not available."), code="provider_unknown"
-        ) from exc
+    provider = _provider(provider_name)
     with transaction.atomic():
         order = TopUpOrder.objects.select_for_update(of=("self",)).get(pk=order.pk)
         attempt = order.payment_attempts.order_by("-created_at", "-id").first()
