@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core by default; TEST_WORKERS=0 runs
+# the suite in this process (for pdb, or to compare timings).
+TEST_WORKERS ?= auto
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist worksteal)
 
 .PHONY: run test test-sqlite test-postgres fuzz check lock clean
 
@@ -30,21 +34,21 @@ test: $(STAMP)
 
 test-sqlite: $(STAMP)
 	@echo "== test suite on SQLite"
-	env -u LEB_DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
+	env -u LEB_DATABASE_URL $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
 	@test -n "$$LEB_TEST_DATABASE_URL" || { echo "set LEB_TEST_DATABASE_URL"; exit 1; }
 	@echo "== test suite on $$LEB_TEST_DATABASE_URL"
-	LEB_DATABASE_URL="$$LEB_TEST_DATABASE_URL" LEB_REQUIRE_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS)
+	LEB_DATABASE_URL="$$LEB_TEST_DATABASE_URL" LEB_REQUIRE_POSTGRES=1 $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 # schemathesis over /api/v1 and /agent/v1 (docs/reliability.md); on
 # PostgreSQL too when LEB_TEST_DATABASE_URL is set.
 fuzz: $(STAMP)
 	@echo "== API fuzzing on SQLite"
-	env -u LEB_DATABASE_URL $(BIN)/pytest -m fuzz $(PYTEST_ARGS)
+	env -u LEB_DATABASE_URL $(BIN)/pytest -m fuzz $(XDIST) $(PYTEST_ARGS)
 	@if [ -n "$$LEB_TEST_DATABASE_URL" ]; then \
 		echo "== API fuzzing on $$LEB_TEST_DATABASE_URL"; \
-		LEB_DATABASE_URL="$$LEB_TEST_DATABASE_URL" LEB_REQUIRE_POSTGRES=1 $(BIN)/pytest -m fuzz $(PYTEST_ARGS); \
+		LEB_DATABASE_URL="$$LEB_TEST_DATABASE_URL" LEB_REQUIRE_POSTGRES=1 $(BIN)/pytest -m fuzz $(XDIST) $(PYTEST_ARGS); \
 	fi
 
 check: $(STAMP)

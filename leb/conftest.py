@@ -20,6 +20,16 @@ def pytest_configure(config: pytest.Config) -> None:
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The default cache is a file folder under var/, which every test process
+    # (parallel workers, a `make run` beside the suite) would share: one
+    # worker's rate-limit counters and cached banners would leak into
+    # another's tests. Each process gets its own memory cache instead.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"leb-tests-{os.getpid()}",
+        }
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +51,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pytest.exit(
                 f"LEB_REQUIRE_POSTGRES is set but the database engine is {engine}", returncode=3
             )
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: no rate-limit count, cached
+    banner or lockout carries over from the test before."""
+    from django.core.cache import caches
+
+    for cache in caches.all():
+        cache.clear()
+    yield
 
 
 @pytest.fixture(autouse=True)
@@ -239,16 +260,6 @@ def frozen_now(now: datetime) -> Iterator[None]:
 
     with clock.frozen(now):
         yield
-
-
-@pytest.fixture
-def empty_cache() -> Iterator[None]:
-    """The cache is empty before and after the test."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

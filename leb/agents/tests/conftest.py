@@ -4,13 +4,12 @@ finance staff (deposits need two people)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from leb.agents.actions import (
@@ -21,22 +20,13 @@ from leb.agents.actions import (
     do_record_deposit,
 )
 from leb.agents.models import Agent
-from leb.common import clock
 
 from .helpers import SignedClient, add_member, verified_client
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock(now: datetime) -> Iterator[None]:
-    with clock.frozen(now):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
+def _frozen_clock(frozen_now: None) -> None:
+    """The clock stands still at `now` (leb/conftest.py)."""
 
 
 @pytest.fixture

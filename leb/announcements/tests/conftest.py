@@ -1,25 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pytest
-from django.core.cache import cache
-
-from leb.common import clock
 
 from .factories import make_announcement
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache_and_clock(now: datetime) -> Iterator[None]:
-    # The banner and rate-limit counters live in the cache; the clock is frozen
-    # so "published" and "expired" are decided at the fixture's `now`.
-    cache.clear()
-    with clock.frozen(now):
-        yield
-    cache.clear()
+def _frozen_clock(frozen_now: None) -> None:
+    """The clock stands still at `now` (leb/conftest.py), so "published" and
+    "expired" are decided there."""
 
 
 @pytest.fixture

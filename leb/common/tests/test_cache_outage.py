@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from django.conf import settings
 from django.test import Client
 
 from leb.common import cache as shared_cache
-from leb.common import clock, ratelimit
+from leb.common import ratelimit
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +29,8 @@ UNREACHABLE_REDIS = {
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock(now: datetime) -> Iterator[None]:
-    with clock.frozen(now):
-        yield
+def _frozen_clock(frozen_now: None) -> None:
+    """The clock stands still at `now` (leb/conftest.py)."""
 
 
 @pytest.fixture

@@ -1,17 +1,14 @@
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
 
 import leb.sms
-from leb.common import clock
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock(now: datetime) -> Iterator[None]:
-    with clock.frozen(now):
-        yield
+def _frozen_clock(frozen_now: None) -> None:
+    """The clock stands still at `now` (leb/conftest.py)."""
 
 
 @pytest.fixture(autouse=True)

@@ -3,28 +3,18 @@ signed-in user) and an anonymous visitor; the clock is frozen at `now`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 
-from leb.common import clock
 from leb.testing import topup
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock(now: datetime) -> Iterator[None]:
-    with clock.frozen(now):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
+def _frozen_clock(frozen_now: None) -> None:
+    """The clock stands still at `now` (leb/conftest.py)."""
 
 
 @pytest.fixture(autouse=True)

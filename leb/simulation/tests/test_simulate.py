@@ -93,7 +93,7 @@ def test_a_small_run_keeps_the_invariants_and_reports_them(db: Any) -> None:
 
 def test_same_seed_same_run(db: Any) -> None:
     # given a run with a seed, rolled back
-    config = Config(lines=20, years=1, seed=11, step_hours=48, progress=False)
+    config = Config(lines=10, years=1, seed=11, step_hours=96, progress=False)
     with rolled_back():
         first = _figures(run_simulation(config))
     # when the same seed runs again
@@ -123,13 +123,13 @@ def test_the_command_runs_on_a_scratch_sqlite_file(tmp_path: Path) -> None:
     call_command(
         "simulate",
         "--lines",
-        "20",
+        "10",
         "--years",
         "1",
         "--seed",
         "5",
         "--step-hours",
-        "48",
+        "96",
         "--database-url",
         url,
         "--json",
@@ -138,7 +138,7 @@ def test_the_command_runs_on_a_scratch_sqlite_file(tmp_path: Path) -> None:
     )
     # then it reports a whole run whose books balance
     data = json.loads(out.getvalue())
-    assert data["lines"] == 20
+    assert data["lines"] == 10
     assert data["ledger_ok"] is True
     assert data["groups"][AUTOKEEP]["lost"] == 0
     assert data["events"]["topups"] > 0

@@ -3,8 +3,7 @@ by PIN), activation and blocking with a confirmation step and audit rows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from django.contrib.admin import helpers
 from django.test import Client
 
 from leb.audit.models import AuditEntry
-from leb.common import clock
 from leb.vouchers.models import BatchState, Voucher, VoucherBatch, VoucherState
 
 pytestmark = pytest.mark.django_db
@@ -21,9 +19,8 @@ VOUCHERS = "/ops/vouchers/voucher/"
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock(now: datetime) -> Iterator[None]:
-    with clock.frozen(now):
-        yield
+def _frozen_clock(frozen_now: None) -> None:
+    """The clock stands still at `now` (leb/conftest.py)."""
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ for every refusal; the balance only for the line's owner."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
-from leb.common import clock
 from leb.topups.models import TopUpOrder
 from leb.vouchers import pins
 
@@ -21,16 +19,8 @@ URL = "/api/v1/vouchers/redeem"
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock(now: datetime) -> Iterator[None]:
-    with clock.frozen(now):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
+def _frozen_clock(frozen_now: None) -> None:
+    """The clock stands still at `now` (leb/conftest.py)."""
 
 
 def post(client: Client, data: dict[str, Any], **extra: Any) -> Any:

@@ -3,16 +3,14 @@ refusals as form errors; the balance only for the line's owner."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from leb.common import clock
 from leb.topups.models import TopUpOrder
 from leb.vouchers import pins
 from leb.vouchers.models import Voucher, VoucherState
@@ -22,16 +20,8 @@ URL = "/vouchers/redeem/"
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock(now: datetime) -> Iterator[None]:
-    with clock.frozen(now):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
+def _frozen_clock(frozen_now: None) -> None:
+    """The clock stands still at `now` (leb/conftest.py)."""
 
 
 def test_the_urls() -> None:

@@ -1,32 +1,19 @@
-"""Online top-up fixtures: a frozen clock, a private cache, catalog rows."""
+"""Online top-up fixtures: a frozen clock, the sandbox provider, catalog rows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from django.core.cache import cache
-
-from leb.common import clock
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock_and_cache(now: datetime, settings: Any) -> Iterator[None]:
-    # Rate-limit counters live in the cache: each test gets its own.
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "webtopup-tests",
-        }
-    }
+def _sandbox_payments(frozen_now: None, settings: Any) -> None:
+    """The clock stands still at `now`; payments go to the sandbox."""
     settings.PAYMENT_PROVIDER = "sandbox"
     settings.PAYMENT_PROVIDERS = ["sandbox"]
-    cache.clear()
-    with clock.frozen(now):
-        yield
-    cache.clear()
 
 
 @pytest.fixture
