@@ -283,7 +283,10 @@ LOG_REQUESTS = env_bool("LOG_REQUESTS", LOG_FORMAT == "json")
 # --- REST API ---------------------------------------------------------------
 API_PROBLEM_BASE_URL = env("API_PROBLEM_BASE_URL", "https://leb.example/problems/")
 API_LINE_CHECK_RATE = env("API_LINE_CHECK_RATE", "10/m")  # empty: no limit
-API_NUM_PROXIES = int(env("API_NUM_PROXIES", "0"))  # trusted proxies in front of leb
+# Trusted proxies in front of leb, each appending to X-Forwarded-For: the
+# client address every rate limit and lockout counts (leb.common.ratelimit).
+# LEB_API_NUM_PROXIES is its earlier name, still read.
+NUM_PROXIES = int(env("NUM_PROXIES", env("API_NUM_PROXIES", "0")))
 
 # --- Portal -----------------------------------------------------------------
 PAYMENT_FORM_ACTION_HOSTS = env_list("PAYMENT_FORM_ACTION_HOSTS", "")  # extra CSP form-action hosts
