@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist worksteal)
 
-.PHONY: run test test-sqlite test-postgres fuzz check lock clean
+.PHONY: run test test-sqlite test-postgres fuzz check audit lock clean
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -57,6 +57,11 @@ check: $(STAMP)
 	$(BIN)/mypy leb
 	$(BIN)/lint-imports --no-cache
 	LEB_VAR_DIR="$$(mktemp -d)" $(BIN)/leb makemigrations --check --dry-run
+
+# pip-audit over both locks: fails on a known vulnerability, says so and
+# passes when no vulnerability database is reachable (docs/reliability.md).
+audit: $(STAMP)
+	$(BIN)/python scripts/audit_deps.py
 
 lock: $(STAMP)
 	cd requirements && ../$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links -o base.lock base.in

@@ -162,15 +162,49 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Cookies travel over https only outside debug mode (docs/deployment.md, "HTTPS").
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_HTTPONLY = True  # no script reads it
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+
+def _proxy_ssl_header(raw: str) -> tuple[str, str] | None:
+    """LEB_PROXY_SSL_HEADER: the header the TLS proxy sets on https requests,
+    "X-Forwarded-Proto" (value https) or "Name: value"; empty: none."""
+    name, _colon, value = raw.partition(":")
+    if not name.strip():
+        return None
+    meta = "HTTP_" + name.strip().upper().replace("-", "_")
+    return meta, value.strip() or "https"
+
+
+# The proxy in front of leb terminates TLS and says so in this header; it must
+# overwrite the header a client sent, or a client could claim https.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(
+    env("PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto")
+)
+# Production answers plain http with a redirect to https. The probes
+# (/healthz, /readyz, /metrics) answer before SecurityMiddleware, so a load
+# balancer may still probe by plain http.
+SECURE_SSL_REDIRECT = env_bool("SSL_REDIRECT", PRODUCTION)
 if not DEBUG:
     SECURE_HSTS_SECONDS = int(env("HSTS_SECONDS", "31536000"))
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
+# Silenced checks, each with its reason (docs/deployment.md, "HTTPS"):
+SILENCED_SYSTEM_CHECKS = []
+if not env_bool("HSTS_PRELOAD", False):
+    # security.W021 (no HSTS preload): asking browsers to preload the domain is
+    # a commitment for the whole registrable domain and every subdomain, hard
+    # to take back, so it is the operator's decision: LEB_HSTS_PRELOAD=1.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 # --- Languages ----------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -249,7 +283,10 @@ LOG_REQUESTS = env_bool("LOG_REQUESTS", LOG_FORMAT == "json")
 # --- REST API ---------------------------------------------------------------
 API_PROBLEM_BASE_URL = env("API_PROBLEM_BASE_URL", "https://leb.example/problems/")
 API_LINE_CHECK_RATE = env("API_LINE_CHECK_RATE", "10/m")  # empty: no limit
-API_NUM_PROXIES = int(env("API_NUM_PROXIES", "0"))  # trusted proxies in front of leb
+# Trusted proxies in front of leb, each appending to X-Forwarded-For: the
+# client address every rate limit and lockout counts (leb.common.ratelimit).
+# LEB_API_NUM_PROXIES is its earlier name, still read.
+NUM_PROXIES = int(env("NUM_PROXIES", env("API_NUM_PROXIES", "0")))
 
 # --- Portal -----------------------------------------------------------------
 PAYMENT_FORM_ACTION_HOSTS = env_list("PAYMENT_FORM_ACTION_HOSTS", "")  # extra CSP form-action hosts

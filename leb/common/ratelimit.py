@@ -3,6 +3,8 @@ someone enumerating numbers, with no extra service to run."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -11,19 +13,35 @@ from leb.common import clock
 from leb.common.cache import cache_call
 
 
+def trusted_proxies() -> int:
+    """How many proxies in front of leb append to X-Forwarded-For
+    (settings.NUM_PROXIES, LEB_NUM_PROXIES)."""
+    return max(0, int(getattr(settings, "NUM_PROXIES", 0) or 0))
+
+
 def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, or with LEB_API_NUM_PROXIES trusted proxies in front, the
-    address the nearest of them saw. X-Forwarded-For is spoofable otherwise,
-    so it never keys a limit unless a trusted proxy wrote it."""
+    """The client's address, for every per-address limit and lockout: the
+    portal's, the API's and the agents' (one function, so they agree).
+
+    REMOTE_ADDR, or with NUM_PROXIES trusted proxies in front, the address
+    the outermost of them saw: each proxy appends the address it was reached
+    from, so with N proxies the client is the N-th entry from the end of
+    X-Forwarded-For. Entries before it were written by the client and are
+    never read, so a spoofed header cannot pick a bucket; an entry that is
+    not an IP address falls back to REMOTE_ADDR."""
     remote = str(request.META.get("REMOTE_ADDR") or "unknown")
-    proxies = int(getattr(settings, "API_NUM_PROXIES", 0) or 0)
+    proxies = trusted_proxies()
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
     if proxies <= 0 or not forwarded:
         return remote
     addresses = [a.strip() for a in str(forwarded).split(",") if a.strip()]
     if not addresses:
         return remote
-    return addresses[-min(proxies, len(addresses))]
+    candidate = addresses[-min(proxies, len(addresses))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 def quick_check_limit() -> tuple[int, int]:

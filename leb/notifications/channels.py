@@ -18,7 +18,13 @@ from leb.sms import SmsError, send_sms
 
 from .models import Channel, Notification, Reason
 from .render import Rendered
-from .webhooks import SIGNATURE_HEADER, check_webhook_url, sign, webhook_secret
+from .webhooks import (
+    SIGNATURE_HEADER,
+    post_to_webhook,
+    resolve_webhook_url,
+    sign,
+    webhook_secret,
+)
 
 
 class ChannelError(Exception):
@@ -85,7 +91,7 @@ def register_document_webhook(kind: str, secret_for: Callable[[Notification], st
 
 def send_webhook(notification: Notification, rendered: Rendered, now: datetime) -> str:
     try:
-        url = check_webhook_url(notification.destination)
+        target = resolve_webhook_url(notification.destination)
     except ValidationError as exc:
         raise ChannelError(
             f"webhook URL refused: {exc.code}",
@@ -113,12 +119,9 @@ def send_webhook(notification: Notification, rendered: Rendered, now: datetime) 
         SIGNATURE_HEADER: sign(secret, timestamp, body),
     }
     try:
-        response = requests.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=settings.NOTIFICATIONS_WEBHOOK_TIMEOUT,
-            allow_redirects=False,
+        # Sent to exactly the address that was just checked (no DNS rebinding).
+        response = post_to_webhook(
+            target, body, headers, timeout=settings.NOTIFICATIONS_WEBHOOK_TIMEOUT
         )
     except requests.RequestException as exc:
         raise ChannelError(f"webhook unreachable: {type(exc).__name__}") from exc

@@ -9,7 +9,8 @@ and X-Forwarded-Proto headers, both work. Without an auth token every request
 is refused.
 
 The USSD gateway authenticates with HTTP Basic: the password is LEB_USSD_SECRET
-(the user name is not checked), optionally from listed addresses only.
+(the user name is not checked), optionally from listed addresses only (the
+client address behind LEB_NUM_PROXIES trusted proxies, like every limit).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
 from twilio.request_validator import RequestValidator
+
+from leb.common.ratelimit import client_ip
 
 
 def public_base_url() -> str:
@@ -51,7 +54,7 @@ def ussd_request_is_authentic(request: HttpRequest) -> bool:
     if not secret:
         return False
     allowed = getattr(settings, "USSD_ALLOWED_IPS", []) or []
-    if allowed and request.META.get("REMOTE_ADDR", "") not in allowed:
+    if allowed and client_ip(request) not in allowed:
         return False
     header = request.headers.get("Authorization", "")
     scheme, _space, encoded = header.partition(" ")

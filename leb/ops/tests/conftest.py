@@ -4,12 +4,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
+from leb.autokeep.actions import do_save_sandbox_method
+from leb.autokeep.models import MethodSetup
 from leb.catalog.models import FreeAmountRule, Plan
 from leb.common import clock
 from leb.lines.actions import do_activate_line, do_create_line, sweep_lines
 from leb.lines.models import Line, NumberPolicy, PhoneNumber
+from leb.mylines.models import BindingChallenge
+from leb.payments.models import PaymentAttempt
+from leb.support.actions import do_open_ticket
+from leb.testing import topup
 
 
 @pytest.fixture
@@ -89,3 +96,58 @@ def staff_user(django_user_model: Any) -> Any:
 def staff_client(client: Client, staff_user: Any) -> Client:
     client.force_login(staff_user)
     return client
+
+
+# The owner the outsider tests (test_outsiders.py, test_api_outsiders.py) try to reach.
+@pytest.fixture
+def owned(make_line: Any, hkd_plan: Any, now: Any) -> dict[str, Any]:
+    """An owner with a line, a paid top-up started in their session, and a
+    pending binding challenge."""
+    owner = get_user_model().objects.create_user(
+        "owner", email="owner@example.com", password="x-long-pass-1"
+    )
+    line = make_line(owner=owner)
+    client = Client()
+    client.force_login(owner)
+    order = topup(line, hkd_plan, now=now)
+    order.customer = owner
+    order.save(update_fields=["customer"])
+    attempt = PaymentAttempt.objects.create(
+        order=order,
+        provider="sandbox",
+        amount=order.price,
+        currency=order.currency,
+        status="succeeded",
+        created_at=now,
+        updated_at=now,
+    )
+    ticket = do_open_ticket(
+        user=owner,
+        subject="Where is my top-up?",
+        category="topup",
+        body="It did not arrive.",
+        line=line,
+        order=order,
+        now=now,
+    )
+    challenge = BindingChallenge.objects.create(
+        user=owner,
+        line=line,
+        code_hash="0" * 64,
+        iccid=line.iccid,
+        msisdn=line.msisdn,
+        created_at=now,
+        expires_at=now,
+    )
+    setup = MethodSetup.objects.create(user=owner, provider="sandbox", created_at=now)
+    method = do_save_sandbox_method(owner, "4242424242424242", 12, 2030, now=now)
+    return {
+        "owner": owner,
+        "line": line,
+        "order": order,
+        "attempt": attempt,
+        "challenge": challenge,
+        "ticket": ticket,
+        "setup": setup,
+        "method": method,
+    }

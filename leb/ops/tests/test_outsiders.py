@@ -1,7 +1,9 @@
 """Every URL that takes an object's id is tried by an outsider (another
 signed-in subscriber) and by an anonymous visitor: they get a 404, a 405 or
 the sign-in page, never the owner's data. A new URL with a parameter must be
-added here (or to PUBLIC with the reason it is public), or this test fails."""
+added here (or to PUBLIC with the reason it is public), or this test fails.
+The operations of both APIs, by their OpenAPI documents, with tokens and
+agents' signatures: test_api_outsiders.py."""
 
 from __future__ import annotations
 
@@ -12,13 +14,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
-
-from leb.autokeep.actions import do_save_sandbox_method
-from leb.autokeep.models import MethodSetup
-from leb.mylines.models import BindingChallenge
-from leb.payments.models import PaymentAttempt
-from leb.support.actions import do_open_ticket
-from leb.testing import topup
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +35,7 @@ PUBLIC = {
     "accounts:verify_email": "a signed, expiring, single-use link mailed to the address it proves",
     "receipts:guest": "a signed, expiring link given to whoever paid; it hides the balance and the full number",
     "receipts:guest_pdf": "as above",
-    "agent-v1:get_topup": "signed by the agent's key; another agent's top-up is 404 (leb/agents/tests)",
+    "agent-v1:get_topup": "signed by the agent's key; another agent's signature gets a 404 (test_api_outsiders.py)",
     "agent-v1:confirm_topup": "as above",
     "provisioning:simulator_es2": "the built-in SM-DP+ simulator (404 unless enabled, never in production); it holds no subscriber's data",
 }
@@ -91,60 +86,6 @@ def routes() -> Iterator[tuple[str, str]]:
     for route, name in walk(get_resolver().url_patterns):
         if "<" in route and not route.startswith(("ops/", "^", "static/")):
             yield route, name
-
-
-@pytest.fixture
-def owned(make_line: Any, hkd_plan: Any, now: Any) -> dict[str, Any]:
-    """An owner with a line, a paid top-up started in their session, and a
-    pending binding challenge."""
-    owner = get_user_model().objects.create_user(
-        "owner", email="owner@example.com", password="x-long-pass-1"
-    )
-    line = make_line(owner=owner)
-    client = Client()
-    client.force_login(owner)
-    order = topup(line, hkd_plan, now=now)
-    order.customer = owner
-    order.save(update_fields=["customer"])
-    attempt = PaymentAttempt.objects.create(
-        order=order,
-        provider="sandbox",
-        amount=order.price,
-        currency=order.currency,
-        status="succeeded",
-        created_at=now,
-        updated_at=now,
-    )
-    ticket = do_open_ticket(
-        user=owner,
-        subject="Where is my top-up?",
-        category="topup",
-        body="It did not arrive.",
-        line=line,
-        order=order,
-        now=now,
-    )
-    challenge = BindingChallenge.objects.create(
-        user=owner,
-        line=line,
-        code_hash="0" * 64,
-        iccid=line.iccid,
-        msisdn=line.msisdn,
-        created_at=now,
-        expires_at=now,
-    )
-    setup = MethodSetup.objects.create(user=owner, provider="sandbox", created_at=now)
-    method = do_save_sandbox_method(owner, "4242424242424242", 12, 2030, now=now)
-    return {
-        "owner": owner,
-        "line": line,
-        "order": order,
-        "attempt": attempt,
-        "challenge": challenge,
-        "ticket": ticket,
-        "setup": setup,
-        "method": method,
-    }
 
 
 def agent_objects(objects: dict[str, Any]) -> dict[str, str]:

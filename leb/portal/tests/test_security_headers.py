@@ -89,3 +89,27 @@ def test_headers_on_404(secured: Any) -> None:
     # then
     assert response.status_code == 404
     assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+
+
+def test_no_template_carries_code_the_policy_would_block() -> None:
+    # given every template leb ships (the policy allows scripts and styles from
+    # leb's own files only, and inline scripts only with the page's nonce)
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    inline = re.compile(
+        r"<style\b|\sstyle\s*=|\son[a-z]+\s*=|javascript:|<script(?![^>]*\bsrc=)(?![^>]*\bnonce=)",
+        re.IGNORECASE,
+    )
+
+    # when they are searched for inline styles, handlers and scripts
+    found = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted(root.glob("**/templates/**/*.html"))
+        for number, text in enumerate(path.read_text().splitlines(), 1)
+        if inline.search(text)
+    ]
+
+    # then there is none
+    assert not found, found
