@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "leb.accounts.middleware.SessionEpochMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so its process_exception sees a view's error first.
+    "leb.portal.middleware.BusyDatabaseMiddleware",
 ]
 
 ROOT_URLCONF = "leb.urls"

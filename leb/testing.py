@@ -323,3 +323,42 @@ def unanswered_port() -> Iterator[int]:
         for probe in filling:
             probe.close()
         listener.close()
+
+
+@contextmanager
+def row_held(model: Any, pk: Any) -> Iterator[None]:
+    """Another transaction, on its own connection, holds the row's lock
+    (SELECT … FOR UPDATE) for the length of the block."""
+    import threading
+
+    from django.db import connections, transaction
+
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                model.objects.select_for_update().get(pk=pk)
+                held.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(10), "the holder never got the lock"
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def short_lock_timeout(milliseconds: int = 300) -> None:
+    """This connection waits at most `milliseconds` for a row lock (PostgreSQL),
+    as LEB_DB_LOCK_TIMEOUT_MS sets for every connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = {int(milliseconds)}")
