@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from leb.testing import HookRequest, HookServer, make_hk_msisdn, make_iccid, next_serial
+from leb.testing import (
+    FaultServer,
+    HookRequest,
+    HookServer,
+    make_hk_msisdn,
+    make_iccid,
+    next_serial,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -303,3 +310,14 @@ def hook_server(settings: Any) -> Iterator[HookServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    """A local HTTP server that answers as told: slowly, 503, garbage, or not
+    at all (leb.testing.FaultServer)."""
+    server = FaultServer()
+    try:
+        yield server
+    finally:
+        server.close()

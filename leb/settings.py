@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "leb.accounts.middleware.SessionEpochMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so its process_exception sees a view's error first.
+    "leb.portal.middleware.BusyDatabaseMiddleware",
 ]
 
 ROOT_URLCONF = "leb.urls"
@@ -148,6 +150,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     _db.setdefault("OPTIONS", {})
+    # A request waits at most this long for a row another transaction holds;
+    # then it is told to try again (leb.common.transactions.database_busy)
+    # and its transaction rolls back whole. 0: wait as long as it takes.
+    _lock_timeout_ms = int(env("DB_LOCK_TIMEOUT_MS", "10000"))
+    if _lock_timeout_ms and "options" not in _db["OPTIONS"]:
+        _db["OPTIONS"]["options"] = f"-c lock_timeout={_lock_timeout_ms}"
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -302,6 +310,11 @@ PAYMENTS_SANDBOX_WEBHOOK_SECRET = env(
 )  # empty: derived from SECRET_KEY
 PAYMENTS_WEBHOOK_MAX_ATTEMPTS = int(env("PAYMENTS_WEBHOOK_MAX_ATTEMPTS", "8"))
 PAYMENTS_WEBHOOK_RETRY_SECONDS = int(env("PAYMENTS_WEBHOOK_RETRY_SECONDS", "30"))
+# How long a call to a payment provider may take to connect and to answer
+# (seconds); past it the payer is told to try again and nothing is charged twice.
+PAYMENT_CONNECT_TIMEOUT = float(env("PAYMENT_CONNECT_TIMEOUT", "5"))
+PAYMENT_READ_TIMEOUT = float(env("PAYMENT_READ_TIMEOUT", "30"))
+STRIPE_API_BASE = env("STRIPE_API_BASE", "https://api.stripe.com")
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
 if (
@@ -365,6 +378,9 @@ EMAIL_PORT = int(env("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Seconds an SMTP connection may take to connect or answer: a server that
+# stalls fails the attempt (retried later) instead of holding a worker forever.
+EMAIL_TIMEOUT = float(env("EMAIL_TIMEOUT", "10"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "leb <noreply@localhost>")
 
 # --- Site address --------------------------------------------------------------

@@ -184,3 +184,181 @@ def delivered_texts() -> list[Any]:
 
     deliver_outbox()
     return list(leb.sms.outbox)
+
+
+# --- Faults at the transport level ----------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """What the fault server does with one request: wait `delay` seconds, then
+    answer `status` with `body`, or close the connection without a word
+    (`drop`)."""
+
+    status: int = 200
+    body: bytes | str | dict[str, Any] | list[Any] = b""
+    delay: float = 0.0
+    drop: bool = False
+    headers: dict[str, str] | None = None
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
+
+
+@dataclass
+class FaultRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class FaultServer:
+    """A real HTTP server on 127.0.0.1 that plays a provider having a bad day.
+
+    `answer(path_prefix, *answers)` queues answers for requests whose path
+    starts with the prefix (the longest prefix wins); each request takes the
+    next one, and the last one repeats. A path with no answer gets a 404.
+    `requests` records every request received, in order."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[FaultRequest] = []
+        self._script: dict[str, list[Answer]] = {}
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        fault = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length", "0") or 0)
+                body = self.rfile.read(length) if length else b""
+                answer = fault._take(self.command, self.path, dict(self.headers.items()), body)
+                if answer.delay:
+                    # Released at shutdown, so a stalled answer never outlives the test.
+                    fault._released.wait(answer.delay)
+                if answer.drop:
+                    self.close_connection = True
+                    return
+                payload = answer.payload()
+                try:
+                    self.send_response(answer.status)
+                    headers = {"Content-Type": "application/json", **(answer.headers or {})}
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up waiting: that was the point
+
+            do_GET = do_POST = do_DELETE = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def answer(self, prefix: str, *answers: Answer) -> None:
+        with self._lock:
+            self._script[prefix] = list(answers)
+
+    def _take(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        with self._lock:
+            self.requests.append(FaultRequest(method, path, headers, body))
+            matches = [p for p in self._script if path.startswith(p)]
+            if not matches:
+                return Answer(404, {"error": "not found"})
+            queue = self._script[max(matches, key=len)]
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    def requests_to(self, prefix: str) -> list[FaultRequest]:
+        return [r for r in self.requests if r.path.startswith(prefix)]
+
+    def close(self) -> None:
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def refused_url() -> str:
+    """An address where nothing listens: connecting is refused at once."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@contextmanager
+def unanswered_port() -> Iterator[int]:
+    """A port whose connections never complete: it listens with a full
+    backlog and never accepts, so a client's connect times out."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    filling: list[socket.socket] = []
+    try:
+        while True:  # fill the accept queue until a connect stalls
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probe.settimeout(0.1)
+            try:
+                probe.connect(("127.0.0.1", port))
+            except OSError:
+                probe.close()
+                break
+            filling.append(probe)
+        yield port
+    finally:
+        for probe in filling:
+            probe.close()
+        listener.close()
+
+
+@contextmanager
+def row_held(model: Any, pk: Any) -> Iterator[None]:
+    """Another transaction, on its own connection, holds the row's lock
+    (SELECT … FOR UPDATE) for the length of the block."""
+    import threading
+
+    from django.db import connections, transaction
+
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                model.objects.select_for_update().get(pk=pk)
+                held.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(10), "the holder never got the lock"
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def short_lock_timeout(milliseconds: int = 300) -> None:
+    """This connection waits at most `milliseconds` for a row lock (PostgreSQL),
+    as LEB_DB_LOCK_TIMEOUT_MS sets for every connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = {int(milliseconds)}")

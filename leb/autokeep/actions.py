@@ -44,7 +44,12 @@ from leb.common import clock
 from leb.common.transactions import one_transaction, outside_transaction, own_transactions
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus
-from leb.payments.actions import absolute_url, do_charge_off_session, failure_message
+from leb.payments.actions import (
+    absolute_url,
+    do_charge_off_session,
+    failure_message,
+    unconfirmed_charges,
+)
 from leb.payments.providers import sandbox
 from leb.payments.providers.base import (
     PaymentProviderError,
@@ -876,9 +881,49 @@ def _execute(claim: _Claim, now: datetime, result: RunResult) -> None:
         code = str(getattr(exc, "code", "") or "refused")
         with translation.override("en"):
             message = str(exc.messages[0])[:255]
-    if order is not None and order.status != OrderStatus.FULFILLED:
+    if order is not None and order.status == OrderStatus.PENDING_PAYMENT:
+        # The provider's answer never came: the charge is asked about again
+        # (resume_unconfirmed_charges), never made a second time.
+        code = "provider_unavailable"
+        with translation.override("en"):
+            message = failure_message(code)[:255]
+    elif order is not None and order.status != OrderStatus.FULFILLED:
         code, message = _attempt_failure(order)
     _finish(run, order, code, message, now, result)
+
+
+def resume_unconfirmed_charges(now: datetime | None = None) -> int:
+    """Ask again about each off-session charge whose answer never came (a
+    timeout, a 5xx): the same attempt, so the same idempotency key, so the
+    provider answers with what really happened and charges nothing twice. A
+    charge that went through is settled and its top-up fulfilled. Returns how
+    many were settled."""
+    now = now or clock.now()
+    settled = 0
+    for attempt in unconfirmed_charges(now=now):
+        method = SavedPaymentMethod.objects.filter(
+            pk=attempt.provider_data.get("saved_method")
+        ).first()
+        if method is None:
+            continue
+        try:
+            do_charge_off_session(
+                attempt.order,
+                provider_name=attempt.provider,
+                saved_method_id=method.pk,
+                customer_reference=method.customer_reference,
+                method_reference=method.method_reference,
+                now=now,
+            )
+            order = TopUpOrder.objects.get(pk=attempt.order_id)
+            if order.status == OrderStatus.PAID:
+                do_fulfil_order(order, now=now)
+        except Exception:
+            logger.exception("unconfirmed charge of attempt %s could not be resumed", attempt.pk)
+            continue
+        attempt.refresh_from_db()
+        settled += 0 if attempt.is_open else 1
+    return settled
 
 
 def _finish(
@@ -992,6 +1037,9 @@ def do_run_autokeep(now: datetime | None = None, *, batch_size: int | None = Non
     now = now or clock.now()
     batch_size = batch_size or _setting("AUTOKEEP_BATCH_SIZE", 200)
     result = RunResult()
+    # First what the provider never answered: a charge that went through
+    # extends the line before any rule is looked at, so it is not bought twice.
+    resume_unconfirmed_charges(now)
     _warn_expiring_cards(now, batch_size, result)
     due = list(
         AutoKeepRule.objects.filter(paused=False, next_check_at__lte=now)

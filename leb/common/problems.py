@@ -234,6 +234,18 @@ def _on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 
 def _on_exception(request: HttpRequest, exc: Exception) -> HttpResponse:
+    from .transactions import database_busy
+
+    if database_busy(exc):
+        # Another transaction held the row past the lock timeout; this one
+        # rolled back whole, so repeating the request is safe.
+        logger.warning("database busy on %s %s: %s", request.method, request.path, exc)
+        return problem_response(
+            503,
+            "busy",
+            _("This is taking longer than it should. Nothing was changed; please try again."),
+            headers={"Retry-After": "5"},
+        )
     logger.exception("API error on %s %s", request.method, request.path, exc_info=exc)
     return problem_response(
         500,

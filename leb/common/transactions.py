@@ -55,3 +55,23 @@ def outside_transaction(fn: F) -> F:
         return fn(*args, **kwargs)
 
     return _shape(cast(F, wrapper), "outside")
+
+
+# PostgreSQL: lock_not_available (lock_timeout) and query_canceled
+# (statement_timeout). SQLite: the write lock was not free within its timeout.
+BUSY_SQLSTATES = frozenset({"55P03", "57014"})
+
+
+def database_busy(exc: BaseException) -> bool:
+    """Whether `exc` means another transaction held what this one needed for
+    longer than the database lets it wait. The failed transaction has rolled
+    back whole; trying again later is the answer."""
+    from django.db import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if sqlstate in BUSY_SQLSTATES:
+        return True
+    return "database is locked" in str(exc)

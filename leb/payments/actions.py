@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -19,7 +19,13 @@ from leb.audit.actions import record
 from leb.audit.models import AuditAction
 from leb.common import clock
 from leb.common.transactions import one_transaction, outside_transaction
-from leb.topups.actions import OrderError, do_fail_order, do_fulfil_order, do_mark_paid
+from leb.topups.actions import (
+    OrderError,
+    do_fail_order,
+    do_fulfil_order,
+    do_mark_paid,
+    do_mark_refund_returned,
+)
 from leb.topups.actions import do_refund_order as _do_refund_order
 from leb.topups.models import OrderStatus, TopUpOrder
 
@@ -86,6 +92,12 @@ FAILURE_ALIASES = {
     "payer_action_required": "authentication_required",
     "voided": "cancelled",
 }
+
+# An off-session charge whose answer never came is marked so in provider_data.
+UNCONFIRMED = "unconfirmed"
+UNCONFIRMED_WINDOW = timedelta(hours=23)
+# Provider errors raised before anything was sent: the card was not charged.
+NEVER_SENT = frozenset({"not_configured", "not_supported"})
 
 # settle() results, recorded on ProviderEvent.outcome.
 FULFILLED = "fulfilled"
@@ -214,6 +226,7 @@ def do_charge_off_session(
                 updated_at=now,
             )
     if attempt.is_open:
+        attempt.provider_data = {k: v for k, v in attempt.provider_data.items() if k != UNCONFIRMED}
         try:
             outcome = provider.charge_saved(
                 attempt,
@@ -223,7 +236,16 @@ def do_charge_off_session(
             )
         except PaymentProviderError as exc:
             logger.warning("off-session charge of attempt %s failed: %s", attempt.pk, exc)
-            outcome = Outcome(FAILED, failure_code="provider_unavailable")
+            if exc.code in NEVER_SENT:
+                outcome = Outcome(FAILED, failure_code="provider_unavailable")
+            else:
+                # A timeout, a dropped connection, a 5xx or an unreadable answer:
+                # the card may have been charged. The attempt stays open, and
+                # asking again under the same idempotency key (the same attempt)
+                # gets the provider's first answer, so it is charged at most once
+                # and a charge that went through is never lost.
+                attempt.provider_data = {**attempt.provider_data, UNCONFIRMED: True}
+                outcome = Outcome(PENDING)
         PaymentAttempt.objects.filter(pk=attempt.pk).update(
             provider_reference=attempt.provider_reference,
             provider_data=attempt.provider_data,
@@ -231,6 +253,21 @@ def do_charge_off_session(
         )
         settle(attempt, outcome, now=now)
     return attempt
+
+
+def unconfirmed_charges(*, now: datetime | None = None) -> list[PaymentAttempt]:
+    """Off-session charges whose answer never came, young enough to ask again
+    under their idempotency key (providers keep a key for a day)."""
+    now = now or clock.now()
+    return list(
+        PaymentAttempt.objects.filter(
+            status__in=OPEN_STATUSES,
+            created_at__gt=now - UNCONFIRMED_WINDOW,
+            provider_data__unconfirmed=True,
+        )
+        .select_related("order")
+        .order_by("created_at", "pk")
+    )
 
 
 def _lock_attempt(attempt_id: int) -> PaymentAttempt:
@@ -380,7 +417,10 @@ def do_refund_attempt(
 ) -> PaymentAttempt:
     """Refund a successful payment: reverse the top-up in the books, then give
     the money back at the provider. If the provider call fails, the order stays
-    refunded with `refund_due` set so finance can finish it by hand."""
+    refunded with `refund_due` set so finance can finish it by hand, or call
+    this again: the books are reversed once, and the provider is asked again
+    under the same idempotency key, so the money goes back once. When the
+    provider has refunded, `refund_due` is cleared."""
     now = now or clock.now()
     if attempt.status != AttemptStatus.SUCCEEDED:
         raise PaymentError(_("Only a successful payment can be refunded."), code="not_succeeded")
@@ -405,6 +445,8 @@ def do_refund_attempt(
         attempt.provider_data = {**attempt.provider_data, "refund": refund_reference}
         attempt.updated_at = now
         attempt.save(update_fields=["status", "provider_data", "updated_at"])
+        if attempt.failure_code != PAID_TWICE:
+            do_mark_refund_returned(attempt.order, now=now)
         record(
             actor,
             AuditAction.PAYMENT_REFUND,

@@ -156,3 +156,32 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
+
+
+class BusyDatabaseMiddleware:
+    """A request that waited past the database's lock timeout for a row
+    another transaction held (leb.common.transactions.database_busy) gets a
+    translated "nothing was changed, try again" page with 503 and
+    Retry-After, not a 500. Its transaction has already rolled back whole.
+    The APIs answer the same as problem+json (leb.common.problems)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        from django.shortcuts import render
+
+        from leb.common.transactions import database_busy
+
+        if not database_busy(exc):
+            return None
+        logging.getLogger(__name__).warning(
+            "database busy on %s %s: %s", request.method, request.path, exc
+        )
+        again = request.get_full_path() if request.method == "GET" else request.path
+        response = render(request, "portal/busy.html", {"again": again}, status=503)
+        response["Retry-After"] = "5"
+        return response

@@ -558,6 +558,14 @@ def _step_confirm(turn: Turn, digits: str, seq: int) -> None:
         for text in turn.days_added_texts(Quote.from_dict(order.quote), done=True):
             turn.say(text)
         turn.say_line_facts(after_topup=True)
+    elif order.status == OrderStatus.PENDING_PAYMENT:
+        # The card company did not answer: the charge may still go through.
+        turn.say(
+            _(
+                "We could not confirm the payment yet. If it goes through, your top-up "
+                "is made and you get a message with the receipt. You are never charged twice."
+            )
+        )
     else:
         turn.say(_("Sorry, the payment did not go through. Nothing was charged."))
     turn.advance("main")

@@ -390,6 +390,17 @@ def do_refund_order(
     return order
 
 
+@one_transaction
+def do_mark_refund_returned(order: TopUpOrder, *, now: datetime | None = None) -> TopUpOrder:
+    """The provider has given a refunded order's money back: nothing is due
+    at the provider any more, so finance must not refund it again by hand."""
+    order = _lock_order(order.pk)
+    if order.status == OrderStatus.REFUNDED and order.refund_due:
+        order.refund_due = False
+        order.save(update_fields=["refund_due"])
+    return order
+
+
 @dataclass
 class BatchResult:
     done: int = 0

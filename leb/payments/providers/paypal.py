@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://api-m.sandbox.paypal.com"
-TIMEOUT = (5, 30)  # connect, read (seconds)
 TOLERANCE_SECONDS = 300
 # Renew the token this long before PayPal says it expires: a request started
 # just before expiry must not arrive with a dead token.
@@ -108,6 +107,14 @@ class PayPalUnavailableWebhook(WebhookError):
     title = _("PayPal is not available; deliver the webhook again later.")
 
 
+def timeouts() -> tuple[float, float]:
+    """(connect, read) seconds for a PayPal call, from the settings."""
+    return (
+        float(getattr(settings, "PAYMENT_CONNECT_TIMEOUT", 5)),
+        float(getattr(settings, "PAYMENT_READ_TIMEOUT", 30)),
+    )
+
+
 def _setting(name: str, default: str = "") -> str:
     return str(getattr(settings, name, "") or default)
 
@@ -127,7 +134,7 @@ def _credentials() -> tuple[str, str]:
 def _send(method: str, url: str, **kwargs: Any) -> HTTPResponse:
     session: Any = http_session or requests
     try:
-        response: HTTPResponse = session.request(method, url, timeout=TIMEOUT, **kwargs)
+        response: HTTPResponse = session.request(method, url, timeout=timeouts(), **kwargs)
     except requests.RequestException as exc:
         raise PaymentProviderError(_("PayPal could not be reached."), code="unreachable") from exc
     return response

@@ -4,6 +4,7 @@ leb only ever sees session ids and amounts."""
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import stripe
@@ -33,15 +34,48 @@ if TYPE_CHECKING:
 
     from ..models import PaymentAttempt
 
-# Tests point the SDK at a fake HTTP client; production uses the SDK's default.
+# Tests may point the SDK at a fake HTTP client; production uses `requests`
+# with the configured timeouts.
 http_client: stripe.HTTPClient | None = None
+DEFAULT_API_BASE = "https://api.stripe.com"
+
+
+@cache
+def _requests_client(connect: float, read: float) -> stripe.HTTPClient:
+    # One per pair of timeouts: it keeps its connections open between calls.
+    return stripe.RequestsClient(timeout=(connect, read))
+
+
+def timeouts() -> tuple[float, float]:
+    """(connect, read) seconds for a provider call, from the settings."""
+    return (
+        float(getattr(settings, "PAYMENT_CONNECT_TIMEOUT", 5)),
+        float(getattr(settings, "PAYMENT_READ_TIMEOUT", 30)),
+    )
 
 
 def client() -> stripe.StripeClient:
     api_key = str(getattr(settings, "STRIPE_SECRET_KEY", ""))
     if not api_key:
         raise PaymentProviderError(_("Card payments are not configured."), code="not_configured")
-    return stripe.StripeClient(api_key, http_client=http_client, max_network_retries=2)
+    base = str(getattr(settings, "STRIPE_API_BASE", "") or DEFAULT_API_BASE).rstrip("/")
+    # The SDK tries twice more after a timeout, a dropped connection or a 5xx,
+    # with the same idempotency key: Stripe answers a repeat with the first result.
+    return stripe.StripeClient(
+        api_key,
+        http_client=http_client or _requests_client(*timeouts()),
+        max_network_retries=2,
+        base_addresses={"api": base},
+    )
+
+
+def _field(obj: Any, name: str) -> str:
+    """A field Stripe must have sent; a 200 without it is not an answer."""
+    data = obj.to_dict() if isinstance(obj, stripe.StripeObject) else obj
+    value = data.get(name) if isinstance(data, dict) else None
+    if not value:
+        raise PaymentProviderError(f"Stripe answered without {name!r}", code="bad_answer")
+    return str(value)
 
 
 def session_outcome(session: Any) -> Outcome:
@@ -104,8 +138,9 @@ class StripeProvider(PaymentProvider):
             )
         except stripe.StripeError as exc:
             raise PaymentProviderError(str(exc.user_message or exc)) from exc
-        attempt.provider_reference = session.id
-        return str(session.url)
+        url = _field(session, "url")
+        attempt.provider_reference = _field(session, "id")
+        return url
 
     def parse_webhook(self, request: HttpRequest) -> WebhookEvent:
         secret = str(getattr(settings, "STRIPE_WEBHOOK_SECRET", ""))
@@ -174,7 +209,11 @@ class StripeProvider(PaymentProvider):
             )
         except stripe.StripeError as exc:
             raise PaymentProviderError(str(exc)) from exc
-        return str(refund.id)
+        refund_id = _field(refund, "id")
+        status = refund.to_dict().get("status")
+        if status in ("failed", "canceled"):
+            raise PaymentProviderError(f"Stripe refund {refund_id}: {status}")
+        return refund_id
 
     # --- Saved cards (Checkout in setup mode) and off-session charges ---------
 
@@ -211,7 +250,7 @@ class StripeProvider(PaymentProvider):
             )
         except stripe.StripeError as exc:
             raise PaymentProviderError(str(exc.user_message or exc)) from exc
-        return SetupStart(redirect_url=str(session.url), reference=str(session.id))
+        return SetupStart(redirect_url=_field(session, "url"), reference=_field(session, "id"))
 
     def finish_setup(self, reference: str) -> SavedCard | None:
         try:
@@ -289,8 +328,9 @@ class StripeProvider(PaymentProvider):
             )
         except stripe.StripeError as exc:
             raise PaymentProviderError(str(exc.user_message or exc)) from exc
-        attempt.provider_reference = str(intent.id)
-        attempt.provider_data = {**attempt.provider_data, "payment_intent": str(intent.id)}
+        intent_id = _field(intent, "id")
+        attempt.provider_reference = intent_id
+        attempt.provider_data = {**attempt.provider_data, "payment_intent": intent_id}
         return intent_outcome(intent.to_dict())
 
     def detach_saved(self, *, customer_reference: str, method_reference: str) -> None:
