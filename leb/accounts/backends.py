@@ -24,6 +24,19 @@ def find_user(identifier: str) -> Any | None:
     return user_model.objects.filter(profile__phone=phone).first()
 
 
+def lockout_identifier(identifier: str) -> str:
+    """What sign-in failures are counted against: the account's identifier in
+    one spelling, so "+852 9400 0001", "0085294000001" and "9400 0001" share
+    one count (and one lock) rather than each getting five tries."""
+    identifier = (identifier or "").strip()
+    if "@" in identifier:
+        return identifier.lower()
+    try:
+        return normalize_msisdn(identifier)
+    except ValidationError:
+        return identifier.lower()
+
+
 class EmailOrPhoneBackend(ModelBackend):
     """Sign in with an email address or a mobile number and a password."""
 

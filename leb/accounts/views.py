@@ -42,6 +42,7 @@ from .actions import (
     do_verify_email,
     do_verify_phone,
 )
+from .backends import lockout_identifier
 from .forms import (
     LoginForm,
     OTPForm,
@@ -116,7 +117,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         now = clock.now()
-        identifier = (request.POST.get("identifier") or "").strip().lower()
+        identifier = lockout_identifier(request.POST.get("identifier") or "")
         keys = [f"id:{identifier}", f"ip:{client_ip(request)}"]
         remaining = locked_for("login", keys, now)
         if remaining:

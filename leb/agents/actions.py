@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -89,6 +90,17 @@ logger = logging.getLogger(__name__)
 
 PROVIDER = "agent"
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out over the phone
+EXTERNAL_ID_MAX = 64
+# Visible ASCII, inner spaces allowed (the rule of /api/v1's Idempotency-Key):
+# no control or invisible characters, no lookalikes of another id.
+EXTERNAL_ID_RE = re.compile(f"[!-~]([ -~]{{0,{EXTERNAL_ID_MAX - 2}}}[!-~])?")
+# A plan's code is a slug (catalog.Plan.code); anything else names no plan.
+PLAN_CODE_RE = re.compile(r"[-a-zA-Z0-9_]{1,40}")
+# An agent top-up's id (uuid4 hex) and an API key's id (lak_ and 16 hex): any
+# other text names none, and is never sent to the database (PostgreSQL refuses
+# a NUL in a query).
+PUBLIC_ID_RE = re.compile(r"[0-9a-f]{32}")
+KEY_ID_RE = re.compile(r"lak_[0-9a-f]{16}")
 OPEN = (AgentTopUpStatus.CREATED, AgentTopUpStatus.CONFIRMED, AgentTopUpStatus.COMPLETED)
 
 
@@ -514,6 +526,32 @@ class AgentQuote:
         return self.quote.price - self.wholesale
 
 
+def check_external_id(external_id: str) -> str:
+    """The external id as stored, or AgentRefused(external_id_invalid)."""
+    external_id = (external_id or "").strip()
+    if not EXTERNAL_ID_RE.fullmatch(external_id):
+        raise AgentRefused(
+            _(
+                "external_id must be 1 to %(max)d letters, digits, punctuation or inner "
+                "spaces (ASCII)."
+            ),
+            "external_id_invalid",
+            max=EXTERNAL_ID_MAX,
+        )
+    return external_id
+
+
+def check_plan_code(plan_code: str) -> str:
+    """A plan code's shape (a slug), or AgentRefused(plan_code_invalid): input
+    that can name no plan is bad input, refused before anything is written."""
+    if not isinstance(plan_code, str) or not PLAN_CODE_RE.fullmatch(plan_code):
+        raise AgentRefused(
+            _("This is not a plan code: give the code of a plan, e.g. hk-30."),
+            "plan_code_invalid",
+        )
+    return plan_code
+
+
 def find_line(msisdn: str) -> Line:
     try:
         number = normalize_msisdn(msisdn)
@@ -562,6 +600,7 @@ def quote_for_agent(
     """What the agent would pay; writes nothing. Raises AgentRefused."""
     now = now or clock.now()
     line = find_line(msisdn)
+    check_plan_code(plan_code)
     try:
         return _priced(agent, line, plan_code, now)
     except _Declined as exc:
@@ -744,12 +783,11 @@ def do_create_agent_topup(
     it raises AgentRefused with the reason as its code and writes nothing.
     Bad input (number, unknown line) raises AgentRefused and writes nothing."""
     now = now or clock.now()
-    external_id = (external_id or "").strip()
-    if not 1 <= len(external_id) <= 64:
-        raise AgentRefused(_("external_id must have 1 to 64 characters."), "external_id_invalid")
+    external_id = check_external_id(external_id)
     if mode not in TopUpMode.values:
         raise AgentRefused(_("mode must be instant or two_step."), "mode_invalid")
     line = find_line(msisdn)
+    check_plan_code(plan_code)
     digest = _request_hash(
         msisdn=line.msisdn, plan_code=plan_code, mode=mode, allow_repeat=allow_repeat
     )
@@ -908,6 +946,8 @@ def do_confirm_agent_topup(
     """Complete a two-step top-up before it expires. Confirming a completed
     one returns it; an expired one comes back with status expired."""
     now = now or clock.now()
+    if not PUBLIC_ID_RE.fullmatch(public_id or ""):
+        raise AgentRefused(_("There is no such top-up."), "not_found", status=404)
     agent = _lock_agent(agent.pk)
     topup = (
         AgentTopUp.objects.select_for_update(of=("self",))

@@ -20,7 +20,9 @@ from leb.common.problems import Problem
 
 from . import queries
 from .actions import (
+    PUBLIC_ID_RE,
     AgentRefused,
+    check_external_id,
     do_confirm_agent_topup,
     do_create_agent_topup,
     quote_for_agent,
@@ -140,20 +142,18 @@ def confirm_topup(request: HttpRequest, topup_id: str) -> Any:
 
 @api.get("/topups/{topup_id}", response={200: TopUpOut, **ERRORS}, summary="One top-up")
 def get_topup(request: HttpRequest, topup_id: str) -> Any:
+    if not PUBLIC_ID_RE.fullmatch(topup_id):
+        raise Problem(404, "not_found", _("There is no such top-up."))
     return topup_out(_own_topup(request, public_id=topup_id))
 
 
 @api.get("/topups", response={200: TopUpOut, **ERRORS}, summary="A top-up by your external id")
 def find_topup(request: HttpRequest, external_id: str = "") -> Any:
     """Learn the outcome of a request whose answer you did not receive."""
-    if not 1 <= len(external_id) <= 64:
-        message = _("Give external_id (1 to 64 characters).")
-        raise Problem(
-            422,
-            "external_id_invalid",
-            message,
-            errors=[{"field": "external_id", "message": message, "code": "external_id_invalid"}],
-        )
+    try:
+        external_id = check_external_id(external_id)
+    except AgentRefused as exc:
+        raise _field_problem("external_id", "external_id_invalid", exc.messages[0]) from None
     return topup_out(_own_topup(request, external_id=external_id))
 
 

@@ -25,6 +25,9 @@ from leb.receipts.queries import guest_path, verify_path
 
 from . import queries
 from .actions import (
+    KEY_ID_RE,
+    PLAN_CODE_RE,
+    PUBLIC_ID_RE,
     AgentQuote,
     AgentRefused,
     do_create_api_key,
@@ -205,7 +208,9 @@ def sell_quote(
         return _link_problem(request, member, _expired_message())
     except TokenInvalid:
         return _link_problem(request, member, _invalid_message())
-    plan = Plan.objects.filter(code=plan_code[:40]).first()
+    plan = (
+        Plan.objects.filter(code=plan_code).first() if PLAN_CODE_RE.fullmatch(plan_code) else None
+    )
     page: dict[str, Any] = {"token": token, "line": line, "plan": plan}
     now = clock.now()
     if request.method != "POST":
@@ -274,8 +279,10 @@ def sell_quote(
 def sale(request: HttpRequest, member: AgentMember, public_id: str) -> HttpResponse:
     topup = (
         AgentTopUp.objects.select_related("agent", "order__line__phone_number", "order__plan")
-        .filter(agent=member.agent, public_id=public_id[:32])
+        .filter(agent=member.agent, public_id=public_id)
         .first()
+        if PUBLIC_ID_RE.fullmatch(public_id)
+        else None
     )
     if topup is None:
         # Another agent's sale looks exactly like one that does not exist.
@@ -393,8 +400,10 @@ def _key_state(key: AgentApiKey, now: Any) -> str:
 def _own_key(member: AgentMember, key_id: str) -> AgentApiKey:
     key = (
         AgentApiKey.objects.select_related("agent")
-        .filter(agent=member.agent, key_id=key_id[:40])
+        .filter(agent=member.agent, key_id=key_id)
         .first()
+        if KEY_ID_RE.fullmatch(key_id)
+        else None
     )
     if key is None:
         raise Http404
