@@ -67,7 +67,11 @@ def test_a_signed_in_user_opens_a_ticket_about_their_line(
 
 
 def test_a_guest_opens_a_ticket_with_an_email_and_gets_a_private_link(
-    client: Client, db: Any, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+    client: Client,
+    db: Any,
+    frozen_now: None,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     # given a visitor without an account
     # when
