@@ -161,7 +161,6 @@ def texted_code() -> str:
 
 
 def test_a_full_run_logs_no_secret(
-    empty_cache: None,
     captured: Captured,
     settings: Any,
     make_line: Callable[..., Any],

@@ -35,7 +35,7 @@ def untouched(line: Any) -> None:
 
 
 def test_web_redemption_waits_then_says_try_again_and_the_retry_redeems_once(
-    make_batch: Callable[..., Any], make_line: Callable[..., Any], ledger_ok: Any, empty_cache: Any
+    make_batch: Callable[..., Any], make_line: Callable[..., Any], ledger_ok: Any
 ) -> None:
     made = make_batch(quantity=1)
     line = make_line()
@@ -65,7 +65,7 @@ def test_web_redemption_waits_then_says_try_again_and_the_retry_redeems_once(
 
 
 def test_api_redemption_is_a_busy_problem_then_succeeds(
-    make_batch: Callable[..., Any], make_line: Callable[..., Any], ledger_ok: Any, empty_cache: Any
+    make_batch: Callable[..., Any], make_line: Callable[..., Any], ledger_ok: Any
 ) -> None:
     made = make_batch(quantity=1)
     line = make_line()
