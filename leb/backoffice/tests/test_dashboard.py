@@ -310,7 +310,7 @@ def test_a_bad_filter_value_on_the_line_list_is_reported(admin_client: Client) -
 def test_the_dashboard_speaks_chinese(admin_client: Client, seeded: Any) -> None:
     page = admin_client.get(INDEX, headers={"accept-language": "zh-hant"}).content.decode()
     assert 'lang="zh-hant"' in page
-    assert "號碼" in page or "线" in page or "線" in page
+    assert "每日增值數" in page and "以表格顯示數據" in page
     assert "Top-ups per day" not in page
 
 

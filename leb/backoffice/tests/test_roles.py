@@ -180,3 +180,19 @@ def test_the_dashboard_shows_each_role_the_figures_its_permissions_allow(
 def test_staff_without_a_role_get_no_dashboard(django_user_model: Any) -> None:
     page = signed_in(staff(django_user_model, None)).get(reverse("admin:index")).content.decode()
     assert "leb-dashboard" not in page
+
+
+@pytest.mark.parametrize("role", (*ROLES, None))
+def test_the_line_story_answers_each_role_as_its_permissions_say(
+    role: str | None, django_user_model: Any, make_line: Callable[..., Any]
+) -> None:
+    # given a line and a member of staff in the role (or in none)
+    line = make_line()
+    client = signed_in(staff(django_user_model, role))
+
+    # when they open the line's story
+    status = client.get(reverse("admin:lines_line_story", args=[line.pk])).status_code
+
+    # then it is served exactly when the role may see lines
+    allowed = role is not None and _allowed(role, "lines.line", "view")
+    assert status == (200 if allowed else 403)
