@@ -44,7 +44,7 @@ def completed_by_day(since: datetime, until: datetime, tz: tzinfo) -> list[DayTo
         _completed(since, until)
         .annotate(day=TruncDate("fulfilled_at", tzinfo=tz))
         .values("day", "currency")
-        .annotate(count=Count("pk"), amount=Sum("price"))
+        .annotate(count=Count("*"), amount=Sum("price"))
         .order_by("day", "currency")
     )
     return [
@@ -58,7 +58,7 @@ def completed_by_channel(since: datetime, until: datetime) -> list[ChannelTotal]
     rows = (
         _completed(since, until)
         .values("channel", "currency")
-        .annotate(count=Count("pk"), amount=Sum("price"))
+        .annotate(count=Count("*"), amount=Sum("price"))
         .order_by("channel", "currency")
     )
     return [
