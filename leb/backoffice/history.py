@@ -638,7 +638,8 @@ def line_story(line: Line, user: Any) -> Story:
             LineEvent.objects.filter(line=line).order_by("-happened_at", "-pk")[: EVENT_LIMIT + 1]
         )
         truncated = len(events) > EVENT_LIMIT
-        events = events[:EVENT_LIMIT]
+        # Oldest first, so that events of the same moment keep the order they were written in.
+        events = events[:EVENT_LIMIT][::-1]
     orders: list[TopUpOrder] = []
     if may_orders:
         sections.append(_("top-up orders"))

@@ -194,6 +194,7 @@ def test_the_story_tells_everything_in_time_order(admin_client: Client, story_li
     order = story_line.orders.order_by("pk").first()
     assert order is not None
     expected_in_order = [
+        "Line created in stock",
         "Activated with number",
         "Payment of HKD\xa050.00 by Card for",
         "Topped up HKD\xa050.00 by Test payment (sandbox), valid until",
