@@ -52,7 +52,8 @@ USE_TZ = True
 USE_I18N = True
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the back office's first page (the dashboard).
+    "leb.backoffice.site.BackOfficeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

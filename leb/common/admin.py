@@ -8,7 +8,8 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision, is_currency
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import formats, timezone, translation
@@ -29,7 +30,25 @@ class ReadOnlyMixin:
         return False
 
 
-class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class FilterErrorsMixin:
+    """A filter in a list's address that cannot be applied (a mistyped date, a
+    field that does not exist) is said on the page: Django's admin otherwise
+    drops it silently and shows the whole list."""
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        try:
+            return super().get_changelist_instance(request)  # type: ignore[misc]
+        except IncorrectLookupParameters as exc:
+            cause = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
+            messages.error(
+                request,
+                _("This filter cannot be applied, so the whole list is shown: %(error)s")
+                % {"error": error_text(cause)},
+            )
+            raise
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, FilterErrorsMixin, admin.ModelAdmin):
     pass
 
 

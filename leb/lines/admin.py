@@ -33,6 +33,7 @@ from leb.audit.audited_admin import AuditedAdmin
 from leb.audit.models import AuditAction
 from leb.common import clock
 from leb.common.admin import (
+    FilterErrorsMixin,
     ReadOnlyAdmin,
     ReadOnlyMixin,
     error_text,
@@ -289,7 +290,7 @@ class LineEventInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Line)
-class LineAdmin(admin.ModelAdmin):
+class LineAdmin(FilterErrorsMixin, admin.ModelAdmin):
     list_display = (
         "iccid",
         "number",
@@ -301,7 +302,7 @@ class LineAdmin(admin.ModelAdmin):
         "balance",
         "owner",
     )
-    list_filter = ("status", "policy", "currency")
+    list_filter = ("status", "policy", "currency", ("terminated_at", admin.DateFieldListFilter))
     list_select_related = ("policy", "phone_number", "owner", "wallet")
     search_fields = ("iccid", "phone_number__msisdn", "owner__username", "owner__email")
     date_hierarchy = "valid_until"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta, tzinfo
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncWeek
 
 from . import lifecycle
 from .identifiers import normalize_msisdn
@@ -61,3 +65,50 @@ def public_line_status(number: str, now: datetime) -> PublicLineStatus | None:
         suspended_from=lifecycle.suspended_from(valid_until, line.policy),
         number_lost_on=lifecycle.terminated_from(valid_until, line.policy),
     )
+
+
+# --- Back-office figures: each is one GROUP BY in the database ------------------
+
+
+def count_by_status() -> dict[str, int]:
+    """Lines per stored status (what the sweep last wrote), every status present."""
+    counts = {status.value: 0 for status in LineStatus}
+    for row in Line.objects.order_by().values("status").annotate(count=Count("pk")):
+        counts[row["status"]] = row["count"]
+    return counts
+
+
+def count_expiring(now: datetime, horizons: Sequence[int]) -> dict[int, int]:
+    """Lines whose validity ends within each horizon (days from `now`), in one
+    query over the partial valid_until index."""
+    horizons = sorted(set(horizons))
+    if not horizons:
+        return {}
+    ends = {days: now + timedelta(days=days) for days in horizons}
+    totals = (
+        Line.objects.exclude(status=LineStatus.TERMINATED)
+        .filter(valid_until__gte=now, valid_until__lt=ends[horizons[-1]])
+        .aggregate(
+            **{f"d{days}": Count("pk", filter=Q(valid_until__lt=end)) for days, end in ends.items()}
+        )
+    )
+    return {days: int(totals[f"d{days}"] or 0) for days in horizons}
+
+
+def count_terminated_by_week(since: datetime, until: datetime, tz: tzinfo) -> dict[date, int]:
+    """Lines terminated (number lost) per week starting Monday in `tz`."""
+    rows = (
+        Line.objects.filter(
+            status=LineStatus.TERMINATED, terminated_at__gte=since, terminated_at__lt=until
+        )
+        .annotate(week=TruncWeek("terminated_at", tzinfo=tz))
+        .order_by()
+        .values("week")
+        .annotate(count=Count("pk"))
+    )
+    found: dict[date, int] = {}
+    for row in rows:
+        week = row["week"]
+        day = week.date() if isinstance(week, datetime) else week
+        found[day] = found.get(day, 0) + row["count"]
+    return found

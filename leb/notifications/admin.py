@@ -5,13 +5,13 @@ import json
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from leb.common.admin import ReadOnlyMixin
+from leb.common.admin import FilterErrorsMixin, ReadOnlyMixin
 
 from .models import Notification, NotificationPreference
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyMixin, FilterErrorsMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "kind",

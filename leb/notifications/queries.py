@@ -1,12 +1,13 @@
-"""Reads for the notification centre."""
+"""Reads for the notification centre, and delivery figures for the back office."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -123,3 +124,26 @@ def centre_entry(row: Notification, now: datetime) -> CentreEntry:
         detail=detail,
         when=when,
     )
+
+
+@dataclass(frozen=True)
+class DeliveryCount:
+    channel: str
+    status: str
+    count: int
+
+
+def delivery_by_channel(
+    kinds: Sequence[str], since: datetime, until: datetime
+) -> list[DeliveryCount]:
+    """Messages of `kinds` queued in [since, until), per channel and status."""
+    rows = (
+        Notification.objects.filter(
+            kind__in=list(kinds), created_at__gte=since, created_at__lt=until
+        )
+        .order_by()
+        .values("channel", "status")
+        .annotate(count=Count("pk"))
+        .order_by("channel", "status")
+    )
+    return [DeliveryCount(row["channel"], row["status"], row["count"]) for row in rows]

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
 from leb.audit.models import AuditAction
-from leb.common.admin import ReadOnlyMixin
+from leb.common.admin import FilterErrorsMixin, ReadOnlyMixin
 
 from .actions import MAX_BODY, do_close, do_reply, staff_actor
 from .models import Ticket, TicketMessage, TicketStatus
@@ -46,7 +46,7 @@ class TicketAdminForm(forms.ModelForm):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(FilterErrorsMixin, admin.ModelAdmin):
     form = TicketAdminForm
     list_display = ("subject", "category", "status", "who", "line", "created_at", "updated_at")
     list_filter = ("status", "category")

@@ -88,7 +88,14 @@ class TopUpOrderAdmin(ReadOnlyAdmin):
         "valid_until_after",
         "refund_due",
     )
-    list_filter = ("status", "channel", "currency", "refund_due", "payment_provider")
+    list_filter = (
+        "status",
+        "channel",
+        "currency",
+        "refund_due",
+        "payment_provider",
+        ("fulfilled_at", admin.DateFieldListFilter),
+    )
     list_select_related = ("line__phone_number", "plan")
     search_fields = (
         "receipt_number",

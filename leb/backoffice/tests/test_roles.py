@@ -127,3 +127,72 @@ def test_only_finance_and_admin_open_the_manual_top_up(
     assert signed_in(staff(django_user_model, SUPPORT)).get(url).status_code == 403
     assert signed_in(staff(django_user_model, FINANCE)).get(url).status_code == 200
     assert signed_in(staff(django_user_model, ADMIN)).get(url).status_code == 200
+
+
+# The dashboard's figures and the list each links to: a role sees a figure
+# exactly when it may open that list; revenue also needs the books.
+DASHBOARD_FIGURES = {
+    "topups-per-day": "topups.topuporder",
+    "topups-by-channel": "topups.topuporder",
+    "lines-by-status": "lines.line",
+    "lines-expiring": "lines.line",
+    "lines-lost": "lines.line",
+    "reminder-delivery": "notifications.notification",
+    "payments-attention": "payments.paymentattempt",
+    "tickets-by-age": "support.ticket",
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_dashboard_shows_each_role_the_figures_its_permissions_allow(
+    role: str,
+    django_user_model: Any,
+    make_line: Callable[..., Any],
+    hkd_plan: Any,
+    now: Any,
+) -> None:
+    from leb.backoffice.dashboard import REVENUE_PERMISSION
+    from leb.common import clock
+    from leb.testing import topup
+
+    # given a completed top-up (so there is revenue to show or hide)
+    topup(make_line(), hkd_plan, now=now)
+    client = signed_in(staff(django_user_model, role))
+
+    # when the role opens the back office's first page
+    with clock.frozen(now):
+        page = client.get(reverse("admin:index")).content.decode()
+
+    # then each figure is there exactly when the role may open its list
+    wrong = []
+    for key, label in DASHBOARD_FIGURES.items():
+        shown = f'id="figure-{key}"' in page
+        if shown != _allowed(role, label, "view"):
+            wrong.append(f"{key}: shown={shown}")
+    revenue = 'id="figure-revenue-hkd"' in page
+    if revenue != (REVENUE_PERMISSION in ROLE_PERMISSIONS[role]):
+        wrong.append(f"revenue: shown={revenue}")
+    assert not wrong, "\n".join(wrong)
+    # and the app list is still on the page
+    assert reverse("admin:lines_line_changelist") in page
+
+
+def test_staff_without_a_role_get_no_dashboard(django_user_model: Any) -> None:
+    page = signed_in(staff(django_user_model, None)).get(reverse("admin:index")).content.decode()
+    assert "leb-dashboard" not in page
+
+
+@pytest.mark.parametrize("role", (*ROLES, None))
+def test_the_line_story_answers_each_role_as_its_permissions_say(
+    role: str | None, django_user_model: Any, make_line: Callable[..., Any]
+) -> None:
+    # given a line and a member of staff in the role (or in none)
+    line = make_line()
+    client = signed_in(staff(django_user_model, role))
+
+    # when they open the line's story
+    status = client.get(reverse("admin:lines_line_story", args=[line.pk])).status_code
+
+    # then it is served exactly when the role may see lines
+    allowed = role is not None and _allowed(role, "lines.line", "view")
+    assert status == (200 if allowed else 403)
