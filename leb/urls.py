@@ -8,6 +8,8 @@ admin.site.site_header = _("leb back office")
 admin.site.site_title = _("leb back office")
 admin.site.index_title = _("Lines, top-ups and the books")
 
+handler404 = "leb.common.problems.not_found"
+
 urlpatterns = [
     path("ops/", admin.site.urls),
     path("healthz", observability.healthz, name="healthz"),

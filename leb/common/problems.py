@@ -233,6 +233,21 @@ def _on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
     return problem_response(404, "not_found", _("Not found."))
 
 
+# Where the answers are problem documents, an address no operation has is too.
+API_PREFIXES = ("/api/v1/", "/agent/v1/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's handler404: under an API prefix the APIs' own 404 problem
+    (a client parsing problem+json must not get the site's HTML page), any
+    other address the site's page."""
+    if request.path.startswith(API_PREFIXES):
+        return problem_response(404, "not_found", _("Not found."))
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception or Http404())
+
+
 def _on_exception(request: HttpRequest, exc: Exception) -> HttpResponse:
     from .transactions import database_busy
 
