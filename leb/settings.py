@@ -170,6 +170,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "leb.accounts.validators.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
 ]
 # Cookies travel over https only outside debug mode (docs/deployment.md, "HTTPS").
 SESSION_COOKIE_HTTPONLY = True
