@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001
 """A password has at most 128 characters: a longer one is refused clearly,
 in the visitor's language, and no account is made."""
 
