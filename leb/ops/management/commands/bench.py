@@ -372,7 +372,10 @@ class Command(BaseCommand):
         # `leb bench all`: a database migrated once, copied for each benchmark.
         self.template: str | None = None
         if options["bench"] == "all":
-            self.every(options)
+            try:
+                self.every(options)
+            except BenchError as exc:
+                raise CommandError(str(exc)) from exc
             return
         self.run_bench(options["bench"], options)
 
