@@ -74,13 +74,7 @@ def seed(lines: int, clients: int = 1, database_url: str | None = None) -> Seede
     started = time.monotonic()
     now = clock.now()
     fulfil.ensure_catalog(now)
-    chunks = procs.split(list(range(lines)), clients)
-    jobs = [(chunk[0], len(chunk), now.isoformat()) for chunk in chunks if chunk]
-    if database_url is None or clients == 1:
-        procs.run_in_process(fulfil.seed_job, jobs)
-    else:
-        connection.close()
-        procs.run_workers(database_url, "leb.ops.bench.fulfil:seed_job", jobs)
+    line_ids = fulfil.seed_active_lines(lines, clients, database_url, now)
     agent = do_create_agent(
         actor="bench",
         now=now,
@@ -101,7 +95,7 @@ def seed(lines: int, clients: int = 1, database_url: str | None = None) -> Seede
     do_approve_deposit(deposit, staff=_staff("bench-approver"), now=now)
     key = do_create_api_key(agent, actor="bench", label="bench", now=now)
     msisdns = list(
-        Line.objects.filter(pk__in=fulfil.bench_line_ids(lines))
+        Line.objects.filter(pk__in=line_ids)
         .order_by("pk")
         .values_list("phone_number__msisdn", flat=True)
     )

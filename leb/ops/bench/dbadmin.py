@@ -23,7 +23,11 @@ BENCH_DATABASES = (
     "leb_bench_sweep",
     "leb_bench_agents",
     "leb_pgbench_agents",
+    "leb_bench_http",
+    # `leb bench all`: migrated once, then copied for each benchmark.
+    "leb_bench_template",
 )
+TEMPLATE_DATABASE = "leb_bench_template"
 
 
 def parse(database_url: str) -> dict[str, Any]:
@@ -63,8 +67,23 @@ def _admin_connection(database_url: str) -> Any:
     )
 
 
-def recreate_postgres(database_url: str) -> None:
-    """Drop and create the (benchmark) database `database_url` names."""
+def recreate_postgres(database_url: str, template: str | None = None) -> None:
+    """Drop and create the (benchmark) database `database_url` names, empty
+    or as a copy of the benchmark database `template`."""
+    name = parse(database_url)["NAME"]
+    if name not in BENCH_DATABASES or (template is not None and template not in BENCH_DATABASES):
+        raise BenchError(
+            f"refusing to drop database {name!r}: benchmarks only use {BENCH_DATABASES}"
+        )
+    with _admin_connection(database_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if template:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        else:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_postgres(database_url: str) -> None:
     name = parse(database_url)["NAME"]
     if name not in BENCH_DATABASES:
         raise BenchError(
@@ -72,7 +91,6 @@ def recreate_postgres(database_url: str) -> None:
         )
     with _admin_connection(database_url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def postgres_database_exists(database_url: str) -> bool:
@@ -97,11 +115,16 @@ def recreate_sqlite(database_url: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def fresh_database(database_url: str) -> None:
+def fresh_database(database_url: str, template: str | None = None) -> None:
     """An empty, migrated database. Migrations run in a child process that
-    Django was set up for `database_url` from the start."""
+    Django was set up for `database_url` from the start. On PostgreSQL with
+    `template` (a database migrated the same way in this run), the database
+    is a copy of it instead, which takes a second instead of a migration."""
     if is_sqlite(database_url):
         recreate_sqlite(database_url)
+    elif template:
+        recreate_postgres(database_url, template)
+        return
     else:
         recreate_postgres(database_url)
     call_in_child(database_url, "leb.ops.bench.procs:migrate")

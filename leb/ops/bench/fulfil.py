@@ -144,6 +144,22 @@ def seed_job(job: tuple[int, int, str], start: Callable[[], None]) -> int:
     return seed_lines(first, count, datetime.fromisoformat(now))
 
 
+def seed_active_lines(
+    lines: int, clients: int = 1, database_url: str | None = None, now: datetime | None = None
+) -> list[int]:
+    """Lines 0..lines-1 through the line actions (by `clients` processes
+    when `database_url` is given); returns the ids of the first `lines`."""
+    now = now or clock.now()
+    chunks = procs.split(list(range(lines)), clients)
+    jobs = [(chunk[0], len(chunk), now.isoformat()) for chunk in chunks if chunk]
+    if database_url is None or clients == 1:
+        procs.run_in_process(seed_job, jobs)
+    else:
+        connection.close()
+        procs.run_workers(database_url, "leb.ops.bench.fulfil:seed_job", jobs)
+    return bench_line_ids(lines)
+
+
 def bench_line_ids(count: int) -> list[int]:
     return list(
         Line.objects.filter(iccid__startswith=ICCID_PREFIX, status=LineStatus.ACTIVE)

@@ -1,4 +1,5 @@
-"""`leb bench fulfil`, `sweep`, `reminders` and `agents`: see docs/performance.md.
+"""`leb bench fulfil`, `sweep`, `reminders`, `agents`, `http` and `all`: see
+docs/performance.md.
 
 The command itself never touches the benchmark database through Django: it
 creates the database, then runs migrations, seeding and timing in spawned
@@ -12,14 +13,15 @@ import dataclasses
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leb.ops.bench import dbadmin, loadgen
-from leb.ops.bench.procs import BenchError, call_in_child
+from leb.ops.bench import cpu, dbadmin, loadgen, scenarios
+from leb.ops.bench.procs import SECRET_KEY_VARIABLE, BenchError, call_in_child
 
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/leb_bench"
 SPREAD_GOAL = 0.5
@@ -34,6 +36,33 @@ AGENTS_PGBENCH_DATABASE = "leb_pgbench_agents"
 AGENTS_HOT_GOAL = 0.25
 AGENTS_HTTP_RATE_GOAL = 500.0
 AGENTS_HTTP_P99_GOAL_MS = 100.0
+HTTP_DATABASE = "leb_bench_http"
+QUICK_CHECK = "quick-check"
+TOPUP = "topup"
+HTTP_SCENARIOS = {
+    QUICK_CHECK: (scenarios.QUICK_CHECK, "quick checks", "quick check"),
+    TOPUP: (scenarios.API_TOPUP, "top-ups", "top-up"),
+}
+HTTP_RATE_GOALS = {QUICK_CHECK: 1000.0, TOPUP: 300.0}
+HTTP_P99_GOAL_MS = 50.0
+# The setting that rate-limits the quick check per client address.
+LINE_CHECK_RATE_VARIABLE = "LEB_API_LINE_CHECK_RATE"
+BENCHES = ("fulfil", "sweep", "reminders", "agents", "http")
+# `leb bench all --quick`: each bench small, the whole run a few minutes.
+QUICK: dict[str, list[str]] = {
+    "fulfil": ["--clients", "2", "--orders", "50", "--pgbench-seconds", "3"],
+    "sweep": ["--lines", "20000", "--due", "500", "--compare-lines", "2000"],
+    "reminders": ["--lines", "20000", "--due", "1000", "--compare-lines", "0"],
+    "agents": [
+        *("--clients", "2", "--seconds", "3", "--lines", "50", "--pgbench-seconds", "3"),
+        *("--http-seconds", "3", "--http-warmup", "1", "--http-connections", "8"),
+        *("--web-workers", "2"),
+    ],
+    "http": [
+        *("--seconds", "3", "--warmup", "1", "--lines", "100", "--connections", "8"),
+        *("--web-workers", "2"),
+    ],
+}
 
 
 def _positive(value: str) -> int:
@@ -71,6 +100,78 @@ def _environment(**values: str) -> Iterator[None]:
 def _verdict(value: float, goal: float, *, below: bool = False) -> str:
     met = value < goal if below else value >= goal
     return "met" if met else "MISSED"
+
+
+@dataclasses.dataclass
+class SummaryRow:
+    bench: str
+    figure: str
+    ratio: str
+    goal: str
+    verdict: str
+
+
+def render_summary(rows: list[SummaryRow]) -> list[str]:
+    """The table `leb bench all` ends with, one line per figure."""
+    header = SummaryRow("bench", "figure", "ratio", "goal", "verdict")
+    table = [header, *rows]
+    widths = [
+        max(len(getattr(row, name)) for row in table)
+        for name in ("bench", "figure", "ratio", "goal")
+    ]
+    lines = []
+    for row in table:
+        cells = [row.bench, row.figure, row.ratio, row.goal]
+        lines.append(
+            "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+            + "  "
+            + row.verdict
+        )
+    lines.insert(1, "-" * len(lines[0]))
+    return lines
+
+
+def _cores(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def describe_cpu(report: cpu.CpuReport | None, completed: int, noun: str) -> list[str]:
+    """What the CPU samples of the timed window say: cores busy per group,
+    CPU time per operation, and what limits the rate."""
+    if report is None:
+        return ["CPU: not sampled (no /proc on this system)"]
+    groups = ", ".join(f"{name} {_cores(value)}" for name, value in report.groups.items())
+    lines = [
+        f"CPU in the timed window (cores busy, of {report.cores}): {groups}, other work on "
+        f"the machine {_cores(report.others)}; the whole machine {_cores(report.machine)}"
+    ]
+    if completed:
+        per = ", ".join(
+            f"{name} {value * report.seconds / completed * 1000:.1f} ms"
+            for name, value in report.groups.items()
+        )
+        ours_ms = report.ours * report.seconds / completed * 1000
+        ceiling = report.cores * 1000 / ours_ms if ours_ms else 0.0
+        lines.append(
+            f"CPU per {noun}: {per}; at that cost the {report.cores} cores, with nothing else "
+            f"running, would make at most {ceiling:,.0f} {noun}s/s"
+        )
+    busiest = max(report.groups, key=lambda name: report.groups[name], default="")
+    if report.machine >= 0.9 * report.cores:
+        reason = (
+            f"limit: CPU. The {report.cores} cores were busy ({_cores(report.machine)}); "
+            f"{busiest} used the most ({_cores(report.groups.get(busiest, 0.0))})"
+        )
+        if report.others >= 0.25:
+            reason += f", and other work on the machine took {_cores(report.others)}"
+    else:
+        idle = report.cores - report.machine
+        reason = (
+            f"limit: not the CPU ({_cores(idle)} cores idle): operations wait for each "
+            "other or for the database (locks, commits, round trips)"
+        )
+    lines.append(reason)
+    return lines
 
 
 class Command(BaseCommand):
@@ -205,18 +306,97 @@ class Command(BaseCommand):
         )
         agents.add_argument("--no-http", action="store_true", help="skip the HTTP phase")
 
+        web = sub.add_parser(
+            "http",
+            help="the public quick check and a whole API top-up paid at the sandbox, through "
+            "gunicorn, beside the same operations called in process",
+        )
+        web.add_argument(
+            "--database-url",
+            default=DEFAULT_SERVER,
+            help=f"PostgreSQL server (the database used is always {HTTP_DATABASE}) or "
+            "sqlite:///path (a file whose name contains 'bench', recreated)",
+        )
+        web.add_argument(
+            "--scenario",
+            choices=[*HTTP_SCENARIOS, "all"],
+            default="all",
+            help="quick-check, topup or all (default)",
+        )
+        web.add_argument(
+            "--seconds", type=float, default=15.0, help="timed window of each scenario"
+        )
+        web.add_argument(
+            "--warmup", type=float, default=3.0, help="seconds of load before the window"
+        )
+        web.add_argument(
+            "--connections",
+            type=_positive,
+            default=16,
+            help="concurrent keep-alive connections of the load generator",
+        )
+        web.add_argument(
+            "--processes",
+            type=_positive,
+            default=2,
+            help="load generator processes the connections are spread over, and the "
+            "service layer's client processes",
+        )
+        web.add_argument(
+            "--web-workers", type=_positive, default=4, help="gunicorn worker processes"
+        )
+        web.add_argument(
+            "--web-threads", type=_positive, default=2, help="threads per gunicorn worker"
+        )
+        web.add_argument(
+            "--lines", type=_positive, default=2000, help="lines the numbers are taken from"
+        )
+
+        every = sub.add_parser(
+            "all",
+            help="every benchmark one after another, then a summary table (PostgreSQL)",
+        )
+        every.add_argument(
+            "--database-url",
+            default=DEFAULT_SERVER,
+            help="the PostgreSQL server every benchmark uses (each its own databases)",
+        )
+        every.add_argument(
+            "--quick",
+            action="store_true",
+            help="small parameters (docs/performance.md), a few minutes in all",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        self.summary: list[SummaryRow] = []
+        # `leb bench all`: a database migrated once, copied for each benchmark.
+        self.template: str | None = None
+        if options["bench"] == "all":
+            try:
+                self.every(options)
+            except BenchError as exc:
+                raise CommandError(str(exc)) from exc
+            return
+        self.run_bench(options["bench"], options)
+
+    def run_bench(self, bench: str, options: dict[str, Any]) -> None:
+        runs: dict[str, Callable[[dict[str, Any]], None]] = {
+            "fulfil": self.fulfil,
+            "sweep": self.sweep,
+            "reminders": self.reminders,
+            "agents": self.agents,
+            "http": self.http,
+        }
         try:
-            if options["bench"] == "fulfil":
-                self.fulfil(options)
-            elif options["bench"] == "agents":
-                self.agents(options)
-            elif options["bench"] == "reminders":
-                self.reminders(options)
-            else:
-                self.sweep(options)
+            runs[bench](options)
         except BenchError as exc:
             raise CommandError(str(exc)) from exc
+
+    def fresh_database(self, url: str) -> None:
+        dbadmin.fresh_database(url, None if dbadmin.is_sqlite(url) else self.template)
+
+    def row(self, bench: str, figure: str, ratio: str, goal: str, verdict: str) -> None:
+        self.summary.append(SummaryRow(bench, figure, ratio, goal, verdict))
 
     def say(self, message: str = "") -> None:
         self.stdout.write(message)
@@ -239,7 +419,7 @@ class Command(BaseCommand):
             server = f"SQLite {sqlite3.sqlite_version}"
         else:
             server = f"PostgreSQL {dbadmin.postgres_version(database_url)}"
-        self.say(f"machine: {_machine()}; {server}")
+        self.say(f"machine: {_machine()}; {server}; load average {load_average()}")
 
     # --- fulfil ---------------------------------------------------------------
 
@@ -255,7 +435,7 @@ class Command(BaseCommand):
             self.say("reusing leb_bench")
         else:
             self.say("creating and migrating the benchmark database")
-            dbadmin.fresh_database(url)
+            self.fresh_database(url)
         result = call_in_child(url, "leb.ops.bench.fulfil:run_verbose", orders, clients, url)
         self.say("")
         self.say(f"seeding: {result.seed_seconds:.1f} s (not timed below)")
@@ -279,6 +459,14 @@ class Command(BaseCommand):
                 f"transactions per order through {driver}: {raw.rate:,.0f} orders/s; "
                 f"ORM/raw = {ratio:.2f}{goal}"
             )
+            if sqlite:
+                self.row(
+                    f"fulfil {raw.name}",
+                    f"{orm.rate:,.0f} orders/s",
+                    f"{ratio:.2f} x raw sqlite3",
+                    f">= {SQLITE_GOAL} x raw",
+                    _verdict(ratio, SQLITE_GOAL),
+                )
         if not sqlite and not options["no_pgbench"]:
             self.say("")
             self.say(
@@ -292,6 +480,14 @@ class Command(BaseCommand):
                 f"spread/pgbench = {spread:.3f} (goal >= {SPREAD_GOAL}: {_verdict(spread, SPREAD_GOAL)})"
             )
             self.say(f"   hot/pgbench = {hot:.3f} (goal >= {HOT_GOAL}: {_verdict(hot, HOT_GOAL)})")
+            for name, share, wanted in (("spread", spread, SPREAD_GOAL), ("hot", hot, HOT_GOAL)):
+                self.row(
+                    f"fulfil {name}",
+                    f"{result.phase(name).rate:,.0f} orders/s ({clients} clients)",
+                    f"{share:.3f} x pgbench",
+                    f">= {wanted} x pgbench",
+                    _verdict(share, wanted),
+                )
             for raw in result.raw:
                 self.say(
                     f"{raw.name:>6} raw/pgbench = {raw.rate / pgbench.tps:.3f} (for reference)"
@@ -308,6 +504,14 @@ class Command(BaseCommand):
         if not ok:
             raise CommandError(f"ledger verify on the benchmark database: FAILED; {summary}")
         self.say(f"ledger verify on the benchmark database: OK; {summary}")
+
+    def _size_ratio(self, results: list[Any]) -> str:
+        if len(results) == 2 and results[1].seconds:
+            return (
+                f"{results[0].seconds / results[1].seconds:.2f} x for "
+                f"{results[0].lines / results[1].lines:.0f} x the lines"
+            )
+        return "-"
 
     # --- sweep ------------------------------------------------------------------
 
@@ -328,7 +532,7 @@ class Command(BaseCommand):
         results = []
         for size in sizes:
             self.say(f"creating and migrating the benchmark database for {size:,} lines")
-            dbadmin.fresh_database(url)
+            self.fresh_database(url)
             result = call_in_child(url, "leb.ops.bench.sweep:run_verbose", size, due, workers, url)
             results.append(result)
             self.say("")
@@ -368,11 +572,18 @@ class Command(BaseCommand):
             )
         first = results[0]
         verdict = _verdict(first.seconds, SWEEP_GOAL_SECONDS, below=True)
-        if first.vendor != "postgresql" or (first.lines, first.due) != (1_000_000, 10_000):
-            verdict += " (the goal is set for 10,000 due among 1,000,000 on PostgreSQL)"
+        scaled = first.vendor != "postgresql" or (first.lines, first.due) != (1_000_000, 10_000)
         self.say(
             f"goal: < {SWEEP_GOAL_SECONDS:.0f} s for {first.due:,} due among {first.lines:,}: "
             f"{first.seconds:.3f} s, {verdict}"
+            + (" (the goal is set for 10,000 due among 1,000,000 on PostgreSQL)" if scaled else "")
+        )
+        self.row(
+            "sweep",
+            f"{first.seconds:.3f} s for {first.due:,} due of {first.lines:,} ({workers} worker(s))",
+            self._size_ratio(results),
+            "< 1 s for 10,000 due of 1,000,000",
+            verdict + (" (smaller run)" if scaled else ""),
         )
         # On a small table where many lines are due a sequential scan is the
         # right plan; among many lines the sweep must go through the index.
@@ -394,7 +605,7 @@ class Command(BaseCommand):
         results = []
         for size in sizes:
             self.say(f"creating and migrating the benchmark database for {size:,} lines")
-            dbadmin.fresh_database(url)
+            self.fresh_database(url)
             result = call_in_child(url, "leb.ops.bench.reminders:run_verbose", size, due)
             results.append(result)
             self.say("")
@@ -431,11 +642,18 @@ class Command(BaseCommand):
             )
         first = results[0]
         verdict = _verdict(first.seconds, REMINDERS_GOAL_SECONDS, below=True)
-        if first.vendor != "postgresql" or (first.lines, first.due) != (1_000_000, 100_000):
-            verdict += " (the goal is set for 100,000 due among 1,000,000 on PostgreSQL)"
+        scaled = first.vendor != "postgresql" or (first.lines, first.due) != (1_000_000, 100_000)
         self.say(
             f"goal: < {REMINDERS_GOAL_SECONDS:.0f} s for {first.due:,} due among "
             f"{first.lines:,}: {first.seconds:.3f} s, {verdict}"
+            + (" (the goal is set for 100,000 due among 1,000,000 on PostgreSQL)" if scaled else "")
+        )
+        self.row(
+            "reminders",
+            f"{first.seconds:.3f} s for {first.due:,} due of {first.lines:,}",
+            self._size_ratio(results),
+            "< 10 s for 100,000 due of 1,000,000",
+            verdict + (" (smaller run)" if scaled else ""),
         )
         if first.lines >= 10 * first.due and not first.uses_valid_until_index:
             raise CommandError("the scan's lines query does not use lines_line_valid_until_idx")
@@ -452,7 +670,7 @@ class Command(BaseCommand):
         if sqlite and (options["clients"] or 1) != 1:
             self.say("SQLite: one service-layer client (writers serialise on the database lock)")
         self.say("creating and migrating the benchmark database")
-        dbadmin.fresh_database(url)
+        self.fresh_database(url)
         # The key secrets derive from the pepper: the seeding child and the
         # server must share it (each benchmark process has its own secret key).
         pepper = secrets.token_urlsafe(32)
@@ -498,13 +716,20 @@ class Command(BaseCommand):
                 f"hot float/pgbench = {hot:.3f} "
                 f"(goal >= {AGENTS_HOT_GOAL}: {_verdict(hot, AGENTS_HOT_GOAL)})"
             )
+            self.row(
+                "agents",
+                f"{service.rate:,.1f} top-ups/s on one float ({clients} clients)",
+                f"{hot:.3f} x pgbench",
+                f">= {AGENTS_HOT_GOAL} x pgbench",
+                _verdict(hot, AGENTS_HOT_GOAL),
+            )
         expected = {service.tag: service.external_ids}
         if not options["no_http"]:
             http = self._agents_http(url, pepper, seeded, options)
-            expected[http.tag] = http.sold
+            expected[http.tag] = http.done
             self.say("")
             self.say(
-                f"HTTP: {http.created} signed top-ups in {http.seconds:.0f} s = {http.rate:,.1f}/s "
+                f"HTTP: {http.completed} signed top-ups in {http.seconds:.0f} s = {http.rate:,.1f}/s "
                 f"({http.connections} connections from {http.processes} load generator "
                 f"process(es); gunicorn {options['web_workers']} workers x "
                 f"{options['web_threads']} threads); latency p50 {http.p50_ms:.1f} ms, "
@@ -518,6 +743,13 @@ class Command(BaseCommand):
             self.say(
                 f"goal: >= {AGENTS_HTTP_RATE_GOAL:.0f} signed top-ups/s: {rate_ok}; "
                 f"p99 < {AGENTS_HTTP_P99_GOAL_MS:.0f} ms: {p99_ok}"
+            )
+            self.row(
+                "agents HTTP",
+                f"{http.rate:,.1f} signed top-ups/s, p99 {http.p99_ms:,.0f} ms",
+                f"{http.rate / service.rate:.2f} x service" if service.rate else "-",
+                f">= {AGENTS_HTTP_RATE_GOAL:.0f}/s, p99 < {AGENTS_HTTP_P99_GOAL_MS:.0f} ms",
+                "met" if rate_ok == p99_ok == "met" else "MISSED",
             )
         verified = call_in_child(
             url, "leb.ops.bench.agents:verify_in_child", dataclasses.asdict(seeded), expected
@@ -538,7 +770,9 @@ class Command(BaseCommand):
         tag = "http" + secrets.token_hex(3)
         with tempfile.TemporaryDirectory(prefix="leb-bench-agents-") as var:
             var_dir = Path(var)
-            env = loadgen.server_environment(url, var_dir, pepper)
+            env = loadgen.server_environment(
+                url, var_dir, pepper=pepper, overrides={"LEB_AGENTS_API_RATE": ""}
+            )
             self.say("")
             self.say(
                 f"starting gunicorn ({options['web_workers']} gthread workers x "
@@ -547,15 +781,24 @@ class Command(BaseCommand):
             server = loadgen.start_server(
                 env, var_dir, workers=options["web_workers"], threads=options["web_threads"]
             )
+            params = {
+                "key_id": seeded.key_id,
+                "secret": seeded.secret,
+                "plan_code": seeded.plan_code,
+            }
             try:
-                loadgen.wait_ready(server, seeded.key_id, seeded.secret, options["web_workers"])
+                loadgen.wait_ready(
+                    server,
+                    loadgen.BALANCE_PATH,
+                    options["web_workers"],
+                    loadgen.agent_balance_headers(seeded.key_id, seeded.secret),
+                )
                 slots = options["web_workers"] * options["web_threads"]
                 warmed = loadgen.warm_up(
                     server,
-                    key_id=seeded.key_id,
-                    secret=seeded.secret,
-                    plan_code=seeded.plan_code,
-                    msisdn=seeded.msisdns[0],
+                    loadgen.AGENT_TOPUP,
+                    params,
+                    seeded.msisdns[:1],
                     tag=tag,
                     count=2 * slots,
                 )
@@ -566,10 +809,9 @@ class Command(BaseCommand):
                 )
                 result = loadgen.run_load(
                     server.port,
-                    key_id=seeded.key_id,
-                    secret=seeded.secret,
-                    plan_code=seeded.plan_code,
-                    msisdns=seeded.msisdns,
+                    loadgen.AGENT_TOPUP,
+                    params,
+                    seeded.msisdns,
                     tag=tag,
                     seconds=options["http_seconds"],
                     warmup=options["http_warmup"],
@@ -578,7 +820,256 @@ class Command(BaseCommand):
                 )
             finally:
                 loadgen.stop_server(server)
-            result.sold.extend(warmed)
+            result.done.extend(warmed)
             if server.process.returncode not in (0, -15):
                 self.say(f"gunicorn log:\n{server.tail()}")
         return result
+
+    # --- http ---------------------------------------------------------------------
+
+    def http(self, options: dict[str, Any]) -> None:
+        url = self._target(options["database_url"], HTTP_DATABASE)
+        sqlite = dbadmin.is_sqlite(url)
+        wanted = list(HTTP_SCENARIOS) if options["scenario"] == "all" else [options["scenario"]]
+        seconds, warmup = options["seconds"], options["warmup"]
+        if seconds <= 0 or warmup < 0:
+            raise CommandError("--seconds must be above 0 and --warmup not below 0")
+        clients = 1 if sqlite else options["processes"]
+        self._header(url)
+        self.say("creating and migrating the benchmark database")
+        self.fresh_database(url)
+        # The API token is keyed with the secret key: the seeding child, the
+        # service-layer children and gunicorn share one.
+        secret_key = secrets.token_urlsafe(48)
+        with _environment(**{SECRET_KEY_VARIABLE: secret_key}):
+            seeded = call_in_child(
+                url, "leb.ops.bench.web:seed_verbose", options["lines"], clients, url
+            )
+            self.say(
+                f"seeding: {seeded.seed_seconds:.1f} s (not timed); {len(seeded.msisdns):,} "
+                "active lines, plan {plan}, one customer with a personal API token".format(
+                    plan=seeded.plan_code
+                )
+            )
+            if sqlite and options["processes"] > 1:
+                self.say("SQLite: one service-layer client process (writers serialise anyway)")
+            services = {}
+            for name in wanted:
+                self.say(f"service layer: {name}, {clients} client process(es), {seconds:g} s")
+                services[name] = call_in_child(
+                    url,
+                    "leb.ops.bench.web:service_in_child",
+                    dataclasses.asdict(seeded),
+                    name,
+                    clients,
+                    seconds,
+                    warmup,
+                    url,
+                )
+            loads = self._http_load(url, secret_key, seeded, wanted, options)
+        answered = [ident for name in wanted for ident in services[name].done]
+        answered += [ident for name in wanted for ident in loads[name].done]
+        for name in wanted:
+            self._http_report(name, loads[name], services[name], seeded, options)
+        verified = call_in_child(
+            url, "leb.ops.bench.web:verify_in_child", dataclasses.asdict(seeded), answered
+        )
+        self.say("")
+        self.say(
+            f"books: {verified.fulfilled:,} top-ups fulfilled, each once (one fulfilment posting, "
+            f"one line event, one receipt number, one succeeded payment); orders by status "
+            f"{verified.orders}"
+        )
+        self._finish(verified.ok, verified.summary, verified.problems)
+
+    def _http_load(
+        self,
+        url: str,
+        secret_key: str,
+        seeded: Any,
+        wanted: list[str],
+        options: dict[str, Any],
+    ) -> dict[str, loadgen.LoadResult]:
+        sqlite = dbadmin.is_sqlite(url)
+        workers, threads = options["web_workers"], options["web_threads"]
+        params = {"token": seeded.token, "plan_code": seeded.plan_code}
+        results = {}
+        with tempfile.TemporaryDirectory(prefix="leb-bench-http-") as var:
+            var_dir = Path(var)
+            env = loadgen.server_environment(
+                url,
+                var_dir,
+                secret_key=secret_key,
+                overrides={LINE_CHECK_RATE_VARIABLE: ""},
+            )
+            self.say("")
+            self.say(
+                f"starting gunicorn ({workers} gthread workers x {threads} threads) on "
+                f"{url if sqlite else HTTP_DATABASE}, {LINE_CHECK_RATE_VARIABLE} empty: the "
+                "quick check's per-client rate limit is off for the run"
+            )
+            server = loadgen.start_server(env, var_dir, workers=workers, threads=threads)
+
+            def groups() -> dict[str, list[int]]:
+                found = {"gunicorn": cpu.descendants(server.process.pid)}
+                if not sqlite:
+                    backends, shared = cpu.postgres_processes(HTTP_DATABASE)
+                    found["PostgreSQL backends"] = backends
+                    found["PostgreSQL's shared processes"] = shared
+                return found
+
+            try:
+                loadgen.wait_ready(server, scenarios.check_path(seeded.msisdns[0]), workers)
+                for name in wanted:
+                    scenario, plural, _one = HTTP_SCENARIOS[name]
+                    tag = "http" + secrets.token_hex(3)
+                    warmed = loadgen.warm_up(
+                        server,
+                        scenario,
+                        params,
+                        seeded.msisdns,
+                        tag=tag,
+                        count=2 * workers * threads,
+                    )
+                    self.say(
+                        f"{name}: {2 * workers * threads} {plural} one at a time to warm the "
+                        f"workers, then {options['warmup']:g} s of load not timed and "
+                        f"{options['seconds']:g} s timed"
+                    )
+                    result = loadgen.run_load(
+                        server.port,
+                        scenario,
+                        params,
+                        seeded.msisdns,
+                        tag=tag,
+                        seconds=options["seconds"],
+                        warmup=options["warmup"],
+                        connections=options["connections"],
+                        processes=options["processes"],
+                        cpu_groups=groups,
+                    )
+                    result.done.extend(warmed)
+                    results[name] = result
+            finally:
+                loadgen.stop_server(server)
+            if server.process.returncode not in (0, -15):
+                self.say(f"gunicorn log:\n{server.tail()}")
+        return results
+
+    def _http_report(
+        self,
+        name: str,
+        http: loadgen.LoadResult,
+        service: Any,
+        seeded: Any,
+        options: dict[str, Any],
+    ) -> None:
+        _scenario, plural, one = HTTP_SCENARIOS[name]
+        self.say("")
+        if name == QUICK_CHECK:
+            self.say(
+                f"{name}: GET {scenarios.CHECK_PATH}?number=... over {len(seeded.msisdns):,} "
+                f"numbers; the per-client rate limit is off ({LINE_CHECK_RATE_VARIABLE} empty)"
+            )
+        else:
+            self.say(
+                f"{name}: POST {scenarios.ORDERS_PATH} (bearer token, unique Idempotency-Key), "
+                "POST /api/v1/orders/{id}/payments, GET and POST the sandbox checkout "
+                "(CSRF cookie and form token, card 4242...), GET /api/v1/payments/{id} until "
+                "the order is fulfilled"
+            )
+        self.say(
+            f"  HTTP: {http.completed:,} {plural} in {http.seconds:g} s = {http.rate:,.1f} "
+            f"{plural}/s; {http.requests:,} requests = {http.request_rate:,.1f} requests/s "
+            f"({http.connections} connections from {http.processes} load generator process(es); "
+            f"gunicorn {options['web_workers']} workers x {options['web_threads']} threads)"
+        )
+        self.say(
+            f"        latency per {one} p50 {http.p50_ms:.1f} ms, p99 {http.p99_ms:.1f} ms; "
+            f"per request p50 {http.request_p50_ms:.1f} ms, p99 {http.request_p99_ms:.1f} ms"
+        )
+        self.say(f"        statuses {http.statuses}; {http.failed} {plural} failed")
+        if http.first_error:
+            self.say(f"        first error: {http.first_error}")
+        self.say(
+            f"  service layer: {service.completed:,} {plural} in {service.seconds:g} s = "
+            f"{service.rate:,.1f} {plural}/s ({service.clients} client process(es), in process); "
+            f"p50 {service.p50_ms:.1f} ms, p99 {service.p99_ms:.1f} ms; {service.failed} failed"
+        )
+        if service.first_error:
+            self.say(f"        first error: {service.first_error}")
+        ratio = http.rate / service.rate if service.rate else 0.0
+        self.say(f"  HTTP/service = {ratio:.2f}")
+        for line in describe_cpu(http.cpu, http.completed, one):
+            self.say(f"  {line}")
+        goal = HTTP_RATE_GOALS[name]
+        rate_ok = _verdict(http.rate, goal)
+        p99_ok = _verdict(http.request_p99_ms, HTTP_P99_GOAL_MS, below=True)
+        self.say(
+            f"  goal: >= {goal:,.0f} {plural}/s: {rate_ok}; p99 < {HTTP_P99_GOAL_MS:.0f} ms per "
+            f"request: {p99_ok}"
+        )
+        self.row(
+            f"http {name}",
+            f"{http.rate:,.1f} {plural}/s, p99 {http.request_p99_ms:,.1f} ms per request",
+            f"{ratio:.2f} x service",
+            f">= {goal:,.0f}/s, p99 < {HTTP_P99_GOAL_MS:.0f} ms",
+            "met" if rate_ok == p99_ok == "met" else "MISSED",
+        )
+
+    # --- all ------------------------------------------------------------------------
+
+    def bench_options(self, bench: str, argv: list[str]) -> dict[str, Any]:
+        """The options `leb bench <bench> <argv>` would run with."""
+        parser = self.create_parser("leb", "bench")
+        return vars(parser.parse_args([bench, *argv]))
+
+    def every(self, options: dict[str, Any]) -> None:
+        server = options["database_url"]
+        if dbadmin.is_sqlite(server):
+            raise CommandError(
+                "leb bench all needs PostgreSQL: give --database-url postgres://… "
+                "(each benchmark can also be run alone on SQLite)"
+            )
+        began = time.monotonic()
+        template = dbadmin.with_database(server, dbadmin.TEMPLATE_DATABASE)
+        self.say(
+            f"migrating {dbadmin.TEMPLATE_DATABASE} once; each benchmark's database is a copy of it"
+        )
+        dbadmin.fresh_database(template)
+        self.template = dbadmin.TEMPLATE_DATABASE
+        failed = []
+        try:
+            for bench in BENCHES:
+                argv = [*(QUICK[bench] if options["quick"] else []), "--database-url", server]
+                self.say("")
+                self.say(f"=== leb bench {bench} {' '.join(argv)}")
+                bench_began = time.monotonic()
+                try:
+                    self.run_bench(bench, self.bench_options(bench, argv))
+                except CommandError as exc:
+                    failed.append(bench)
+                    self.stderr.write(f"leb bench {bench} failed: {exc}")
+                    self.row(bench, "failed", "-", "-", "FAILED")
+                self.say(f"=== {bench}: {time.monotonic() - bench_began:.0f} s")
+        finally:
+            self.template = None
+            dbadmin.drop_postgres(template)
+        elapsed = time.monotonic() - began
+        self.say("")
+        self.say(
+            f"summary of leb bench all{' --quick' if options['quick'] else ''} "
+            f"({elapsed // 60:.0f} min {elapsed % 60:.0f} s; {_machine()}; load average "
+            f"{load_average()}):"
+        )
+        for line in render_summary(self.summary):
+            self.say(line)
+        if failed:
+            raise CommandError(f"failed: {', '.join(failed)}")
+
+
+def load_average() -> str:
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "?"
