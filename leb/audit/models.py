@@ -9,6 +9,7 @@ class AuditAction(models.TextChoices):
     # Lines and numbers
     LINE_ACTIVATE = "line.activate", _("Line activated")
     LINE_OWNER = "line.owner", _("Line owner changed")
+    LINE_IMPORT = "line.import", _("Lines imported from a CSV file")
     NUMBERPOLICY_ADD = "numberpolicy.add", _("Number policy added")
     NUMBERPOLICY_CHANGE = "numberpolicy.change", _("Number policy changed")
     PHONENUMBER_ADD = "phonenumber.add", _("Phone number added")

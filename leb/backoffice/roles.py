@@ -98,6 +98,8 @@ ROLE_PERMISSIONS[ADMIN] = sorted(
         *_crud("catalog.promotion", "add", "change"),
         *_crud("catalog.freeamountrule", "add", "change"),
         *_crud("catalog.promotionredemption", "view"),
+        # import lines from a supplier's CSV file (the line list's "Import lines")
+        *_crud("lines.line", "add"),
         *_crud("lines.numberpolicy", "add", "change"),
         *_crud("lines.phonenumber", "add", "change"),
         *_crud("agents.agent", "add", "change"),

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
@@ -51,6 +51,7 @@ from .actions import (
     refresh_next_transitions,
 )
 from .identifiers import format_msisdn, normalize_msisdn
+from .import_admin import LineImportMixin
 from .models import (
     Line,
     LineEvent,
@@ -290,7 +291,7 @@ class LineEventInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Line)
-class LineAdmin(FilterErrorsMixin, admin.ModelAdmin):
+class LineAdmin(LineImportMixin, FilterErrorsMixin, admin.ModelAdmin):
     list_display = (
         "iccid",
         "number",
@@ -369,6 +370,25 @@ class LineAdmin(FilterErrorsMixin, admin.ModelAdmin):
 
     def has_activate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("lines.change_line")
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="lines_line_import",
+            ),
+            path(
+                "import/confirm/",
+                self.admin_site.admin_view(self.import_confirm_view),
+                name="lines_line_import_confirm",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        extra_context = {**(extra_context or {}), "can_import": self.has_import_permission(request)}
+        return super().changelist_view(request, extra_context)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str

@@ -141,6 +141,11 @@ def open_csv(path: str) -> IO[str]:
         raise ImportRefused(
             _("Cannot open %(path)s: %(reason)s") % {"path": path, "reason": exc.strerror}
         ) from exc
+    return decode_csv(data)
+
+
+def decode_csv(data: bytes) -> IO[str]:
+    """Text of a CSV file's bytes (an upload, or what `open_csv` read)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -196,3 +196,22 @@ def test_the_line_story_answers_each_role_as_its_permissions_say(
     # then it is served exactly when the role may see lines
     allowed = role is not None and _allowed(role, "lines.line", "view")
     assert status == (200 if allowed else 403)
+
+
+@pytest.mark.parametrize("role", (*ROLES, None))
+def test_the_lines_import_answers_each_role_as_its_permissions_say(
+    role: str | None, django_user_model: Any
+) -> None:
+    # given a member of staff in the role (or in none)
+    client = signed_in(staff(django_user_model, role))
+    allowed = role is not None and "lines.add_line" in ROLE_PERMISSIONS[role]
+
+    # when they open the import form and post a confirmation
+    form = client.get(reverse("admin:lines_line_import")).status_code
+    confirm = client.post(reverse("admin:lines_line_import_confirm"), {"token": "x"}).status_code
+
+    # then both are served exactly when the role may add lines (a bad token
+    # just goes back to the form)
+    assert form == (200 if allowed else 403)
+    assert confirm == (302 if allowed else 403)
+    assert allowed == (role == ADMIN)
