@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "leb.agents",
     "leb.telephony",
     "leb.simulation",
+    "leb.torture",
     "leb.observability",
     # Last: after migrate it puts the staff roles in step with every app's permissions.
     "leb.backoffice",
