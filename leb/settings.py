@@ -266,6 +266,12 @@ PAYMENTS_SANDBOX_WEBHOOK_SECRET = env(
 )  # empty: derived from SECRET_KEY
 PAYMENTS_WEBHOOK_MAX_ATTEMPTS = int(env("PAYMENTS_WEBHOOK_MAX_ATTEMPTS", "8"))
 PAYMENTS_WEBHOOK_RETRY_SECONDS = int(env("PAYMENTS_WEBHOOK_RETRY_SECONDS", "30"))
+# Open payment attempts are checked with their provider this long after they
+# started, for this many hours, every interval (a lost webhook, a payer who
+# never came back).
+PAYMENTS_RECONCILE_INTERVAL = int(env("PAYMENTS_RECONCILE_INTERVAL", "120"))
+PAYMENTS_RECONCILE_AFTER_SECONDS = int(env("PAYMENTS_RECONCILE_AFTER_SECONDS", "600"))
+PAYMENTS_RECONCILE_WINDOW_HOURS = int(env("PAYMENTS_RECONCILE_WINDOW_HOURS", "48"))
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
 if (
