@@ -286,6 +286,9 @@ class Chaos(threading.Thread):
             cluster.kill("web")
             self.done["kill -9 web server (master and workers)"] += 1
             cluster.start("web")
+            # The next event waits for the restarted server: a server killed
+            # while it boots would only measure how long booting takes.
+            cluster.wait_ready()
         elif event == "kill web worker":
             if cluster.kill_web_worker(self.rng):
                 self.done["kill -9 one gunicorn worker"] += 1
