@@ -500,8 +500,7 @@ def reconcile_open_attempts(
             status__in=OPEN_STATUSES,
             created_at__lte=now - after,
             created_at__gte=now - window,
-        )
-        .order_by("created_at", "pk")[:batch_size]
+        ).order_by("created_at", "pk")[:batch_size]
     )
     for attempt in attempts:
         result.checked += 1

@@ -81,9 +81,9 @@ def check_orders(result: Checked) -> None:
     )
     # Wallet credits by ledger group: only a top-up's fulfilment credits a wallet.
     credits: dict[str, int] = defaultdict(int)
-    for key, amount in Transfer.objects.filter(
-        credit_account__kind=AccountKind.WALLET
-    ).values_list("group__idempotency_key", "amount"):
+    for key, amount in Transfer.objects.filter(credit_account__kind=AccountKind.WALLET).values_list(
+        "group__idempotency_key", "amount"
+    ):
         credits[key] += amount
     topped_up = Counter(
         str((data or {}).get("order", ""))
@@ -230,7 +230,7 @@ def check_promotions(result: Checked) -> None:
 
 
 def check_agents(result: Checked) -> None:
-    """Each float = approved deposits − sales at retail + commissions, to the
+    """Each float = approved deposits - sales at retail + commissions, to the
     minor unit, and one completed sale per external id."""
     from django.db.models import Sum
 
@@ -255,7 +255,7 @@ def check_agents(result: Checked) -> None:
         result.count(f"agent {agent.code}: float", balance)
         if balance != opening - retail + commission:
             result.fail(
-                f"agent {agent.code}: float {balance} != {opening} − {retail} + {commission}"
+                f"agent {agent.code}: float {balance} != {opening} - {retail} + {commission}"
             )
         not_done = sales.exclude(order__status=OrderStatus.FULFILLED).count()
         if not_done:

@@ -17,6 +17,7 @@ the app and reads progress with plain SQL.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -170,10 +171,8 @@ class Cluster:
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait()
 
     def kill_web_worker(self, rng: random.Random) -> bool:
@@ -257,8 +256,7 @@ def chaos_schedule(seed: int, mean_gap: float, count: int) -> list[tuple[float, 
     kinds = list(CHAOS)
     weights = [CHAOS[kind] for kind in kinds]
     return [
-        (rng.uniform(0.3, 2 * mean_gap - 0.3), rng.choices(kinds, weights)[0])
-        for _ in range(count)
+        (rng.uniform(0.3, 2 * mean_gap - 0.3), rng.choices(kinds, weights)[0]) for _ in range(count)
     ]
 
 

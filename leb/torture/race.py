@@ -20,9 +20,11 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from . import world as world_mod
+
+T = TypeVar("T")
 
 KINDS = {
     "web_topup": 20,
@@ -121,7 +123,7 @@ def together(fns: list[Callable[[], str]]) -> list[str]:
     return results
 
 
-def retrying(fn: Callable[[], str], tally: Counter[str]) -> str:
+def retrying(fn: Callable[[], T], tally: Counter[str]) -> T:
     """A deadlock or lock timeout is retried: every action is idempotent."""
     from django.db import OperationalError
 
@@ -243,7 +245,9 @@ class Runner:
         return None
 
     def web_topup(self, op: Op) -> str:
-        outcome, order_id = retrying(lambda: self.create_order(op, f"race-web-{op.number}"), self.tally)
+        outcome, order_id = retrying(
+            lambda: self.create_order(op, f"race-web-{op.number}"), self.tally
+        )
         if not order_id:
             return outcome
         return retrying(lambda: self.pay(op, order_id), self.tally)
@@ -364,7 +368,9 @@ class Runner:
             else:
                 outcome = self.job(op.kind)
         except Exception as exc:
-            outcome = f"error:{type(exc).__name__}:{exc}"[:300] + "\n" + traceback.format_exc()[-1500:]
+            outcome = (
+                f"error:{type(exc).__name__}:{exc}"[:300] + "\n" + traceback.format_exc()[-1500:]
+            )
         self.record(op.kind, outcome)
 
 

@@ -61,11 +61,16 @@ def recreate(database_url: str) -> None:
 
 
 def child_environment(var_dir: str) -> dict[str, str]:
-    """What every process of a run shares: one webhook secret, message
-    backends that keep what they send, and a private var/ folder."""
+    """What every process of a run shares: one webhook secret and one set of
+    peppers (each spawned process gets its own secret key, from which they
+    would otherwise be derived), message backends that keep what they send,
+    and a private var/ folder."""
     os.makedirs(os.path.join(var_dir, "static"), exist_ok=True)
     return {
         "LEB_PAYMENTS_SANDBOX_WEBHOOK_SECRET": secrets.token_hex(24),
+        "LEB_VOUCHER_PIN_PEPPER": secrets.token_hex(24),
+        "LEB_AGENTS_KEY_PEPPER": secrets.token_hex(24),
+        "LEB_REAL_NAME_PEPPER": secrets.token_hex(24),
         "LEB_CACHE_BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LEB_SMS_BACKEND": "leb.sms.backends.locmem.SmsBackend",
         "LEB_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",

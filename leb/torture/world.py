@@ -198,9 +198,7 @@ def enrol_autokeep(line_ids: list[int], now: datetime) -> None:
                 verified=True,
             )
             line = do_set_line_owner(line, user, actor=ACTOR, now=now)
-            method = do_save_sandbox_method(
-                user, AUTOKEEP_CARD, expiry.month, expiry.year, now=now
-            )
+            method = do_save_sandbox_method(user, AUTOKEEP_CARD, expiry.month, expiry.year, now=now)
             do_set_rule(
                 user=user,
                 line=line,
@@ -288,9 +286,7 @@ def seed_race_world(
     enrol_autokeep(autokeep_ids, now)
     pins = make_vouchers(vouchers, now)
     agent_id, agent_float = make_agent(agent_sales, now)
-    numbers = dict(
-        Line.objects.filter(pk__in=line_ids).values_list("pk", "phone_number__msisdn")
-    )
+    numbers = dict(Line.objects.filter(pk__in=line_ids).values_list("pk", "phone_number__msisdn"))
     return World(
         line_ids=line_ids,
         msisdns=[numbers[line_id] for line_id in line_ids],
