@@ -268,6 +268,9 @@ class Runner:
             return "refused"
         if len(ids) > 1:
             return f"error:one Idempotency-Key gave {len(ids)} orders"
+        created = sum(1 for result in results if result.startswith("created|"))
+        if created > 1:
+            return f"error:one Idempotency-Key was answered 201 Created {created} times"
         order_id = ids.pop()
         return retrying(lambda: self.pay(op, order_id), self.tally)
 
