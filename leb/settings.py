@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "leb.agents",
     "leb.telephony",
     "leb.simulation",
+    "leb.torture",
     "leb.observability",
     # Last: after migrate it puts the staff roles in step with every app's permissions.
     "leb.backoffice",
@@ -317,6 +318,13 @@ PAYMENTS_WEBHOOK_RETRY_SECONDS = int(env("PAYMENTS_WEBHOOK_RETRY_SECONDS", "30")
 PAYMENT_CONNECT_TIMEOUT = float(env("PAYMENT_CONNECT_TIMEOUT", "5"))
 PAYMENT_READ_TIMEOUT = float(env("PAYMENT_READ_TIMEOUT", "30"))
 STRIPE_API_BASE = env("STRIPE_API_BASE", "https://api.stripe.com")
+
+# Open payment attempts are checked with their provider this long after they
+# started, for this many hours, every interval (a lost webhook, a payer who
+# never came back).
+PAYMENTS_RECONCILE_INTERVAL = int(env("PAYMENTS_RECONCILE_INTERVAL", "120"))
+PAYMENTS_RECONCILE_AFTER_SECONDS = int(env("PAYMENTS_RECONCILE_AFTER_SECONDS", "600"))
+PAYMENTS_RECONCILE_WINDOW_HOURS = int(env("PAYMENTS_RECONCILE_WINDOW_HOURS", "48"))
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
 if (

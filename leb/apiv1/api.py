@@ -296,7 +296,6 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Any:
     scoped_key = f"api:{'u' + str(customer.pk) if customer else 'guest'}:{key}"
     line = _line_for_number(payload.number)
     plan, amount = _plan_or_amount(payload.plan_code, payload.amount)
-    replay = TopUpOrder.objects.filter(idempotency_key=scoped_key).exists()
     order = _priced(
         do_create_order,
         line=line,
@@ -308,7 +307,9 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Any:
         customer=customer,
         actor=f"api:user:{customer.pk}" if customer else "api:guest",
     )
-    return Status(200 if replay else 201, _order_out(order, line.msisdn))
+    # Decided by the action under the line's lock: of several requests racing
+    # with one key, only the one that created the order answers 201.
+    return Status(201 if order.created_now else 200, _order_out(order, line.msisdn))
 
 
 # --- Signed in -------------------------------------------------------------------------

@@ -25,6 +25,11 @@ def scheduled_jobs() -> list[ScheduledJob]:
             settings.RECOVERY_INTERVAL,
         ),
         ScheduledJob(
+            "payments-reconcile",
+            "leb.payments.tasks.reconcile_payments_task",
+            settings.PAYMENTS_RECONCILE_INTERVAL,
+        ),
+        ScheduledJob(
             "orders-expiry",
             "leb.topups.tasks.expire_unpaid_orders_task",
             settings.ORDER_EXPIRY_INTERVAL,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -513,3 +515,45 @@ def sync_attempt(attempt: PaymentAttempt, *, cancelled: bool = False) -> Payment
             settle(attempt, Outcome(CANCELLED, failure_code="cancelled"))
         attempt.refresh_from_db()
     return attempt
+
+
+@dataclass
+class ReconcileResult:
+    checked: int = 0
+    settled: int = 0
+    errors: int = 0
+
+
+def reconcile_open_attempts(
+    now: datetime | None = None, *, batch_size: int = 200
+) -> ReconcileResult:
+    """Ask the provider about attempts that are still open some time after
+    the payer was sent to pay, and settle what it says: a payment the
+    provider captured is fulfilled even when its webhook never arrives (a
+    worker killed while delivering it) and the payer never comes back to the
+    return page. Attempts older than PAYMENTS_RECONCILE_WINDOW_HOURS are left
+    to finance. Safe to run on several workers at once: settle() locks the
+    attempt and is idempotent."""
+    now = now or clock.now()
+    after = timedelta(seconds=settings.PAYMENTS_RECONCILE_AFTER_SECONDS)
+    window = timedelta(hours=settings.PAYMENTS_RECONCILE_WINDOW_HOURS)
+    result = ReconcileResult()
+    attempts = list(
+        PaymentAttempt.objects.filter(
+            status__in=OPEN_STATUSES,
+            created_at__lte=now - after,
+            created_at__gte=now - window,
+        ).order_by("created_at", "pk")[:batch_size]
+    )
+    for attempt in attempts:
+        result.checked += 1
+        before = attempt.status
+        try:
+            attempt = sync_attempt(attempt)
+        except Exception:
+            logger.exception("could not reconcile payment attempt %s", attempt.pk)
+            result.errors += 1
+            continue
+        if attempt.status != before:
+            result.settled += 1
+    return result

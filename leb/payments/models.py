@@ -64,7 +64,15 @@ class PaymentAttempt(models.Model):
                 name="payments_attempt_reference_uniq",
             )
         ]
-        indexes = [models.Index(fields=["order", "-created_at"], name="payments_attempt_order_idx")]
+        indexes = [
+            models.Index(fields=["order", "-created_at"], name="payments_attempt_order_idx"),
+            # The reconciliation job's scan: open attempts by age.
+            models.Index(
+                fields=["created_at"],
+                name="payments_attempt_open_idx",
+                condition=models.Q(status__in=["created", "pending"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.public_id}"

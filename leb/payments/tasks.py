@@ -86,3 +86,11 @@ def deliver_sandbox_webhook(body: str, attempt_no: int = 1) -> str:
         body, attempt_no + 1
     )
     return f"retrying (status {status})"
+
+
+@task()
+def reconcile_payments_task() -> dict[str, int]:
+    from .actions import reconcile_open_attempts
+
+    result = reconcile_open_attempts()
+    return {"checked": result.checked, "settled": result.settled, "errors": result.errors}

@@ -76,7 +76,8 @@ def do_create_order(
     now: datetime | None = None,
 ) -> TopUpOrder:
     """An order awaiting payment, priced now and frozen. The same key with the
-    same request returns the first order; with a different request, an error."""
+    same request returns the first order (its `created_now` False); with a
+    different request, an error."""
     now = now or clock.now()
     if (plan is None) == (amount is None):
         raise OrderError(_("Choose a plan or an amount."), code="plan_or_amount")
@@ -119,6 +120,7 @@ def do_create_order(
             catalog_actions.reserve_promotion(
                 frozen.promotion_id, locked_line, order.order_ref, frozen.promotion_cost, now
             )
+    order.created_now = True
     return order
 
 

@@ -21,6 +21,11 @@ class OrderStatus(models.TextChoices):
 
 
 class TopUpOrder(models.Model):
+    # Not stored: True on the instance do_create_order returns when that very
+    # call created the order, False when it returned an earlier one (a replay
+    # of the same key, possibly racing with this one).
+    created_now: bool = False
+
     public_id = models.UUIDField(_("reference"), default=uuid.uuid4, unique=True, editable=False)
     line = models.ForeignKey(
         "lines.Line", on_delete=models.PROTECT, related_name="orders", verbose_name=_("line")

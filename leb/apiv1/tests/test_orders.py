@@ -310,3 +310,31 @@ def test_unknown_or_malformed_order_id(owner_client: Client) -> None:
     # then
     assert_problem(unknown, 404, "order_not_found")
     assert_problem(malformed, 404, "order_not_found")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_requests_racing_with_one_key_get_one_order_and_one_201(
+    make_line: Any, hkd_plan: Any
+) -> None:
+    from django.db import connection
+
+    from leb.testing import race
+    from leb.topups.models import TopUpOrder
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: concurrent connections with row locks")
+    # given
+    line = make_line()
+
+    # when four copies of one request arrive at once (leb torture race found
+    # every copy answered 201 Created)
+    responses = race(
+        4, lambda _i: _order(Client(), {"number": line.msisdn, "plan_code": "hk-50"}, "same")
+    )
+
+    # then one order, created once, the others told it is a replay
+    assert not [r for r in responses if isinstance(r, Exception)], responses
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 201]
+    assert len({r.json()["public_id"] for r in responses}) == 1
+    assert TopUpOrder.objects.count() == 1
