@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
