@@ -17,6 +17,7 @@ top it up with a voucher, as anyone may on the website.
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
@@ -588,13 +589,22 @@ def start_call(params: Any, now: datetime) -> str:
     return str(turn.response)
 
 
+def _keys(value: Any) -> str:
+    """The keys pressed, as the steps read them. A control character (a
+    forged request; a NUL, which PostgreSQL cannot store in the session's
+    JSON) becomes `?`, which no step accepts, so the caller hears the same
+    re-prompt as for any wrong entry."""
+    text = str(value or "").strip()
+    return "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
+
+
 def answer(params: Any, seq: int | None, now: datetime) -> str:
     """The reply to keys pressed (or none) for prompt number `seq`."""
     call_sid = str(params.get("CallSid", ""))
     session = queries.live_call_session(call_sid, now)
     if session is None or session.step == "ended":
         return start_call(params, now)  # expired or unknown: start again cleanly
-    digits = str(params.get("Digits", "") or "").strip()
+    digits = _keys(params.get("Digits"))
     last = session.data.get("last") or {}
     if last.get("seq") == seq and last.get("digits") == digits and last.get("twiml"):
         return str(last["twiml"])  # a repeated request: the same answer, nothing done twice
