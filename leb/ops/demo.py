@@ -33,6 +33,7 @@ from stdnum import luhn
 
 from leb.accounts.actions import do_mark_contacts_verified
 from leb.agents.demo import (
+    FINANCE_USERNAME,
     demo_agent_login,
     demo_portal_logins,
     load_demo_agents,
@@ -65,6 +66,10 @@ ACTOR = "demo"
 PROVIDER = "sandbox"
 # Demo-only credentials, printed by `leb demo`; never used outside demo data.
 OPS_USERNAME, OPS_PASSWORD = "ops", "leb-demo-ops"
+SUPPORT_USERNAME, SUPPORT_PASSWORD = "support", "leb-demo-support"
+# The back office's role groups (created by its migration, docs/backoffice.md)
+# that the demo staff belong to.
+STAFF_ROLES = {SUPPORT_USERNAME: "support", FINANCE_USERNAME: "finance"}
 DEMO_USERNAME, DEMO_PASSWORD = "demo", "leb-demo-subscriber"
 DEMO_EMAIL = "demo@example.com"
 
@@ -236,6 +241,7 @@ def demo_logins() -> list[tuple[str, str, str]]:
     """(role, username, password) of the demo accounts."""
     return [
         ("admin", OPS_USERNAME, OPS_PASSWORD),
+        ("support", SUPPORT_USERNAME, SUPPORT_PASSWORD),
         demo_agent_login(),
         *demo_portal_logins(),
         ("subscriber", DEMO_USERNAME, DEMO_PASSWORD),
@@ -415,6 +421,23 @@ def build_specs(now: datetime) -> tuple[list[LineSpec], list[str]]:
 
 
 # --- Loading -------------------------------------------------------------------------
+
+
+def _join_staff_roles() -> None:
+    """The demo's support and finance staff, each in their back-office role,
+    so every role can be tried from `make run`."""
+    from django.contrib.auth.models import Group
+
+    user_model = get_user_model()
+    if not user_model.objects.filter(username=SUPPORT_USERNAME).exists():
+        user_model.objects.create_user(
+            SUPPORT_USERNAME, "support@example.com", SUPPORT_PASSWORD, is_staff=True
+        )
+    for username, role in STAFF_ROLES.items():
+        group = Group.objects.filter(name=role).first()
+        user = user_model.objects.filter(username=username).first()
+        if group is not None and user is not None:
+            user.groups.add(group)
 
 
 def _users() -> dict[str, Any]:
@@ -694,6 +717,7 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
     with transaction.atomic():
         load_demo_reminders(now)
         agents = load_demo_agents(now, recorder=users[OPS_USERNAME])
+        _join_staff_roles()
     if agents is not None:
         summary.agent_code = agents.active.code
         summary.agent_key_file = str(agents.key_file)

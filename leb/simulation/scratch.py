@@ -52,23 +52,6 @@ def _check_name(database_url: str) -> None:
         )
 
 
-def _recreate_postgres(database_url: str) -> None:
-    import psycopg
-
-    settings = dbadmin.parse(database_url)
-    name = str(settings["NAME"])
-    with psycopg.connect(
-        dbname="postgres",
-        user=settings.get("USER") or None,
-        password=settings.get("PASSWORD") or None,
-        host=settings.get("HOST") or None,
-        port=settings.get("PORT") or None,
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def prepare(database_url: str | None) -> Scratch:
     """An empty, migrated database: `database_url` (recreated) or a new
     SQLite file in a temporary directory."""
@@ -78,7 +61,7 @@ def prepare(database_url: str | None) -> Scratch:
         if dbadmin.is_sqlite(database_url):
             dbadmin.recreate_sqlite(database_url)
         else:
-            _recreate_postgres(database_url)
+            dbadmin.drop_and_create(database_url)
     else:
         directory = Path(tempfile.mkdtemp(prefix="leb-simulation-"))
         scratch = Scratch(url=f"sqlite:///{directory / SQLITE_NAME}", directory=directory)

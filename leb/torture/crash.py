@@ -38,9 +38,9 @@ from typing import Any
 import requests
 
 from leb.ops.bench import dbadmin
-from leb.ops.bench.procs import call_in_child
+from leb.ops.bench.procs import call_in_child, environment
 
-from .runs import Report, TortureError, child_environment, environment, load_average
+from .runs import Report, TortureError, child_environment, load_average
 
 APP_NAME = "leb-torture"
 CARD = "4242424242424242"

@@ -8,17 +8,15 @@ processes that Django was set up for it from the start.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from leb.ops.bench import dbadmin
-from leb.ops.bench.procs import BenchError, call_in_child, run_workers
+from leb.ops.bench.procs import BenchError, call_in_child, environment, run_workers
 
 from .checks import Checked
 from .race import Op, Settings, draw_operations
@@ -44,19 +42,7 @@ def recreate(database_url: str) -> None:
         raise TortureError(
             f"refusing to drop database {name!r}: use a database whose name contains 'torture'"
         )
-    import psycopg
-
-    settings = dbadmin.parse(database_url)
-    with psycopg.connect(
-        dbname="postgres",
-        user=settings.get("USER") or None,
-        password=settings.get("PASSWORD") or None,
-        host=settings.get("HOST") or None,
-        port=settings.get("PORT") or None,
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    dbadmin.drop_and_create(database_url)
     call_in_child(database_url, "leb.ops.bench.procs:migrate")
 
 
@@ -77,21 +63,6 @@ def child_environment(var_dir: str) -> dict[str, str]:
         "LEB_VAR_DIR": var_dir,
         "LEB_LOG_LEVEL": "CRITICAL",
     }
-
-
-@contextlib.contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """Variables the spawned children inherit, for the duration only."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @dataclass

@@ -75,6 +75,14 @@ def recreate_postgres(database_url: str, template: str | None = None) -> None:
         raise BenchError(
             f"refusing to drop database {name!r}: benchmarks only use {BENCH_DATABASES}"
         )
+    drop_and_create(database_url, template)
+
+
+def drop_and_create(database_url: str, template: str | None = None) -> None:
+    """Drop (closing its sessions) and create the database `database_url`
+    names, empty or as a copy of `template`. The caller has checked that the
+    name is one of its own scratch databases."""
+    name = parse(database_url)["NAME"]
     with _admin_connection(database_url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if template:

@@ -181,3 +181,27 @@ def test_demo_logins_work(client: Client, now: datetime) -> None:
     assert client.get("/ops/").status_code == 200
     username, password = logins["subscriber"]
     assert Client().login(username=username, password=password)
+
+
+def test_demo_staff_sign_in_to_the_back_office_in_their_roles(now: datetime) -> None:
+    from leb.backoffice.roles import FINANCE, SUPPORT
+
+    # given
+    load_demo(now=now)
+    logins = {role: (username, password) for role, username, password in demo_logins()}
+
+    for role, group in (("support", SUPPORT), ("finance", FINANCE)):
+        username, password = logins[role]
+        client = Client()
+        # when
+        assert client.login(username=username, password=password), role
+        # then each is in their role and its dashboard opens
+        user = get_user_model().objects.get(username=username)
+        assert list(user.groups.values_list("name", flat=True)) == [group]
+        assert client.get("/ops/").status_code == 200
+    # and support may open tickets but not the books; finance the books
+    support = get_user_model().objects.get(username=logins["support"][0])
+    finance = get_user_model().objects.get(username=logins["finance"][0])
+    assert support.has_perm("support.view_ticket")
+    assert not support.has_perm("ledger.view_transfer")
+    assert finance.has_perm("ledger.view_transfer")

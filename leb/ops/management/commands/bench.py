@@ -8,19 +8,18 @@ processes that Django was set up for that database from the start.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from leb.ops.bench import cpu, dbadmin, loadgen, scenarios
+from leb.ops.bench import cpu, dbadmin, loadgen, procs, scenarios
 from leb.ops.bench.procs import SECRET_KEY_VARIABLE, BenchError, call_in_child
 
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/leb_bench"
@@ -80,21 +79,6 @@ def _machine() -> str:
             if row.startswith("MemTotal:"):
                 memory = f"{int(row.split()[1]) / 1024 / 1024:.1f} GiB"
     return f"{os.cpu_count()} CPUs, {memory} memory"
-
-
-@contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Variables the spawned children inherit, for the duration only."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _verdict(value: float, goal: float, *, below: bool = False) -> str:
@@ -674,7 +658,7 @@ class Command(BaseCommand):
         # The key secrets derive from the pepper: the seeding child and the
         # server must share it (each benchmark process has its own secret key).
         pepper = secrets.token_urlsafe(32)
-        with _environment(LEB_AGENTS_KEY_PEPPER=pepper):
+        with procs.environment({"LEB_AGENTS_KEY_PEPPER": pepper}):
             result = call_in_child(
                 url,
                 "leb.ops.bench.agents:run_verbose",
@@ -841,7 +825,7 @@ class Command(BaseCommand):
         # The API token is keyed with the secret key: the seeding child, the
         # service-layer children and gunicorn share one.
         secret_key = secrets.token_urlsafe(48)
-        with _environment(**{SECRET_KEY_VARIABLE: secret_key}):
+        with procs.environment({SECRET_KEY_VARIABLE: secret_key}):
             seeded = call_in_child(
                 url, "leb.ops.bench.web:seed_verbose", options["lines"], clients, url
             )
