@@ -16,7 +16,7 @@ what leb would have said.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import lru_cache
@@ -375,9 +375,12 @@ def _rows_for(request: NotifyRequest, lookups: _Lookups, now: datetime) -> list[
 
 
 def _lookups(
-    requests: Sequence[NotifyRequest], *, known_lines: dict[int, LineInfo] | None = None
+    requests: Sequence[NotifyRequest], *, known_lines: Mapping[int, LineInfo] | None = None
 ) -> _Lookups:
-    lookups = _Lookups(lines=dict(known_lines or {}))
+    known = known_lines or {}
+    lookups = _Lookups(
+        lines={r.line_id: known[r.line_id] for r in requests if r.line_id and r.line_id in known}
+    )
     line_ids = {r.line_id for r in requests if r.line_id and r.line_id not in lookups.lines}
     if line_ids:
         lookups.lines |= {
@@ -410,7 +413,7 @@ def _insert(rows: list[Row]) -> int:
     columns = ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{t}[]" for t in PG_TYPES).replace("jsonb[]", "text[]")
+            arrays = ", ".join(f"%b::{t}[]" for t in PG_TYPES).replace("jsonb[]", "text[]")
             select = ", ".join(
                 f"{c}::jsonb" if t == "jsonb" else c
                 for c, t in zip((f"c{i}" for i in range(len(COLUMNS))), PG_TYPES, strict=True)
@@ -623,15 +626,22 @@ def queue_message(
     return stored
 
 
-def notify_many(requests: Sequence[NotifyRequest], *, now: datetime | None = None) -> int:
+def notify_many(
+    requests: Sequence[NotifyRequest],
+    *,
+    known_lines: Mapping[int, LineInfo] | None = None,
+    now: datetime | None = None,
+) -> int:
     """Queue many messages at once (for jobs); returns how many rows are new.
-    Lines and recipients' preferences are read in bulk, rows inserted in bulk."""
+    Lines and recipients' preferences are read in bulk, rows inserted in bulk.
+    A job that has just read its lines passes them as `known_lines`, so they
+    are not read again."""
     now = now or clock.now()
     created = 0
     with transaction.atomic():
         for start in range(0, len(requests), CHUNK):
             chunk = requests[start : start + CHUNK]
-            lookups = _lookups(chunk)
+            lookups = _lookups(chunk, known_lines=known_lines)
             rows = [row for request in chunk for row in _rows_for(request, lookups, now)]
             created += _insert(rows)
         if created:

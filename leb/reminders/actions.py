@@ -26,7 +26,7 @@ from leb.common import clock
 from leb.common.transactions import one_transaction
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus, NumberPolicy
-from leb.notifications.actions import NotifyRequest, notify_many
+from leb.notifications.actions import LineInfo, NotifyRequest, notify_many
 
 from . import schedule
 from .models import CalendarFeed, ReminderOutcome, ScanMark, SentReminder
@@ -120,6 +120,7 @@ class DueLine(NamedTuple):
     owner_id: int | None
     currency: str
     policy: NumberPolicy
+    msisdn: str
 
 
 @dataclass
@@ -159,10 +160,14 @@ class _Scan:
                 # Lines being topped up right now are left for the next run;
                 # two scans at once split the lines instead of waiting.
                 query = query.select_for_update(skip_locked=True, of=("self",))
-            rows = query.values_list("pk", "valid_until", "owner_id", "currency", "policy_id")
+            rows = query.values_list(
+                "pk", "valid_until", "owner_id", "currency", "policy_id", "phone_number__msisdn"
+            )
             lines = [
-                DueLine(pk, valid_until, owner_id, currency, policies[policy_id])
-                for pk, valid_until, owner_id, currency, policy_id in rows[: self.batch_size]
+                DueLine(pk, valid_until, owner_id, currency, policies[policy_id], msisdn or "")
+                for pk, valid_until, owner_id, currency, policy_id, msisdn in rows[
+                    : self.batch_size
+                ]
                 if valid_until is not None
             ]
             if not lines:
@@ -181,7 +186,12 @@ class _Scan:
         fresh = [line for line in lines if line.pk in inserted]
         self._skip_earlier(fresh, window)
         requests = [self._request(line, milestone) for line in fresh]
-        self.result.notifications += notify_many(requests, now=self.now)
+        # The batch read each line (locked): notify_many need not read it again.
+        known = {
+            line.pk: LineInfo(line.pk, line.owner_id, line.msisdn, line.valid_until)
+            for line in fresh
+        }
+        self.result.notifications += notify_many(requests, known_lines=known, now=self.now)
         self.result.sent += len(fresh)
         kind = str(milestone.kind)
         self.result.by_kind[kind] = self.result.by_kind.get(kind, 0) + len(fresh)

@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 
 from leb.notifications.actions import (
+    LineInfo,
     NotifyRequest,
     do_save_notification_preferences,
     notify,
@@ -200,6 +201,37 @@ def test_notify_many_is_bulk_and_idempotent(
     assert again == 0
     assert Notification.objects.count() == 70
     assert Notification.objects.filter(deliver_by=now + timedelta(days=7)).count() == 70
+
+
+def test_notify_many_takes_the_lines_the_caller_already_read(
+    make_line: Any, now: datetime, django_assert_max_num_queries: Any
+) -> None:
+    # given two bare lines a job has just read (and locked), one of them with
+    # a number that changed since it was created
+    first, second = make_line(), make_line()
+    known = {
+        first.pk: LineInfo(first.pk, None, "+85291110000", first.valid_until),
+        second.pk: LineInfo(second.pk, None, second.phone_number.msisdn, second.valid_until),
+    }
+    requests = [
+        NotifyRequest(
+            kind="expiry_reminder", context={}, dedupe_key=f"k:{line.pk}", line_id=line.pk
+        )
+        for line in (first, second)
+    ]
+
+    # when: the savepoint and the insert (on PostgreSQL sent past Django's
+    # query log), no lines query
+    with django_assert_max_num_queries(3) as captured:
+        created = notify_many(requests, known_lines=known, now=now)
+
+    # then the rows go to the numbers the caller gave
+    assert created == 2
+    assert not any("lines_line" in query["sql"] for query in captured.captured_queries)
+    assert set(Notification.objects.values_list("destination", flat=True)) == {
+        "+85291110000",
+        second.phone_number.msisdn,
+    }
 
 
 def test_notify_many_with_explicit_users(now: datetime) -> None:
