@@ -28,7 +28,13 @@ PRODUCTION = {
 
 
 def run(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LEB_")}
+    # A server's environment: none of this process's LEB_* settings, and not the
+    # async-unsafe switch the browser tests set in this process.
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LEB_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     database = f"sqlite:///{tmp_path / 'leb.sqlite3'}"
     return subprocess.run(  # noqa: S603
         args,
