@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from leb.audit.actions import record
 from leb.audit.models import AuditAction
 from leb.common import clock
+from leb.common.bulk import insert_rows, update_rows
 from leb.common.transactions import one_transaction
 from leb.ledger.actions import (
     Leg,
@@ -450,34 +451,32 @@ class SweepResult:
     batches: int = 0
 
 
-def _write_rows(
-    model: type[Line] | type[PhoneNumber], columns: list[str], rows: list[tuple[Any, ...]]
-) -> None:
-    """Set `columns` of each (pk, *values) row. bulk_update's CASE expressions
-    cost more to build in Python than the rows cost to write: PostgreSQL gets
-    one UPDATE ... FROM (VALUES ...), SQLite (in-process) one statement per row."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    adapt = connection.ops.adapt_datetimefield_value
-    rows = [tuple(adapt(v) if isinstance(v, datetime) else v for v in row) for row in rows]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            fields = {f.column: f for f in model._meta.concrete_fields}
-            types = [fields[c].db_type(connection) for c in columns]
-            assignments = ", ".join(
-                f"{c} = v.{c}::{t}" for c, t in zip(columns, types, strict=True)
-            )
-            values = ", ".join(["(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"] * len(rows))
-            cursor.execute(
-                f"UPDATE {table} AS t SET {assignments} "  # noqa: S608
-                f"FROM (VALUES {values}) AS v(id, {', '.join(columns)}) WHERE t.id = v.id",
-                [value for row in rows for value in row],
-            )
-        else:
-            cursor.executemany(
-                f"UPDATE {table} SET {', '.join(f'{c} = %s' for c in columns)} "  # noqa: S608
-                "WHERE id = %s",
-                [(*row[1:], row[0]) for row in rows],
-            )
+EVENT_COLUMNS = (
+    "line_id",
+    "kind",
+    "from_status",
+    "to_status",
+    "happened_at",
+    "recorded_at",
+    "valid_until",
+    "actor",
+    "data",
+)
+
+
+@dataclass
+class _DueLine:
+    """What the sweep reads of a due line: plain values, not a model instance
+    (building thousands of those cost more than the batch's SQL)."""
+
+    pk: int
+    status: str
+    valid_until: datetime
+    policy: NumberPolicy
+    phone_number_id: int | None
+    wallet_id: int | None
+    currency: str
+    terminated_at: datetime | None
 
 
 def _sweep_batch(now: datetime, batch_size: int, result: SweepResult) -> int:
@@ -488,14 +487,33 @@ def _sweep_batch(now: datetime, batch_size: int, result: SweepResult) -> int:
         if connection.features.has_select_for_update_skip_locked:
             # Two sweeps at once split the due lines instead of waiting on each other.
             query = query.select_for_update(skip_locked=True, of=("self",))
-        lines = list(query.select_related("policy")[:batch_size])
-        if not lines:
+        rows = list(
+            query.values_list(
+                "pk",
+                "status",
+                "valid_until",
+                "policy_id",
+                "phone_number_id",
+                "wallet_id",
+                "currency",
+                "terminated_at",
+            )[:batch_size]
+        )
+        if not rows:
             return 0
-        plans = []
-        for line in lines:
-            assert line.valid_until is not None
-            steps = lifecycle.transitions_between(line.status, line.valid_until, line.policy, now)
-            plans.append((line, steps))
+        policies = NumberPolicy.objects.in_bulk({row[3] for row in rows})
+        lines = []
+        for pk, status, valid_until, policy_id, number_id, wallet_id, cur, ended in rows:
+            assert valid_until is not None  # a line with a next transition has a validity
+            lines.append(
+                _DueLine(
+                    pk, status, valid_until, policies[policy_id], number_id, wallet_id, cur, ended
+                )
+            )
+        plans = [
+            (line, lifecycle.transitions_between(line.status, line.valid_until, line.policy, now))
+            for line in lines
+        ]
         # Only lines that terminate need their number and wallet (and its
         # balance): one query each for those, not a join for every due line.
         ending = [
@@ -503,58 +521,76 @@ def _sweep_batch(now: datetime, batch_size: int, result: SweepResult) -> int:
             for line, steps in plans
             if any(to == LineStatus.TERMINATED for _from, to, _at in steps)
         ]
-        numbers_by_id = PhoneNumber.objects.in_bulk(
-            [line.phone_number_id for line in ending if line.phone_number_id]
+        msisdns = dict(
+            PhoneNumber.objects.filter(
+                pk__in=[line.phone_number_id for line in ending if line.phone_number_id]
+            ).values_list("pk", "msisdn")
         )
         wallets = Account.objects.in_bulk([line.wallet_id for line in ending if line.wallet_id])
-        for line in ending:
-            if line.phone_number_id:
-                line.phone_number = numbers_by_id[line.phone_number_id]
-            if line.wallet_id:
-                line.wallet = wallets[line.wallet_id]
-        balances = {pk: wallet.balance for pk, wallet in wallets.items()}
-        events: list[LineEvent] = []
-        numbers: list[PhoneNumber] = []
+        events: list[tuple[Any, ...]] = []
+        numbers: list[tuple[int, str, datetime, datetime]] = []
         forfeits: list[Posting] = []
         forfeited = _ForfeitedAccounts()
         for line, steps in plans:
             for from_status, to_status, at in steps:
                 events.append(
-                    _event(
+                    _sweep_event(
                         line,
                         LineEventKind.STATUS_CHANGED,
+                        at,
                         now,
-                        happened_at=at,
                         from_status=from_status,
                         to_status=to_status,
-                        actor="sweep",
                     )
                 )
                 result.transitions += 1
                 if to_status == LineStatus.TERMINATED:
-                    events.extend(_terminate(line, at, now, result, balances, forfeits, forfeited))
-                    if line.phone_number:
-                        numbers.append(line.phone_number)
+                    _terminate(
+                        line,
+                        at,
+                        now,
+                        result,
+                        wallets,
+                        msisdns,
+                        events,
+                        numbers,
+                        forfeits,
+                        forfeited,
+                    )
                 line.status = to_status
-            line.next_transition_at = lifecycle.next_transition(
-                line.status, line.valid_until, line.policy
-            )
         post_transfer_groups(forfeits, now=now)
-        _write_rows(
+        update_rows(
             Line,
             ["status", "next_transition_at", "terminated_at"],
-            [(line.pk, line.status, line.next_transition_at, line.terminated_at) for line in lines],
+            [
+                (
+                    line.pk,
+                    line.status,
+                    lifecycle.next_transition(line.status, line.valid_until, line.policy),
+                    line.terminated_at,
+                )
+                for line in lines
+            ],
         )
-        if numbers:
-            _write_rows(
-                PhoneNumber,
-                ["status", "quarantined_until", "updated_at"],
-                [(n.pk, n.status, n.quarantined_until, n.updated_at) for n in numbers],
-            )
-        LineEvent.objects.bulk_create(events)
+        update_rows(PhoneNumber, ["status", "quarantined_until", "updated_at"], numbers)
+        insert_rows(LineEvent, EVENT_COLUMNS, events)
         result.lines += len(lines)
         result.batches += 1
         return len(lines)
+
+
+def _sweep_event(
+    line: _DueLine,
+    kind: str,
+    at: datetime,
+    now: datetime,
+    *,
+    from_status: str = "",
+    to_status: str = "",
+    data: dict[str, Any] | None = None,
+) -> tuple[Any, ...]:
+    """A line event as the row EVENT_COLUMNS names (see `_event`)."""
+    return (line.pk, kind, from_status, to_status, at, now, line.valid_until, "sweep", data or {})
 
 
 class _ForfeitedAccounts(dict[str, Account]):
@@ -564,30 +600,26 @@ class _ForfeitedAccounts(dict[str, Account]):
 
 
 def _terminate(
-    line: Line,
+    line: _DueLine,
     at: datetime,
     now: datetime,
     result: SweepResult,
-    balances: dict[int, int],
+    wallets: dict[int, Account],
+    msisdns: dict[int, str],
+    events: list[tuple[Any, ...]],
+    numbers: list[tuple[int, str, datetime, datetime]],
     forfeits: list[Posting],
     forfeited: _ForfeitedAccounts,
-) -> list[LineEvent]:
-    events = []
+) -> None:
     line.terminated_at = at
     result.terminated += 1
-    balance = balances.get(line.wallet_id or 0, 0)
-    if line.policy.forfeit_balance_at_termination and line.wallet is not None and balance > 0:
+    wallet = wallets.get(line.wallet_id or 0)
+    balance = wallet.balance if wallet is not None else 0
+    if line.policy.forfeit_balance_at_termination and wallet is not None and balance > 0:
         forfeits.append(
             Posting(
                 f"line:{line.pk}:forfeit",
-                [
-                    Leg(
-                        line.wallet,
-                        forfeited[line.currency],
-                        balance,
-                        "forfeit",
-                    )
-                ],
+                [Leg(wallet, forfeited[line.currency], balance, "forfeit")],
                 description=f"balance forfeited at termination of line {line.pk}",
             )
         )
@@ -595,31 +627,26 @@ def _terminate(
             result.forfeited_minor.get(line.currency, 0) + balance
         )
         events.append(
-            _event(
+            _sweep_event(
                 line,
                 LineEventKind.BALANCE_FORFEITED,
+                at,
                 now,
-                happened_at=at,
-                actor="sweep",
                 data={"amount": balance, "currency": line.currency},
             )
         )
-    if line.phone_number is not None:
-        number = line.phone_number
-        number.status = NumberStatus.QUARANTINED
-        number.quarantined_until = lifecycle.number_released_at(at, line.policy)
-        number.updated_at = now
+    if line.phone_number_id is not None:
+        until = lifecycle.number_released_at(at, line.policy)
+        numbers.append((line.phone_number_id, NumberStatus.QUARANTINED, until, now))
         events.append(
-            _event(
+            _sweep_event(
                 line,
                 LineEventKind.NUMBER_QUARANTINED,
+                at,
                 now,
-                happened_at=at,
-                actor="sweep",
-                data={"msisdn": number.msisdn, "until": number.quarantined_until.isoformat()},
+                data={"msisdn": msisdns[line.phone_number_id], "until": until.isoformat()},
             )
         )
-    return events
 
 
 def release_quarantined_numbers(now: datetime) -> int:

@@ -25,10 +25,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, CharField, F, Value, When
 
 from leb.common import clock
+from leb.common.bulk import insert_rows
 from leb.common.transactions import one_transaction, own_transactions
 from leb.lines.models import Line
 
@@ -288,32 +289,6 @@ COLUMNS = (
     "finished_at",
     "secret_keys",
 )
-# PostgreSQL array types for INSERT … SELECT FROM unnest(…).
-PG_TYPES = (
-    "varchar",
-    "integer",
-    "bigint",
-    "varchar",
-    "varchar",
-    "varchar",
-    "varchar",
-    "varchar",
-    "jsonb",
-    "varchar",
-    "varchar",
-    "varchar",
-    "smallint",
-    "timestamptz",
-    "timestamptz",
-    "boolean",
-    "timestamptz",
-    "varchar",
-    "varchar",
-    "timestamptz",
-    "timestamptz",
-    "varchar",
-)
-
 Row = tuple[Any, ...]
 
 
@@ -328,7 +303,7 @@ def _rows_for(request: NotifyRequest, lookups: _Lookups, now: datetime) -> list[
     else:
         targets = []
     margin = timedelta(seconds=settings.NOTIFICATIONS_DEADLINE_MARGIN)
-    context = json.dumps(request.context)
+    context = request.context
     rows = []
     for target in targets:
         next_attempt_at: datetime | None = None
@@ -400,52 +375,11 @@ def _lookups(
     return lookups
 
 
-SQLITE_ROWS_PER_STATEMENT = 500
-
-
 def _insert(rows: list[Row]) -> int:
     """Insert the rows that are not there yet, in one statement; returns how
     many are new. The unique constraint decides, also against concurrent
     writers (ON CONFLICT DO NOTHING)."""
-    if not rows:
-        return 0
-    table = connection.ops.quote_name(Notification._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%b::{t}[]" for t in PG_TYPES).replace("jsonb[]", "text[]")
-            select = ", ".join(
-                f"{c}::jsonb" if t == "jsonb" else c
-                for c, t in zip((f"c{i}" for i in range(len(COLUMNS))), PG_TYPES, strict=True)
-            )
-            names = ", ".join(f"c{i}" for i in range(len(COLUMNS)))
-            import psycopg
-
-            # Server-side binding: the arrays travel as parameters (binary),
-            # not quoted into the SQL text.
-            with psycopg.Cursor(cursor.connection) as raw:
-                raw.execute(
-                    f"INSERT INTO {table} ({columns}) "  # noqa: S608 - names are ours
-                    f"SELECT {select} FROM unnest({arrays}) AS t({names}) "
-                    "ON CONFLICT DO NOTHING",
-                    [list(column) for column in zip(*rows, strict=True)],
-                )
-                return int(raw.rowcount)
-        adapt = connection.ops.adapt_datetimefield_value
-        one_row = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
-        created = 0
-        # Multi-row VALUES in one statement per chunk, within SQLite's
-        # 32,766-parameter limit.
-        for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
-            chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names are ours
-                + ", ".join([one_row] * len(chunk))
-                + " ON CONFLICT DO NOTHING",
-                [adapt(v) if isinstance(v, datetime) else v for row in chunk for v in row],
-            )
-            created += int(cursor.rowcount)
-        return created
+    return insert_rows(Notification, COLUMNS, rows, ignore_conflicts=True)
 
 
 def _deliver_on_commit(ids: Iterable[int] | None) -> None:
@@ -532,7 +466,7 @@ def queue_document_webhook(
         str(settings.LANGUAGE_CODE),
         zone(settings.TIME_ZONE).key,
         kind,
-        json.dumps(_check_context(document)),
+        _check_context(document),
         dedupe_key,
         str(Status.PENDING),
         "",
@@ -601,7 +535,7 @@ def queue_message(
         recipient_language(language),
         zone(settings.TIME_ZONE).key,
         kind,
-        json.dumps(_check_context(context)),
+        _check_context(context),
         dedupe_key,
         str(Status.PENDING),
         "",
