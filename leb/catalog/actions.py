@@ -403,9 +403,11 @@ def check_promotion(promo: Promotion, plans: list[Plan] | None) -> None:
     if promo.starts_at and promo.ends_at and promo.ends_at <= promo.starts_at:
         problems["ends_at"] = [_("The promotion must end after it starts.")]
     if (promo.discount_percent or 0) > 100:
-        problems["discount_percent"] = [_("A discount cannot be more than 100%.")]
+        problems["discount_percent"] = [_("A discount cannot be more than the whole price.")]
     if (promo.bonus_credit_percent or 0) > 1000:
-        problems["bonus_credit_percent"] = [_("A credit bonus cannot be more than 1000%.")]
+        problems["bonus_credit_percent"] = [
+            _("A credit bonus cannot be more than ten times the credit.")
+        ]
     if plans and not problems["currency"]:
         wrong = [plan.code for plan in plans if plan.currency != promo.currency]
         if wrong:

@@ -18,8 +18,8 @@ from django.utils.translation import ngettext
 
 from leb.common.admin import (
     ActionAdmin,
+    ActionCheckedForm,
     ReadOnlyAdmin,
-    add_action_errors,
     error_text,
     form_fields,
     format_money,
@@ -38,23 +38,9 @@ class ChannelsField(forms.MultipleChoiceField):
         super().__init__(choices=Channel.choices, **kwargs)
 
 
-class CurrencyFormMixin(forms.ModelForm):
-    """Runs the action's own checks on the edited row, so whatever the action
-    would refuse is said on the form, beside the field at fault."""
-
+class CurrencyFormMixin(ActionCheckedForm):
     def clean_currency(self) -> str:
         return validate_currency(self.cleaned_data.get("currency", ""))
-
-    def check(self, instance: Any) -> None:
-        raise NotImplementedError
-
-    def _post_clean(self) -> None:
-        super()._post_clean()  # type: ignore[misc]
-        if not self.errors:
-            try:
-                self.check(self.instance)
-            except ValidationError as exc:
-                add_action_errors(self, exc)
 
 
 class PlanForm(CurrencyFormMixin):

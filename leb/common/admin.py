@@ -10,7 +10,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision, is_currency
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import formats, timezone, translation
@@ -80,6 +80,26 @@ def form_fields(form: ModelForm, allowed: tuple[str, ...], *, changed_only: bool
     changed, for an edit) to hand to an action."""
     names = form.changed_data if changed_only else list(form.cleaned_data)
     return {name: form.cleaned_data[name] for name in names if name in allowed}
+
+
+class ActionCheckedForm(ModelForm):
+    """A model form that runs the action's own checks on the edited row, so
+    what the action would refuse is said on the form beside the field at
+    fault. Those checks cover the table's constraints with clearer words, so
+    their messages replace the generic "constraint violated" ones."""
+
+    def check(self, instance: Any) -> None:
+        raise NotImplementedError
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]
+        if any(name != NON_FIELD_ERRORS for name in self.errors):
+            return
+        try:
+            self.check(self.instance)
+        except ValidationError as exc:
+            self.errors.pop(NON_FIELD_ERRORS, None)
+            add_action_errors(self, exc)
 
 
 def add_action_errors(form: ModelForm, exc: ValidationError) -> None:

@@ -34,10 +34,10 @@ from leb.audit.models import AuditAction
 from leb.common import clock
 from leb.common.admin import (
     ActionAdmin,
+    ActionCheckedForm,
     FilterErrorsMixin,
     ReadOnlyAdmin,
     ReadOnlyMixin,
-    add_action_errors,
     error_text,
     form_fields,
     format_money,
@@ -77,7 +77,7 @@ RECENT_ORDERS = 10
 # --- Policies -------------------------------------------------------------------
 
 
-class NumberPolicyForm(forms.ModelForm):
+class NumberPolicyForm(ActionCheckedForm):
     # The model and fields come from the admin's fieldsets.
     def clean_reminder_offsets(self) -> list[int]:
         try:
@@ -85,14 +85,9 @@ class NumberPolicyForm(forms.ModelForm):
         except LineError as exc:
             raise ValidationError(exc.message_dict["reminder_offsets"]) from exc
 
-    def _post_clean(self) -> None:
+    def check(self, instance: NumberPolicy) -> None:
         # What do_create_policy / do_update_policy would refuse, said on the form.
-        super()._post_clean()  # type: ignore[misc]
-        if not self.errors:
-            try:
-                check_policy(self.instance)
-            except ValidationError as exc:
-                add_action_errors(self, exc)
+        check_policy(instance)
 
 
 @admin.register(NumberPolicy)
