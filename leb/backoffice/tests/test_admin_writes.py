@@ -69,8 +69,8 @@ def problems_of(model_admin: admin.ModelAdmin, request: Any) -> list[str]:
             found.append(f"{name}.{hook} writes directly: {', '.join(direct)}")
         if hook == "save_model" and not any(c.startswith("do_") for c in called):
             found.append(f"{name}.save_model calls no do_* action")
-    for action_name, (function, *_rest) in model_admin.get_actions(request).items():
-        tree = _tree(function)
+    for action_name, entry in model_admin.get_actions(request).items():
+        tree = _tree(entry[0])  # type: ignore[index]
         called = _called_names(tree)
         direct = sorted(set(called) & DIRECT_WRITES)
         if direct:
