@@ -27,8 +27,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 HEADINGS = {
     "en": ("Subscriber balances (deferred revenue)", "Voucher liability"),
-    "zh-hans": ("用户余额（递延收入）", "充值卡"),
-    "zh-hant": ("用戶餘額（遞延收入）", "充值卡"),
+    "zh-hans": ("用户余额", "充值卡"),
+    "zh-hant": ("用戶餘額", "充值卡"),
 }
 
 

@@ -33,6 +33,13 @@ from leb.lines.models import Line, LineStatus, NumberPolicy, NumberStatus, Phone
 pytestmark = pytest.mark.django_db
 
 ACTOR = "staff:policy"
+
+
+def fresh(line: Any) -> Any:
+    """The line as stored now."""
+    return Line.objects.get(pk=line.pk)
+
+
 DAY = timedelta(days=1)
 
 
@@ -54,7 +61,7 @@ def policy_fields(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def lines_in_every_state(
     make_line: Callable[..., Any], hk_policy: Any, uk_policy: Any, now: datetime
-) -> dict[str, Line]:
+) -> dict[str, Any]:
     """Lines of the HK policy (30 grace, 60 suspension, 90 quarantine days)
     swept at `now`: active, in grace, suspended, terminated (its number in
     quarantine); and a UK line in grace."""
@@ -79,13 +86,13 @@ def lines_in_every_state(
 
 
 def test_new_timers_move_the_dates_of_lines_still_counting_down(
-    lines_in_every_state: dict[str, Line], hk_policy: Any, now: datetime
+    lines_in_every_state: dict[str, Any], hk_policy: Any, now: datetime
 ) -> None:
     lines = lines_in_every_state
     terminated = lines["terminated"]
     number = PhoneNumber.objects.get(pk=terminated.phone_number_id)
     assert number.status == NumberStatus.QUARANTINED
-    before = {name: Line.objects.get(pk=line.pk) for name, line in lines.items()}
+    before = {name: fresh(line) for name, line in lines.items()}
 
     # when grace, suspension and quarantine are all shortened
     _policy, moved = do_update_policy(
@@ -97,7 +104,7 @@ def test_new_timers_move_the_dates_of_lines_still_counting_down(
 
     # then the line in grace is suspended 10 days after its validity, the
     # suspended one terminated 30 days after it
-    after = {name: Line.objects.get(pk=line.pk) for name, line in lines.items()}
+    after = {name: fresh(line) for name, line in lines.items()}
     assert after["grace"].next_transition_at == after["grace"].valid_until + 10 * DAY
     assert after["suspended"].next_transition_at == after["suspended"].valid_until + 30 * DAY
     # and the quarantined number goes back 30 days after its line ended
@@ -129,7 +136,7 @@ def test_new_timers_move_the_dates_of_lines_still_counting_down(
 
 
 def test_the_sweep_acts_on_the_moved_dates(
-    lines_in_every_state: dict[str, Line], hk_policy: Any, now: datetime
+    lines_in_every_state: dict[str, Any], hk_policy: Any, now: datetime
 ) -> None:
     # given grace cut to 5 days and suspension to 10
     do_update_policy(hk_policy, {"grace_days": 5, "suspension_days": 10}, actor=ACTOR, now=now)
@@ -143,12 +150,12 @@ def test_the_sweep_acts_on_the_moved_dates(
 
 
 def test_a_longer_suspension_moves_only_suspended_lines(
-    lines_in_every_state: dict[str, Line], hk_policy: Any, now: datetime
+    lines_in_every_state: dict[str, Any], hk_policy: Any, now: datetime
 ) -> None:
     grace_before = Line.objects.get(pk=lines_in_every_state["grace"].pk).next_transition_at
     _policy, moved = do_update_policy(hk_policy, {"suspension_days": 90}, actor=ACTOR, now=now)
     assert (moved.lines, moved.numbers) == (1, 0)
-    suspended = Line.objects.get(pk=lines_in_every_state["suspended"].pk)
+    suspended = fresh(lines_in_every_state["suspended"])
     assert suspended.next_transition_at == suspended.valid_until + 120 * DAY
     assert Line.objects.get(pk=lines_in_every_state["grace"].pk).next_transition_at == (
         grace_before
@@ -178,7 +185,7 @@ def test_rescheduling_is_one_update_per_date_whatever_the_number_of_lines(
 
 
 def test_timers_that_do_not_change_move_nothing(
-    lines_in_every_state: dict[str, Line], hk_policy: Any, now: datetime
+    lines_in_every_state: dict[str, Any], hk_policy: Any, now: datetime
 ) -> None:
     _policy, moved = do_update_policy(
         hk_policy, {"name": "HK renamed", "grace_days": 30}, actor=ACTOR, now=now
@@ -219,7 +226,7 @@ def test_a_bad_policy_is_refused_in_the_staff_language_and_nothing_is_written(
 
 
 def test_a_refused_change_moves_no_date(
-    lines_in_every_state: dict[str, Line], hk_policy: Any, now: datetime
+    lines_in_every_state: dict[str, Any], hk_policy: Any, now: datetime
 ) -> None:
     grace = lines_in_every_state["grace"]
     with pytest.raises(LineError):
@@ -313,7 +320,7 @@ def test_the_policy_page_refuses_a_bad_prefix_and_writes_nothing(admin_client: C
 
 
 def test_the_policy_page_reschedules_and_says_how_many(
-    admin_client: Client, lines_in_every_state: dict[str, Line], hk_policy: Any, now: datetime
+    admin_client: Client, lines_in_every_state: dict[str, Any], hk_policy: Any, now: datetime
 ) -> None:
     # when an admin shortens grace on the page
     response = admin_client.post(
@@ -325,7 +332,7 @@ def test_the_policy_page_reschedules_and_says_how_many(
     assert response.status_code == 200
     page = response.content.decode()
     assert "2 lines rescheduled" in page
-    grace = Line.objects.get(pk=lines_in_every_state["grace"].pk)
+    grace = fresh(lines_in_every_state["grace"])
     assert grace.next_transition_at == grace.valid_until + 10 * DAY
     assert AuditEntry.objects.get(action="lines.reschedule").data["lines"] == 2
 
