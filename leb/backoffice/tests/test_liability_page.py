@@ -105,3 +105,22 @@ def test_a_bad_range_is_said_on_the_form(
     assert page.status_code == 200
     assert message in page.content.decode()
     assert "report" not in page.context or page.context.get("report") is None
+
+
+def test_the_page_costs_the_same_queries_for_one_month_or_three_years(
+    finance: Client, make_line: Callable[..., Any], hkd_plan: Any, now: datetime
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # given balances in two currencies' worth of accounts
+    topup(make_line(), hkd_plan, now=now)
+    finance.get(URL, {"month_from": "2026-06", "month_to": "2026-06"})  # warm the session
+    # when the page shows one month, then three years
+    with CaptureQueriesContext(connection) as one_month:
+        finance.get(URL, {"month_from": "2026-06", "month_to": "2026-06"})
+    with CaptureQueriesContext(connection) as three_years:
+        finance.get(URL, {"month_from": "2024-01", "month_to": "2026-12"})
+    # then the count does not grow with the range, and stays small
+    assert len(one_month) == len(three_years)
+    assert len(three_years) <= 10
