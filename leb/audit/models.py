@@ -12,6 +12,7 @@ class AuditAction(models.TextChoices):
     LINE_IMPORT = "line.import", _("Lines imported from a CSV file")
     NUMBERPOLICY_ADD = "numberpolicy.add", _("Number policy added")
     NUMBERPOLICY_CHANGE = "numberpolicy.change", _("Number policy changed")
+    LINES_RESCHEDULE = "lines.reschedule", _("Line dates rescheduled after a policy change")
     PHONENUMBER_ADD = "phonenumber.add", _("Phone number added")
     PHONENUMBER_CHANGE = "phonenumber.change", _("Phone number changed")
     LINE_REAL_NAME_REGISTER = "line.real_name_register", _("Real-name registration recorded")
@@ -30,10 +31,13 @@ class AuditAction(models.TextChoices):
     # Catalog
     PLAN_ADD = "plan.add", _("Plan added")
     PLAN_CHANGE = "plan.change", _("Plan changed")
+    PLAN_RETIRE = "plan.retire", _("Plan taken off sale")
+    PLAN_DELETE = "plan.delete", _("Unused plan removed")
     FREEAMOUNTRULE_ADD = "freeamountrule.add", _("Free-amount rule added")
     FREEAMOUNTRULE_CHANGE = "freeamountrule.change", _("Free-amount rule changed")
     PROMOTION_ADD = "promotion.add", _("Promotion added")
     PROMOTION_CHANGE = "promotion.change", _("Promotion changed")
+    PROMOTION_END = "promotion.end", _("Promotion ended")
     # Top-ups and payments
     TOPUP_MANUAL = "topup.manual", _("Manual top-up")
     TOPUP_REFUND = "topup.refund", _("Top-up refunded")

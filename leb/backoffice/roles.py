@@ -10,7 +10,7 @@ keep every permission.
   profiles, answers tickets, lifts lockouts, activates lines, orders and
   re-downloads eSIMs, records real-name registrations, and refunds top-ups
   up to LEB_SUPPORT_REFUND_LIMITS.
-- finance: the books, orders and payments, agents' deposits (record and
+- finance: the books (and the prepaid liability report), orders and payments, agents' deposits (record and
   approve), agent top-up reversals, the agent sales report, voucher batches
   and distributors, manual top-ups and refunds of any amount, the audit log.
 - admin: the catalog (plans, promotions, free-amount rules), number policies
@@ -77,6 +77,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("ledger.account", "view"),
         *_crud("ledger.transfer", "view"),
         *_crud("ledger.transfergroup", "view"),
+        "ledger.view_liability_report",
         *_crud("topups.receiptcounter", "view"),
         *_crud("topups.topuporder", "add", "change"),
         "topups.refund_topuporder",

@@ -9,8 +9,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path
 
 
 class BackOfficeSite(admin.AdminSite):
@@ -19,10 +20,30 @@ class BackOfficeSite(admin.AdminSite):
     def index(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> TemplateResponse:
-        from . import dashboard
+        from . import dashboard, reports
 
-        extra_context = {**(extra_context or {}), "dashboard": dashboard.build(request.user)}
+        extra_context = {
+            **(extra_context or {}),
+            "dashboard": dashboard.build(request.user),
+            "can_view_liability": request.user.has_perm(reports.PERMISSION),
+        }
         return super().index(request, extra_context)
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        # Pages of their own, before the admin's catch-all.
+        return [
+            path(
+                "reports/liability/",
+                self.admin_view(self.liability_report_view),
+                name="liability_report",
+            ),
+            *super().get_urls(),
+        ]
+
+    def liability_report_view(self, request: HttpRequest) -> HttpResponse:
+        from . import reports
+
+        return reports.liability_view(request, self)
 
 
 class BackOfficeAdminConfig(AdminConfig):

@@ -1,20 +1,33 @@
 """Back office for the catalog: plans, free-amount rules and promotions are
-edited here (every save is audited); redemptions are read-only."""
+edited here through the catalog's actions (each save checked, written and
+audited in one transaction); plans are retired and promotions ended by
+admin actions; redemptions are read-only."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from leb.audit.audited_admin import AuditedAdmin
-from leb.common.admin import ReadOnlyAdmin, format_money, validate_currency
+from leb.common.admin import (
+    ActionAdmin,
+    ActionCheckedForm,
+    ReadOnlyAdmin,
+    error_text,
+    form_fields,
+    format_money,
+    staff_actor,
+    validate_currency,
+)
 
+from . import actions
 from .models import Channel, FreeAmountRule, Plan, Promotion, PromotionRedemption
 
 
@@ -25,7 +38,7 @@ class ChannelsField(forms.MultipleChoiceField):
         super().__init__(choices=Channel.choices, **kwargs)
 
 
-class CurrencyFormMixin(forms.ModelForm):
+class CurrencyFormMixin(ActionCheckedForm):
     def clean_currency(self) -> str:
         return validate_currency(self.cleaned_data.get("currency", ""))
 
@@ -33,17 +46,14 @@ class CurrencyFormMixin(forms.ModelForm):
 class PlanForm(CurrencyFormMixin):
     channels = ChannelsField(label=_("channels"))
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        start, end = cleaned.get("active_from"), cleaned.get("active_until")
-        if start and end and end <= start:
-            raise ValidationError(_("The sale must end after it starts."))
-        return cleaned
+    def check(self, instance: Plan) -> None:
+        actions.check_plan(instance)
 
 
 @admin.register(Plan)
-class PlanAdmin(AuditedAdmin):
+class PlanAdmin(ActionAdmin):
     form = PlanForm
+    actions = ["retire_plans"]
     list_display = (
         "code",
         "name_en",
@@ -68,6 +78,51 @@ class PlanAdmin(AuditedAdmin):
         ),
     )
 
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        actor = staff_actor(request)
+        if change:
+            saved = actions.do_update_plan(
+                obj, form_fields(form, actions.PLAN_FIELDS, changed_only=True), actor=actor
+            )
+        else:
+            saved = actions.do_create_plan(
+                form_fields(form, actions.PLAN_FIELDS, changed_only=False), actor=actor
+            )
+        obj.pk = saved.pk
+
+    @admin.action(description=_("Take selected plans off sale"), permissions=["change"])
+    def retire_plans(self, request: HttpRequest, queryset: QuerySet[Plan]) -> None:
+        actor = staff_actor(request)
+        retired = deleted = 0
+        for plan in queryset.order_by("pk"):
+            result = actions.do_retire_plan(plan, actor=actor)
+            if result.deleted:
+                deleted += 1
+            else:
+                retired += 1
+        if retired:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d plan is off sale; its orders keep pointing at it.",
+                    "%(count)d plans are off sale; their orders keep pointing at them.",
+                    retired,
+                )
+                % {"count": retired},
+                messages.SUCCESS,
+            )
+        if deleted:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d plan that was never used was removed.",
+                    "%(count)d plans that were never used were removed.",
+                    deleted,
+                )
+                % {"count": deleted},
+                messages.SUCCESS,
+            )
+
     @admin.display(description=_("price"), ordering="price")
     def price_display(self, plan: Plan) -> str:
         return format_money(plan.price, plan.currency)
@@ -88,27 +143,32 @@ class FreeAmountRuleForm(CurrencyFormMixin):
             )
 
     def clean_tiers(self) -> list[list[int]]:
-        tiers = self.cleaned_data.get("tiers")
-        problem = ValidationError(
-            _("Enter a list of [minimum amount, validity days] pairs of whole numbers.")
-        )
-        if not isinstance(tiers, list):
-            raise problem
-        for tier in tiers:
-            if not (
-                isinstance(tier, list)
-                and len(tier) == 2
-                and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in tier)
-            ):
-                raise problem
-        return sorted(tiers)
+        try:
+            return actions.check_tiers(self.cleaned_data.get("tiers"))
+        except actions.CatalogError as exc:
+            raise ValidationError(exc.message_dict["tiers"]) from exc
+
+    def check(self, instance: FreeAmountRule) -> None:
+        actions.check_free_amount_rule(instance)
 
 
 @admin.register(FreeAmountRule)
-class FreeAmountRuleAdmin(AuditedAdmin):
+class FreeAmountRuleAdmin(ActionAdmin):
     form = FreeAmountRuleForm
     list_display = ("currency", "min_display", "max_display", "tiers_display", "is_active")
     list_filter = ("is_active",)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        actor = staff_actor(request)
+        if change:
+            saved = actions.do_update_free_amount_rule(
+                obj, form_fields(form, actions.FREE_AMOUNT_FIELDS, changed_only=True), actor=actor
+            )
+        else:
+            saved = actions.do_create_free_amount_rule(
+                form_fields(form, actions.FREE_AMOUNT_FIELDS, changed_only=False), actor=actor
+            )
+        obj.pk = saved.pk
 
     @admin.display(description=_("minimum"), ordering="min_amount")
     def min_display(self, rule: FreeAmountRule) -> str:
@@ -135,18 +195,9 @@ class PromotionForm(CurrencyFormMixin):
     def clean_promo_code(self) -> str:
         return (self.cleaned_data.get("promo_code") or "").strip().upper()
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        currency, plans = cleaned.get("currency"), cleaned.get("plans")
-        if currency and plans:
-            wrong = [plan.code for plan in plans if plan.currency != currency]
-            if wrong:
-                self.add_error(
-                    "plans",
-                    _("These plans are not in %(currency)s: %(plans)s")
-                    % {"currency": currency, "plans": ", ".join(wrong)},
-                )
-        return cleaned
+    def check(self, instance: Promotion) -> None:
+        plans = self.cleaned_data.get("plans")
+        actions.check_promotion(instance, list(plans) if plans is not None else None)
 
 
 class PromotionKindFilter(admin.SimpleListFilter):
@@ -165,8 +216,9 @@ class PromotionKindFilter(admin.SimpleListFilter):
 
 
 @admin.register(Promotion)
-class PromotionAdmin(AuditedAdmin):
+class PromotionAdmin(ActionAdmin):
     form = PromotionForm
+    actions = ["end_promotions"]
     list_display = (
         "code",
         "name_en",
@@ -217,6 +269,51 @@ class PromotionAdmin(AuditedAdmin):
         ),
         (_("Limits"), {"fields": ("per_line_limit", "budget", "budget_used_display")}),
     )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        actor = staff_actor(request)
+        plans = form.cleaned_data.get("plans")
+        if change:
+            saved = actions.do_update_promotion(
+                obj,
+                form_fields(form, actions.PROMOTION_FIELDS, changed_only=True),
+                plans=list(plans) if "plans" in form.changed_data and plans is not None else None,
+                actor=actor,
+            )
+        else:
+            saved = actions.do_create_promotion(
+                form_fields(form, actions.PROMOTION_FIELDS, changed_only=False),
+                plans=list(plans or []),
+                actor=actor,
+            )
+        obj.pk = saved.pk
+
+    @admin.action(description=_("End selected promotions now"), permissions=["change"])
+    def end_promotions(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> None:
+        actor = staff_actor(request)
+        ended = 0
+        for promo in queryset.order_by("pk"):
+            try:
+                actions.do_end_promotion(promo, actor=actor)
+            except ValidationError as exc:
+                self.message_user(
+                    request,
+                    _("%(code)s: %(error)s") % {"code": promo.code, "error": error_text(exc)},
+                    messages.ERROR,
+                )
+            else:
+                ended += 1
+        if ended:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d promotion ended; unpaid orders quoted with it keep it.",
+                    "%(count)d promotions ended; unpaid orders quoted with them keep them.",
+                    ended,
+                )
+                % {"count": ended},
+                messages.SUCCESS,
+            )
 
     @admin.display(description=_("promo code"), ordering="promo_code")
     def promo_code_display(self, promo: Promotion) -> str:

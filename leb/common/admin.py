@@ -10,7 +10,8 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision, is_currency
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -50,6 +51,64 @@ class FilterErrorsMixin:
 
 class ReadOnlyAdmin(ReadOnlyMixin, FilterErrorsMixin, admin.ModelAdmin):
     pass
+
+
+class ActionAdmin(admin.ModelAdmin):
+    """A page whose saves go through the owning app's `do_*` actions, which
+    check, write and audit in one transaction: subclasses override
+    save_model to call them. Related rows (many-to-many) are written by the
+    action too, and nothing is deleted from here (plans and promotions are
+    retired or ended by admin actions instead)."""
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
+    ) -> None:
+        return None
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        raise PermissionDenied
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        raise PermissionDenied
+
+
+def form_fields(form: ModelForm, allowed: tuple[str, ...], *, changed_only: bool) -> dict[str, Any]:
+    """The cleaned values of the form's editable fields (only those staff
+    changed, for an edit) to hand to an action."""
+    names = form.changed_data if changed_only else list(form.cleaned_data)
+    return {name: form.cleaned_data[name] for name in names if name in allowed}
+
+
+class ActionCheckedForm(ModelForm):
+    """A model form that runs the action's own checks on the edited row, so
+    what the action would refuse is said on the form beside the field at
+    fault. Those checks cover the table's constraints with clearer words, so
+    their messages replace the generic "constraint violated" ones."""
+
+    def check(self, instance: Any) -> None:
+        raise NotImplementedError
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]
+        if any(name != NON_FIELD_ERRORS for name in self.errors):
+            return
+        try:
+            self.check(self.instance)
+        except ValidationError as exc:
+            self.errors.pop(NON_FIELD_ERRORS, None)
+            add_action_errors(self, exc)
+
+
+def add_action_errors(form: ModelForm, exc: ValidationError) -> None:
+    """An action's refusal as form errors, on the field at fault where it names one."""
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
 
 
 def _babel_locale() -> Locale:

@@ -41,6 +41,7 @@ class Account(models.Model):
     class Meta:
         verbose_name = _("account")
         verbose_name_plural = _("accounts")
+        permissions = [("view_liability_report", _("Can view the prepaid liability report"))]
         constraints = [
             models.CheckConstraint(
                 condition=Q(no_negative=False) | Q(balance__gte=0),

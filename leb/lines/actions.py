@@ -13,6 +13,15 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Subquery,
+    When,
+)
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
@@ -355,18 +364,24 @@ def do_set_line_owner(line: Line, owner: Any, *, actor: str, now: datetime | Non
     return line
 
 
-def refresh_next_transitions(policy: NumberPolicy) -> int:
-    """After a policy's timers change, recompute when its lines next move so
-    the sweep neither misses nor delays a transition."""
-    lines = list(
-        Line.objects.filter(
-            policy=policy, status__in=[LineStatus.ACTIVE, LineStatus.GRACE, LineStatus.SUSPENDED]
-        ).only("pk", "status", "valid_until", "next_transition_at")
+def refresh_next_transitions(
+    policy: NumberPolicy, statuses: tuple[str, ...] = (LineStatus.GRACE, LineStatus.SUSPENDED)
+) -> int:
+    """After a policy's timers change, recompute when its lines in `statuses`
+    next move, in one UPDATE, so the sweep neither misses nor delays a
+    transition. Active lines next move at valid_until, which no timer
+    changes; terminated and inventory lines have no next transition."""
+    grace = timedelta(days=policy.grace_days)
+    lost = timedelta(days=policy.grace_days + policy.suspension_days)
+    return Line.objects.filter(
+        policy=policy, status__in=list(statuses), valid_until__isnull=False
+    ).update(
+        next_transition_at=Case(
+            When(status=LineStatus.GRACE, then=F("valid_until") + grace),
+            default=F("valid_until") + lost,
+            output_field=DateTimeField(),
+        )
     )
-    for line in lines:
-        line.next_transition_at = lifecycle.next_transition(line.status, line.valid_until, policy)
-    Line.objects.bulk_update(lines, ["next_transition_at"], batch_size=500)
-    return len(lines)
 
 
 @dataclass
@@ -669,3 +684,198 @@ def sweep_lines(now: datetime | None = None, *, batch_size: int = 500) -> SweepR
             "sweep terminated %d lines, forfeited %s", result.terminated, result.forfeited_minor
         )
     return result
+
+
+# --- Policies and the number pool (the back office's pages) ----------------------
+
+POLICY_FIELDS = (
+    "code",
+    "name",
+    "first_topup_days",
+    "grace_days",
+    "suspension_days",
+    "quarantine_days",
+    "max_validity_days",
+    "extension_rule",
+    "number_prefix",
+    "reminder_offsets",
+    "restore_fee",
+    "forfeit_balance_at_termination",
+    "refund_validity_rule",
+    "plans_from_balance",
+    "requires_real_name",
+)
+
+
+def check_reminder_offsets(offsets: Any) -> list[int]:
+    """Whole positive days before expiry, most distant first; LineError otherwise."""
+    if not isinstance(offsets, list) or not all(
+        isinstance(day, int) and not isinstance(day, bool) and day > 0 for day in offsets
+    ):
+        raise LineError(
+            {"reminder_offsets": [_("Enter a list of whole days before expiry, e.g. [30, 7, 1].")]}
+        )
+    return sorted(set(offsets), reverse=True)
+
+
+def check_policy(policy: NumberPolicy) -> None:
+    """Everything a policy must satisfy before it is saved (LineError otherwise)."""
+    problems: dict[str, list[Any]] = {}
+    try:
+        policy.reminder_offsets = check_reminder_offsets(policy.reminder_offsets)
+    except LineError as exc:
+        problems.update(exc.message_dict)
+    if policy.max_validity_days is not None and policy.max_validity_days < 1:
+        problems["max_validity_days"] = [
+            _("The validity cap must be at least one day, or empty for no cap.")
+        ]
+    prefix = (policy.number_prefix or "").strip()
+    if prefix and not (prefix.startswith("+") and prefix[1:].isdigit()):
+        problems["number_prefix"] = [_("Enter a prefix as + and digits, e.g. +852.")]
+    policy.number_prefix = prefix
+    if problems:
+        raise LineError(problems)
+    try:
+        policy.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        raise LineError(exc.message_dict) from exc
+
+
+@one_transaction
+def do_create_policy(
+    fields: dict[str, Any], *, actor: str, now: datetime | None = None
+) -> NumberPolicy:
+    """A new number policy, checked and audited. No line uses it yet."""
+    now = now or clock.now()
+    unknown = sorted(set(fields) - set(POLICY_FIELDS))
+    if unknown:
+        raise ValueError(f"not editable here: {', '.join(unknown)}")
+    policy = NumberPolicy(**fields)
+    check_policy(policy)
+    policy.save()
+    record(
+        actor,
+        AuditAction.NUMBERPOLICY_ADD,
+        f"numberpolicy:{policy.pk}",
+        {"fields": sorted(fields)},
+        now=now,
+    )
+    return policy
+
+
+@dataclass(frozen=True)
+class Rescheduled:
+    """How many stored dates a policy change moved."""
+
+    # Lines in grace or suspended whose next transition moved.
+    lines: int = 0
+    # Quarantined numbers (of lines of the policy that terminated) whose release moved.
+    numbers: int = 0
+
+
+def reschedule_policy_dates(
+    policy: NumberPolicy, changed: set[str], *, actor: str, now: datetime
+) -> Rescheduled:
+    """Move the stored dates that follow from the policy's timers, set-based:
+    one UPDATE per date column. A line in grace next moves (to suspended) at
+    valid_until + grace days, a suspended one (to terminated) at valid_until +
+    grace + suspension days; a quarantined number goes back to the pool at the
+    termination of its line + quarantine days. Active lines next move at
+    valid_until, which no timer changes; terminated lines keep their dates
+    (what happened, happened). Validity already granted (first top-up days,
+    the cap) is not taken back or added to."""
+    lines = numbers = 0
+    if {"grace_days", "suspension_days"} & changed:
+        # Grace ends after grace days alone: only suspended lines move when
+        # only the suspension changes.
+        statuses: tuple[str, ...] = (
+            (LineStatus.GRACE, LineStatus.SUSPENDED)
+            if "grace_days" in changed
+            else (LineStatus.SUSPENDED,)
+        )
+        lines = refresh_next_transitions(policy, statuses)
+    if "quarantine_days" in changed:
+        # The line that put a number in quarantine is its latest terminated one.
+        quarantining = Line.objects.filter(
+            phone_number=OuterRef("pk"), status=LineStatus.TERMINATED, terminated_at__isnull=False
+        ).order_by("-terminated_at", "-pk")
+        numbers = (
+            PhoneNumber.objects.filter(status=NumberStatus.QUARANTINED)
+            .alias(quarantining_policy=Subquery(quarantining.values("policy_id")[:1]))
+            .filter(quarantining_policy=policy.pk)
+            .update(
+                quarantined_until=ExpressionWrapper(
+                    Subquery(quarantining.values("terminated_at")[:1])
+                    + timedelta(days=policy.quarantine_days),
+                    output_field=DateTimeField(),
+                ),
+                updated_at=now,
+            )
+        )
+    result = Rescheduled(lines=lines, numbers=numbers)
+    if lines or numbers:
+        record(
+            actor,
+            AuditAction.LINES_RESCHEDULE,
+            f"numberpolicy:{policy.pk}",
+            {"lines": lines, "numbers": numbers, "fields": sorted(changed & _TIMER_FIELDS)},
+            now=now,
+        )
+    return result
+
+
+_TIMER_FIELDS = {"grace_days", "suspension_days", "quarantine_days"}
+
+
+@one_transaction
+def do_update_policy(
+    policy: NumberPolicy, changes: dict[str, Any], *, actor: str, now: datetime | None = None
+) -> tuple[NumberPolicy, Rescheduled]:
+    """Change a policy and move the dates of its lines and numbers that
+    follow from the changed timers, in the same transaction, so the sweep
+    neither misses nor delays a transition. Audited: the change, and how
+    many dates moved."""
+    now = now or clock.now()
+    unknown = sorted(set(changes) - set(POLICY_FIELDS))
+    if unknown:
+        raise ValueError(f"not editable here: {', '.join(unknown)}")
+    policy = NumberPolicy.objects.select_for_update().get(pk=policy.pk)
+    before = {name: getattr(policy, name) for name in POLICY_FIELDS}
+    changed = [name for name, value in changes.items() if before[name] != value]
+    if not changed:
+        return policy, Rescheduled()
+    for name in changed:
+        setattr(policy, name, changes[name])
+    check_policy(policy)
+    policy.save(update_fields=changed)
+    result = reschedule_policy_dates(policy, set(changed), actor=actor, now=now)
+    record(
+        actor,
+        AuditAction.NUMBERPOLICY_CHANGE,
+        f"numberpolicy:{policy.pk}",
+        {
+            "fields": changed,
+            "before": {name: before[name] for name in changed},
+            "after": {name: getattr(policy, name) for name in changed},
+            "rescheduled_lines": result.lines,
+            "rescheduled_numbers": result.numbers,
+        },
+        now=now,
+    )
+    return policy, result
+
+
+@one_transaction
+def do_add_phone_number(msisdn: str, *, actor: str, now: datetime | None = None) -> PhoneNumber:
+    """Put a new number into the pool, available."""
+    now = now or clock.now()
+    msisdn = normalize_msisdn(msisdn)
+    if PhoneNumber.objects.filter(msisdn=msisdn).exists():
+        raise LineError(
+            {"msisdn": [_("Number %(msisdn)s is already in the pool.") % {"msisdn": msisdn}]}
+        )
+    number = PhoneNumber.objects.create(msisdn=msisdn, status=NumberStatus.AVAILABLE)
+    record(
+        actor, AuditAction.PHONENUMBER_ADD, f"phonenumber:{number.pk}", {"msisdn": msisdn}, now=now
+    )
+    return number

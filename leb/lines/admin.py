@@ -33,10 +33,13 @@ from leb.audit.audited_admin import AuditedAdmin
 from leb.audit.models import AuditAction
 from leb.common import clock
 from leb.common.admin import (
+    ActionAdmin,
+    ActionCheckedForm,
     FilterErrorsMixin,
     ReadOnlyAdmin,
     ReadOnlyMixin,
     error_text,
+    form_fields,
     format_money,
     format_when,
     staff_actor,
@@ -45,10 +48,16 @@ from leb.common.admin import (
 
 from . import lifecycle
 from .actions import (
+    POLICY_FIELDS,
+    LineError,
+    check_policy,
     check_real_name,
+    check_reminder_offsets,
     do_activate_line,
+    do_add_phone_number,
+    do_create_policy,
     do_register_real_name,
-    refresh_next_transitions,
+    do_update_policy,
 )
 from .identifiers import format_msisdn, normalize_msisdn
 from .import_admin import LineImportMixin
@@ -68,19 +77,25 @@ RECENT_ORDERS = 10
 # --- Policies -------------------------------------------------------------------
 
 
-class NumberPolicyForm(forms.ModelForm):
+class NumberPolicyForm(ActionCheckedForm):
     # The model and fields come from the admin's fieldsets.
     def clean_reminder_offsets(self) -> list[int]:
-        offsets = self.cleaned_data.get("reminder_offsets")
-        if not isinstance(offsets, list) or not all(
-            isinstance(day, int) and not isinstance(day, bool) and day > 0 for day in offsets
-        ):
-            raise ValidationError(_("Enter a list of whole days before expiry, e.g. [30, 7, 1]."))
-        return sorted(set(offsets), reverse=True)
+        try:
+            return check_reminder_offsets(self.cleaned_data.get("reminder_offsets"))
+        except LineError as exc:
+            raise ValidationError(exc.message_dict["reminder_offsets"]) from exc
+
+    def check(self, instance: NumberPolicy) -> None:
+        # What do_create_policy / do_update_policy would refuse, said on the form.
+        check_policy(instance)
 
 
 @admin.register(NumberPolicy)
-class NumberPolicyAdmin(AuditedAdmin):
+class NumberPolicyAdmin(ActionAdmin):
+    """Policies are edited through do_create_policy / do_update_policy: a
+    change of timers moves the dates of the policy's lines in the same
+    transaction, and says how many moved."""
+
     form = NumberPolicyForm
     list_display = (
         "code",
@@ -123,13 +138,36 @@ class NumberPolicyAdmin(AuditedAdmin):
     def lost_after(self, policy: NumberPolicy) -> int:
         return policy.grace_days + policy.suspension_days
 
-    # --- Phone numbers ----------------------------------------------------------------
-
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            if change and {"grace_days", "suspension_days"} & set(form.changed_data):
-                refresh_next_transitions(obj)
+        actor = staff_actor(request)
+        if not change:
+            saved = do_create_policy(
+                form_fields(form, POLICY_FIELDS, changed_only=False), actor=actor
+            )
+            obj.pk = saved.pk
+            return
+        saved, moved = do_update_policy(
+            obj, form_fields(form, POLICY_FIELDS, changed_only=True), actor=actor
+        )
+        obj.pk = saved.pk
+        if moved.lines or moved.numbers:
+            self.message_user(
+                request,
+                _(
+                    "The new timers apply to the lines already counting down: "
+                    "%(lines)s rescheduled, %(numbers)s in quarantine."
+                )
+                % {
+                    "lines": ngettext("%(count)d line", "%(count)d lines", moved.lines)
+                    % {"count": moved.lines},
+                    "numbers": ngettext("%(count)d number", "%(count)d numbers", moved.numbers)
+                    % {"count": moved.numbers},
+                },
+                messages.INFO,
+            )
+
+
+# --- Phone numbers ----------------------------------------------------------------
 
 
 class PhoneNumberForm(forms.ModelForm):
@@ -138,7 +176,12 @@ class PhoneNumberForm(forms.ModelForm):
         fields = ("msisdn",)
 
     def clean_msisdn(self) -> str:
-        return normalize_msisdn(self.cleaned_data["msisdn"])
+        msisdn = normalize_msisdn(self.cleaned_data["msisdn"])
+        if PhoneNumber.objects.filter(msisdn=msisdn).exists():
+            raise ValidationError(
+                _("Number %(msisdn)s is already in the pool.") % {"msisdn": msisdn}
+            )
+        return msisdn
 
 
 def search_msisdn(term: str) -> str:
@@ -150,7 +193,7 @@ def search_msisdn(term: str) -> str:
 
 
 @admin.register(PhoneNumber)
-class PhoneNumberAdmin(AuditedAdmin):
+class PhoneNumberAdmin(ActionAdmin):
     form = PhoneNumberForm
     list_display = ("msisdn", "formatted", "status", "quarantined_until", "updated_at")
     list_filter = ("status",)
@@ -165,6 +208,10 @@ class PhoneNumberAdmin(AuditedAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Status moves with the lines (assign, quarantine, release), never by hand.
         return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        saved = do_add_phone_number(form.cleaned_data["msisdn"], actor=staff_actor(request))
+        obj.pk = saved.pk
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str

@@ -215,3 +215,21 @@ def test_the_lines_import_answers_each_role_as_its_permissions_say(
     assert form == (200 if allowed else 403)
     assert confirm == (302 if allowed else 403)
     assert allowed == (role == ADMIN)
+
+
+@pytest.mark.parametrize("role", (*ROLES, None))
+def test_the_liability_report_answers_each_role_as_its_permissions_say(
+    role: str | None, django_user_model: Any
+) -> None:
+    # given a member of staff in the role (or in none)
+    client = signed_in(staff(django_user_model, role))
+    allowed = role is not None and "ledger.view_liability_report" in ROLE_PERMISSIONS[role]
+
+    # when they open the report and the back office's first page
+    status = client.get(reverse("admin:liability_report")).status_code
+    index = client.get(reverse("admin:index")).content.decode()
+
+    # then the report (and the link to it) is there exactly for finance and admin
+    assert status == (200 if allowed else 403)
+    assert ('id="liability-report-link"' in index) == allowed
+    assert allowed == (role in (FINANCE, ADMIN))
