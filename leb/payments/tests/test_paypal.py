@@ -16,7 +16,7 @@ from leb.audit.models import AuditEntry
 from leb.common import clock
 from leb.ledger.queries import balance_by_code
 from leb.payments.actions import do_refund_attempt
-from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent
+from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent, Refund
 from leb.payments.providers import paypal
 from leb.payments.providers.base import FAILED, PENDING, PaymentProviderError
 from leb.topups.models import OrderStatus
@@ -531,8 +531,12 @@ def test_refund_goes_through_paypal(
     request = fake_paypal.requests[-1]
     assert request["method"] == "POST"
     assert request["path"] == "/v2/payments/captures/3C679366HH908993F/refund"
-    assert request["body"] == {"amount": {"currency_code": "HKD", "value": "50.00"}}
-    assert request["headers"]["PayPal-Request-Id"] == f"{attempt.public_id}:refund"
+    refund = Refund.objects.get(attempt=attempt)
+    assert request["body"] == {
+        "amount": {"currency_code": "HKD", "value": "50.00"},
+        "custom_id": str(refund.public_id),
+    }
+    assert request["headers"]["PayPal-Request-Id"] == refund.idempotency_key
     assert refunded.status == AttemptStatus.REFUNDED
     assert refunded.provider_data["refund"] == "1JU08902781691411"
     assert refunded.order.status == OrderStatus.REFUNDED

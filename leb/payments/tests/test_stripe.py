@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from leb.ledger.queries import balance_by_code
 from leb.payments.actions import do_refund_attempt
-from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent
+from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent, Refund
 from leb.payments.providers import stripe as stripe_provider
 from leb.topups.models import OrderStatus
 
@@ -324,8 +324,14 @@ def test_refund_goes_through_stripe(
     # then Stripe was asked once, idempotently, for the whole amount
     request = fake_stripe.requests[-1]
     assert request["url"] == "https://api.stripe.com/v1/refunds"
-    assert request["form"] == {"payment_intent": ["pi_123"], "amount": ["5000"]}
-    assert request["headers"]["Idempotency-Key"] == f"refund:{attempt.public_id}"
+    refund = Refund.objects.get(attempt=attempt)
+    assert request["form"] == {
+        "payment_intent": ["pi_123"],
+        "amount": ["5000"],
+        "metadata[refund]": [str(refund.public_id)],
+        "metadata[attempt]": [str(attempt.public_id)],
+    }
+    assert request["headers"]["Idempotency-Key"] == refund.idempotency_key
     assert refunded.status == AttemptStatus.REFUNDED
     assert refunded.order.status == OrderStatus.REFUNDED
     ledger_ok()
