@@ -57,6 +57,7 @@ class FakePayPal:
         self.tokens = 0
         self.expires_in = 32400
         self.capture_status = "COMPLETED"
+        self.refund_status = "COMPLETED"
         self.capture_value = ""  # overrides the captured amount
         self.captured_elsewhere = False  # a concurrent capture wins the race
         self.verification = "SUCCESS"
@@ -124,7 +125,7 @@ class FakePayPal:
         if path == "/v1/notifications/verify-webhook-signature":
             return FakeResponse(200, {"verification_status": self.verification})
         if path.startswith("/v2/payments/captures/") and path.endswith("/refund"):
-            return FakeResponse(201, {"id": "1JU08902781691411", "status": "COMPLETED"})
+            return FakeResponse(201, {"id": "1JU08902781691411", "status": self.refund_status})
         return error(404, "RESOURCE_NOT_FOUND")
 
     def approve(self) -> None:

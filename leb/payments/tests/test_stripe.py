@@ -39,6 +39,7 @@ class FakeStripeHTTP(stripe.HTTPClient):
         self.requests: list[dict[str, Any]] = []
         self.session: dict[str, Any] = {}
         self.fail = False
+        self.refund_status = "succeeded"
 
     def request(
         self, method: str, url: str, headers: Any, post_data: Any = None, **kwargs: Any
@@ -69,7 +70,8 @@ class FakeStripeHTTP(stripe.HTTPClient):
         if "/v1/checkout/sessions/" in url:
             return json.dumps(self.session), 200, {}
         if url.endswith("/v1/refunds"):
-            return json.dumps({"id": "re_123", "object": "refund", "status": "succeeded"}), 200, {}
+            refund = {"id": "re_123", "object": "refund", "status": self.refund_status}
+            return json.dumps(refund), 200, {}
         return (
             json.dumps({"error": {"message": "not found", "type": "invalid_request_error"}}),
             404,
