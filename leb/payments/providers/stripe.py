@@ -416,7 +416,9 @@ REFUND_STATES = {"succeeded": SUCCEEDED, "failed": FAILED, "canceled": FAILED}
 def _refund_notice(refund: Any) -> RefundNotice | None:
     if not isinstance(refund, dict):
         return None
-    metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
+    metadata: dict[str, Any] = refund.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        metadata = {}
     amount = refund.get("amount")
     return RefundNotice(
         REFUND_STATES.get(str(refund.get("status") or ""), PENDING),
@@ -436,8 +438,10 @@ def _refund_notices(kind: str, obj: Any) -> tuple[RefundNotice, ...]:
         return (notice,) if notice is not None else ()
     if kind != "charge.refunded":
         return ()
-    listed = obj.get("refunds") if isinstance(obj.get("refunds"), dict) else {}
-    items = listed.get("data") if isinstance(listed.get("data"), list) else []
+    listed: Any = obj.get("refunds") or {}
+    items: Any = listed.get("data") if isinstance(listed, dict) else None
+    if not isinstance(items, list):
+        items = []
     notices = tuple(n for n in (_refund_notice(item) for item in items) if n is not None)
     if notices:
         return notices
