@@ -400,7 +400,7 @@ def refund_refusal(staff: Any, currency: str, total: int) -> str:
     return ""
 
 
-def _can_refund(staff: Any) -> bool:
+def can_refund_disputes(staff: Any) -> bool:
     return staff is not None and (
         staff.has_perm("topups.refund_topuporder") or staff.has_perm("topups.refund_any_topuporder")
     )
@@ -414,7 +414,7 @@ def do_refund_dispute(
     to the payment method it came from. The refund's steps (requested, then
     confirmed by the provider now or by webhook later) are told in the ticket."""
     now = now or clock.now()
-    if not _can_refund(staff):
+    if not can_refund_disputes(staff):
         raise PermissionDenied
     dispute = Dispute.objects.select_related("order").get(pk=dispute.pk)
     if dispute.status not in (
@@ -489,7 +489,7 @@ def do_retry_dispute_refund(
 ) -> Refund:
     """Ask the provider again for a dispute's refund that failed."""
     now = now or clock.now()
-    if not _can_refund(staff):
+    if not can_refund_disputes(staff):
         raise PermissionDenied
     if not DisputeEvent.objects.filter(
         dispute=dispute, refund=refund, kind=DisputeEventKind.REFUND_REQUESTED
