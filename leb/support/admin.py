@@ -493,7 +493,13 @@ class DisputeAdmin(FilterErrorsMixin, admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         dispute = self.get_object(request, unquote(object_id))
-        extra = dict(extra_context or {})
+        # Nothing on the page is edited here: every change is one of the tools.
+        extra = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
         if dispute is not None:
             extra.update(self._tools(request, dispute))
         return super().change_view(request, object_id, form_url, extra)
