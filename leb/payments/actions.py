@@ -479,6 +479,9 @@ def do_request_refund(
     order's `refund_due`; a failure leaves the Refund failed, the order due,
     and `do_retry_refund` asks again under the same idempotency key."""
     now = now or clock.now()
+    # A provider that is no longer enabled could never be asked: refuse before
+    # the books say anything is owed.
+    _provider(attempt.provider)
     with transaction.atomic():
         attempt = _lock_attempt(attempt.pk)
         if attempt.status == AttemptStatus.REFUNDED:

@@ -408,3 +408,20 @@ def test_two_partial_refunds_racing_cannot_exceed_the_payment(
     assert Refund.objects.filter(attempt=attempt).count() == 1
     assert wallet(attempt) == 2000
     ledger_ok()
+
+
+def test_a_refund_through_a_provider_no_longer_enabled_is_refused_before_the_books(
+    make_order: Any, now: datetime, settings: Any, ledger_ok: Any
+) -> None:
+    # given a payment through a provider that has since been switched off
+    attempt = paid_attempt(make_order, now)
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(provider="paypal")
+    attempt.refresh_from_db()
+    # when it is refunded
+    with pytest.raises(PaymentError) as refused:
+        do_request_refund(attempt, amount=2000, reason="x", actor="staff:s", now=now)
+    # then nothing is owed in the books and no refund exists
+    assert refused.value.code == "provider_unknown"
+    assert not Refund.objects.exists()
+    assert wallet(attempt) == 5000
+    ledger_ok()
