@@ -357,3 +357,60 @@ def test_a_refunded_dispute_cannot_be_rejected(
         do_reject_dispute(dispute, note="no", staff=support, now=now)
     assert refused.value.code == "not_open"
     assert DisputeEvent.objects.filter(kind="rejected").count() == 0
+
+
+def test_a_guest_reads_the_dispute_through_their_private_link(
+    make_line: Any, hkd_plan: Any, support: Any, now: datetime
+) -> None:
+    from django.test import Client
+
+    from leb.support.tokens import make_token
+
+    # given a guest's ticket about their line, escalated and refunded in part
+    line = make_line()
+    order = paid_order(line, hkd_plan, None, now)
+    ticket = do_open_ticket(
+        user=None,
+        subject="Refund please",
+        category="payment",
+        body="Wrong amount",
+        contact_email="guest@example.com",
+        line=line,
+        now=now,
+    )
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    do_refund_dispute(dispute, amount=1500, staff=support, now=now)
+    # when the guest opens their private link
+    page = Client().get(reverse("support:guest_thread", args=[make_token(ticket)]))
+    # then the steps are there
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Refund of HK$15.00 requested" in text
+    assert "Refund of HK$15.00 confirmed by the card issuer" in text
+
+
+def test_a_full_refund_retried_applies_the_reversal_and_validity_rule_once(
+    ticket: Any,
+    order: TopUpOrder,
+    support: Any,
+    settings: Any,
+    now: datetime,
+    ledger_ok: Any,
+) -> None:
+    from leb.lines.models import Line
+
+    # given a full refund whose provider call failed
+    settings.PAYMENTS_SANDBOX_REFUNDS = "unavailable"
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    refund = do_refund_dispute(dispute, staff=support, now=now)
+    after_reversal = Line.objects.get(pk=order.line_id).valid_until
+    assert TopUpOrder.objects.get(pk=order.pk).status == "refunded"
+    # when it is asked again, and succeeds
+    settings.PAYMENTS_SANDBOX_REFUNDS = "instant"
+    do_retry_dispute_refund(dispute, refund, staff=support, now=now)
+    # then the top-up was reversed and its days taken back once
+    assert Line.objects.get(pk=order.line_id).valid_until == after_reversal
+    assert AuditEntry.objects.filter(action="topup.refund").count() == 1
+    assert not TopUpOrder.objects.get(pk=order.pk).refund_due
+    assert balance_by_code(f"wallet:line:{order.line_id}") == 0
+    ledger_ok()
