@@ -311,6 +311,8 @@ PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", PAYMENT_PROVIDER)
 PAYMENTS_SANDBOX_WEBHOOK_SECRET = env(
     "PAYMENTS_SANDBOX_WEBHOOK_SECRET", ""
 )  # empty: derived from SECRET_KEY
+# How the sandbox gateway answers refunds: instant, webhook or unavailable.
+PAYMENTS_SANDBOX_REFUNDS = env("PAYMENTS_SANDBOX_REFUNDS", "instant")
 PAYMENTS_WEBHOOK_MAX_ATTEMPTS = int(env("PAYMENTS_WEBHOOK_MAX_ATTEMPTS", "8"))
 PAYMENTS_WEBHOOK_RETRY_SECONDS = int(env("PAYMENTS_WEBHOOK_RETRY_SECONDS", "30"))
 # How long a call to a payment provider may take to connect and to answer

@@ -41,7 +41,12 @@ class AuditAction(models.TextChoices):
     # Top-ups and payments
     TOPUP_MANUAL = "topup.manual", _("Manual top-up")
     TOPUP_REFUND = "topup.refund", _("Top-up refunded")
+    TOPUP_REFUND_PART = "topup.refund_part", _("Top-up refunded in part")
     PAYMENT_REFUND = "payment.refund", _("Payment refunded at the provider")
+    PAYMENT_REFUND_REQUEST = "payment.refund.request", _("Refund requested at the provider")
+    PAYMENT_REFUND_CONFIRM = "payment.refund.confirm", _("Refund confirmed by the provider")
+    PAYMENT_REFUND_FAIL = "payment.refund.fail", _("Refund failed at the provider")
+    PAYMENT_REFUND_RETRY = "payment.refund.retry", _("Refund asked again at the provider")
     PAYMENT_AMOUNT_MISMATCH = "payment.amount_mismatch", _("Payment refused: wrong amount")
     PAYMENT_PAID_TWICE = "payment.paid_twice", _("Payment refused: order already paid")
     PAYMENT_METHOD_SAVE = "payment_method.save", _("Saved payment method added")
@@ -81,6 +86,11 @@ class AuditAction(models.TextChoices):
     TICKET_REPLY = "ticket.reply", _("Ticket answered")
     TICKET_CHANGE = "ticket.change", _("Ticket changed")
     TICKET_CLOSE = "ticket.close", _("Ticket closed")
+    DISPUTE_OPEN = "dispute.open", _("Ticket escalated to a dispute")
+    DISPUTE_REFUND = "dispute.refund", _("Dispute refund requested")
+    DISPUTE_REFUNDED = "dispute.refunded", _("Dispute refunded")
+    DISPUTE_REJECT = "dispute.reject", _("Dispute rejected")
+    DISPUTE_CLOSE = "dispute.close", _("Dispute closed")
 
 
 class AuditEntry(models.Model):

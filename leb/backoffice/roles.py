@@ -8,11 +8,12 @@ keep every permission.
 
 - support: looks up lines, numbers, orders, payments, messages and eSIM
   profiles, answers tickets, lifts lockouts, activates lines, orders and
-  re-downloads eSIMs, records real-name registrations, and refunds top-ups
-  up to LEB_SUPPORT_REFUND_LIMITS.
-- finance: the books (and the prepaid liability report), orders and payments, agents' deposits (record and
-  approve), agent top-up reversals, the agent sales report, voucher batches
-  and distributors, manual top-ups and refunds of any amount, the audit log.
+  re-downloads eSIMs, records real-name registrations, escalates tickets to
+  disputes, and refunds top-ups and disputes up to LEB_SUPPORT_REFUND_LIMITS.
+- finance: the books (and the prepaid liability report), orders and
+  payments, agents' deposits (record and approve), agent top-up reversals,
+  the agent sales report, voucher batches and distributors, manual top-ups and refunds (disputes too) of any amount,
+  the audit log.
 - admin: the catalog (plans, promotions, free-amount rules), number policies
   and numbers, agents, their keys and their portal members, announcements,
   staff accounts and their roles, periodic jobs; and everything support and
@@ -44,6 +45,8 @@ _LOOK_UP = [
     *_crud("topups.topuporder", "view"),
     *_crud("payments.paymentattempt", "view"),
     *_crud("payments.providerevent", "view"),
+    *_crud("payments.refund", "view"),
+    *_crud("support.dispute", "view"),
     *_crud("notifications.notification", "view"),
     *_crud("reminders.sentreminder", "view"),
     *_crud("autokeep.autokeeprule", "view"),
@@ -68,6 +71,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("provisioning.profile", "change"),
         *_crud("lines.realnameregistration", "view", "add"),
         *_crud("support.ticket", "view", "change"),
+        # escalate a ticket to a dispute, reject or close it; refund it up to the limit
+        *_crud("support.dispute", "add", "change"),
         *_crud("security.lockout", "view", "delete"),
         *_crud("auth.user", "view"),
         "topups.refund_topuporder",
@@ -82,6 +87,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("topups.topuporder", "add", "change"),
         "topups.refund_topuporder",
         "topups.refund_any_topuporder",
+        # refund disputes of any amount, reject or close them
+        *_crud("support.dispute", "change"),
         *_crud("agents.agentdeposit", "view", "add", "change"),
         *_crud("agents.agenttopup", "change"),
         "agents.view_agent_sales",

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Sum
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -19,27 +21,39 @@ from django.utils.translation import gettext_lazy as _
 from leb.audit.actions import record
 from leb.audit.models import AuditAction
 from leb.common import clock
+from leb.common.formatting import format_money
 from leb.common.transactions import one_transaction, outside_transaction
 from leb.topups.actions import (
     OrderError,
     do_fail_order,
     do_fulfil_order,
     do_mark_paid,
+    do_mark_refund_due,
     do_mark_refund_returned,
+    do_refund_order_part,
 )
 from leb.topups.actions import do_refund_order as _do_refund_order
 from leb.topups.models import OrderStatus, TopUpOrder
 
-from .models import OPEN_STATUSES, AttemptStatus, PaymentAttempt, ProviderEvent
+from .models import (
+    OPEN_STATUSES,
+    AttemptStatus,
+    PaymentAttempt,
+    ProviderEvent,
+    Refund,
+    RefundStatus,
+)
 from .providers.base import (
     CANCELLED,
     SUCCEEDED,
     Outcome,
     PaymentProvider,
     PaymentProviderError,
+    RefundNotice,
     WebhookEvent,
     get_provider,
 )
+from .signals import refund_settled
 
 logger = logging.getLogger(__name__)
 
@@ -412,50 +426,364 @@ def _settle_failure(attempt: PaymentAttempt, outcome: Outcome, now: datetime) ->
     return FAILED
 
 
+# Refund results, recorded on ProviderEvent.outcome for refund webhooks.
+REFUND_CONFIRMED = "refund_confirmed"
+REFUND_FAILED = "refund_failed"
+REFUND_PENDING = "refund_pending"
+UNKNOWN_REFUND = "unknown_refund"
+
+
+def refunded_so_far(attempt: PaymentAttempt) -> int:
+    """Everything asked back on `attempt`: requested, confirmed, and failed
+    ones too (their books are reversed and they will be asked again)."""
+    total = attempt.refunds.aggregate(total=Sum("amount"))["total"]
+    return int(total or 0)
+
+
+def refundable(attempt: PaymentAttempt) -> int:
+    """What is left of the captured amount to refund."""
+    if attempt.status not in (AttemptStatus.SUCCEEDED, AttemptStatus.REFUNDED):
+        return 0
+    return max(attempt.amount - refunded_so_far(attempt), 0)
+
+
+def refunded_attempt(order: TopUpOrder) -> PaymentAttempt | None:
+    """The payment that made `order` a top-up, the one a refund gives back."""
+    return (
+        PaymentAttempt.objects.filter(
+            order=order, status__in=(AttemptStatus.SUCCEEDED, AttemptStatus.REFUNDED)
+        )
+        .exclude(failure_code=PAID_TWICE)
+        .order_by("pk")
+        .first()
+    )
+
+
+@outside_transaction
+def do_request_refund(
+    attempt: PaymentAttempt,
+    *,
+    amount: int | None = None,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+) -> Refund:
+    """Give `amount` (all that is left when None) of a successful payment back
+    to the payment method it came from. One transaction, with the attempt
+    row locked so refunds racing on one payment can never add up to more than
+    was captured, writes the Refund and reverses the books: in proportion for
+    a partial refund (`do_refund_order_part`); the order's whole reversal
+    and validity rule (`do_refund_order`) for the refund that brings the total
+    to the captured amount. Then the provider is asked, outside any
+    transaction. Its confirmation (now, or by webhook later) clears the
+    order's `refund_due`; a failure leaves the Refund failed, the order due,
+    and `do_retry_refund` asks again under the same idempotency key."""
+    now = now or clock.now()
+    # A provider that is no longer enabled could never be asked: refuse before
+    # the books say anything is owed.
+    _provider(attempt.provider)
+    with transaction.atomic():
+        attempt = _lock_attempt(attempt.pk)
+        if attempt.status == AttemptStatus.REFUNDED:
+            raise PaymentError(
+                _("This payment has already been refunded in full."), code="refunded"
+            )
+        if attempt.status != AttemptStatus.SUCCEEDED:
+            raise PaymentError(
+                _("Only a successful payment can be refunded."), code="not_succeeded"
+            )
+        taken = refunded_so_far(attempt)
+        left = attempt.amount - taken
+        amount = left if amount is None else amount
+        if amount <= 0:
+            raise PaymentError(
+                _("Enter a refund amount greater than zero."), code="amount_not_positive"
+            )
+        if amount > left:
+            raise PaymentError(
+                _("At most %(left)s of this payment can still be refunded.")
+                % {"left": format_money(left, attempt.currency)},
+                code="over_refund",
+            )
+        public_id = uuid.uuid4()
+        refund = Refund.objects.create(
+            public_id=public_id,
+            attempt=attempt,
+            amount=amount,
+            currency=attempt.currency,
+            idempotency_key=f"refund:{public_id}",
+            reason=reason[:200],
+            actor=actor[:100],
+            created_at=now,
+            updated_at=now,
+        )
+        if attempt.failure_code != PAID_TWICE:
+            # A second payment of an already paid order never became a top-up.
+            order = TopUpOrder.objects.get(pk=attempt.order_id)
+            try:
+                if taken + amount == attempt.amount:
+                    _do_refund_order(order, reason=reason, actor=actor, now=now)
+                else:
+                    do_refund_order_part(
+                        order,
+                        amount=amount,
+                        key=str(public_id),
+                        reason=reason,
+                        actor=actor,
+                        now=now,
+                    )
+            except OrderError as exc:
+                raise PaymentError(exc.messages[0], code=exc.code or "refused") from exc
+        record(
+            actor,
+            AuditAction.PAYMENT_REFUND_REQUEST,
+            f"order:{attempt.order_id}",
+            {
+                "attempt": str(attempt.public_id),
+                "refund": str(public_id),
+                "amount": amount,
+                "currency": attempt.currency,
+                "refunded_before": taken,
+                "reason": reason,
+            },
+            now=now,
+        )
+    return _send_refund(refund, actor=actor, now=now)
+
+
+@outside_transaction
+def do_retry_refund(refund: Refund, *, actor: str, now: datetime | None = None) -> Refund:
+    """Ask the provider again for a refund that failed, under its first
+    idempotency key: a provider that did refund the first time answers with
+    that refund instead of making a second one. The books are not touched."""
+    now = now or clock.now()
+    with transaction.atomic():
+        _lock_attempt(refund.attempt_id)
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        if refund.status != RefundStatus.FAILED:
+            raise PaymentError(_("Only a failed refund can be asked again."), code="not_retryable")
+        refund.status = RefundStatus.REQUESTED
+        refund.updated_at = now
+        refund.save(update_fields=["status", "updated_at"])
+        record(
+            actor,
+            AuditAction.PAYMENT_REFUND_RETRY,
+            f"order:{refund.attempt.order_id}",
+            {"refund": str(refund.public_id), "idempotency_key": refund.idempotency_key},
+            now=now,
+        )
+    return _send_refund(refund, actor=actor, now=now)
+
+
+def _send_refund(refund: Refund, *, actor: str, now: datetime) -> Refund:
+    attempt = PaymentAttempt.objects.get(pk=refund.attempt_id)
+    Refund.objects.filter(pk=refund.pk).update(tries=F("tries") + 1)
+    try:
+        provider = get_provider(attempt.provider)
+        answer = provider.refund(
+            attempt,
+            refund.amount,
+            idempotency_key=refund.idempotency_key,
+            refund_id=str(refund.public_id),
+        )
+    except (LookupError, PaymentProviderError) as exc:
+        logger.error("refund %s failed at %s: %s", refund.public_id, attempt.provider, exc)
+        _refund_failed(refund, str(exc), actor=actor, now=now)
+    else:
+        if answer.status == SUCCEEDED:
+            _confirm_refund(refund, answer.reference, actor=actor, now=now)
+        else:
+            Refund.objects.filter(pk=refund.pk).update(
+                provider_reference=answer.reference[:255], updated_at=now
+            )
+    refund.refresh_from_db()
+    return refund
+
+
+def _order_refunds_settled(order_id: int) -> bool:
+    return (
+        not Refund.objects.filter(attempt__order_id=order_id)
+        .exclude(status=RefundStatus.CONFIRMED)
+        .exists()
+    )
+
+
+def _confirm_refund(refund: Refund, reference: str, *, actor: str, now: datetime) -> str:
+    """The provider has given the money back. Idempotent."""
+    with transaction.atomic():
+        # Lock order: attempt, refund, then (inside the order actions) order.
+        attempt = _lock_attempt(refund.attempt_id)
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        if refund.status == RefundStatus.CONFIRMED:
+            return DUPLICATE
+        refund.status = RefundStatus.CONFIRMED
+        refund.provider_reference = (reference or refund.provider_reference)[:255]
+        refund.failure_message = ""
+        refund.confirmed_at = now
+        refund.updated_at = now
+        refund.save(
+            update_fields=[
+                "status",
+                "provider_reference",
+                "failure_message",
+                "confirmed_at",
+                "updated_at",
+            ]
+        )
+        record(
+            actor,
+            AuditAction.PAYMENT_REFUND_CONFIRM,
+            f"order:{attempt.order_id}",
+            {
+                "refund": str(refund.public_id),
+                "amount": refund.amount,
+                "currency": refund.currency,
+                "reference": refund.provider_reference,
+            },
+            now=now,
+        )
+        if attempt.failure_code != PAID_TWICE and _order_refunds_settled(attempt.order_id):
+            do_mark_refund_returned(TopUpOrder(pk=attempt.order_id), now=now)
+        confirmed = attempt.refunds.filter(status=RefundStatus.CONFIRMED).aggregate(
+            total=Sum("amount")
+        )["total"]
+        if confirmed == attempt.amount:
+            attempt.status = AttemptStatus.REFUNDED
+            attempt.provider_data = {**attempt.provider_data, "refund": refund.provider_reference}
+            attempt.updated_at = now
+            attempt.save(update_fields=["status", "provider_data", "updated_at"])
+            record(
+                actor,
+                AuditAction.PAYMENT_REFUND,
+                f"order:{attempt.order_id}",
+                {
+                    "attempt": str(attempt.public_id),
+                    "amount": attempt.amount,
+                    "reason": refund.reason,
+                },
+                now=now,
+            )
+        refund_settled.send(Refund, refund=refund, now=now)
+    return REFUND_CONFIRMED
+
+
+def _refund_failed(refund: Refund, message: str, *, actor: str, now: datetime) -> str:
+    """The provider refused the refund, did not answer, or reversed it later:
+    the money is still due to the payer. The books stay reversed (they say
+    what is owed); the refund can be asked again."""
+    with transaction.atomic():
+        attempt = _lock_attempt(refund.attempt_id)
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        if refund.status == RefundStatus.FAILED:
+            return DUPLICATE
+        was_confirmed = refund.status == RefundStatus.CONFIRMED
+        refund.status = RefundStatus.FAILED
+        refund.failure_message = message[:255]
+        refund.confirmed_at = None
+        refund.updated_at = now
+        refund.save(update_fields=["status", "failure_message", "confirmed_at", "updated_at"])
+        record(
+            actor,
+            AuditAction.PAYMENT_REFUND_FAIL,
+            f"order:{attempt.order_id}",
+            {"refund": str(refund.public_id), "amount": refund.amount, "error": message[:255]},
+            now=now,
+        )
+        if was_confirmed and attempt.failure_code != PAID_TWICE:
+            do_mark_refund_due(TopUpOrder(pk=attempt.order_id), now=now)
+        if attempt.status == AttemptStatus.REFUNDED:
+            attempt.status = AttemptStatus.SUCCEEDED
+            attempt.updated_at = now
+            attempt.save(update_fields=["status", "updated_at"])
+        refund_settled.send(Refund, refund=refund, now=now)
+    return REFUND_FAILED
+
+
 @outside_transaction
 def do_refund_attempt(
     attempt: PaymentAttempt, *, reason: str, actor: str, now: datetime | None = None
 ) -> PaymentAttempt:
-    """Refund a successful payment: reverse the top-up in the books, then give
-    the money back at the provider. If the provider call fails, the order stays
-    refunded with `refund_due` set so finance can finish it by hand, or call
-    this again: the books are reversed once, and the provider is asked again
-    under the same idempotency key, so the money goes back once. When the
-    provider has refunded, `refund_due` is cleared."""
+    """Refund a successful payment in full: reverse the top-up in the books,
+    then give the money back at the provider (`do_request_refund`). If the
+    provider call fails, the order stays refunded with `refund_due` set, and
+    calling this again asks the provider again for the same refund under the
+    same idempotency key, so the money goes back once."""
     now = now or clock.now()
-    if attempt.status != AttemptStatus.SUCCEEDED:
-        raise PaymentError(_("Only a successful payment can be refunded."), code="not_succeeded")
-    if attempt.failure_code != PAID_TWICE:
-        # A second payment of an already paid order never became a top-up.
-        try:
-            _do_refund_order(attempt.order, reason=reason, actor=actor, now=now)
-        except OrderError as exc:
-            raise PaymentError(exc.messages[0], code=exc.code or "refused") from exc
-    provider = get_provider(attempt.provider)
-    try:
-        refund_reference = provider.refund(attempt, attempt.amount)
-    except PaymentProviderError as exc:
-        logger.error("refund of attempt %s failed at %s: %s", attempt.pk, attempt.provider, exc)
+    earlier = attempt.refunds.filter(status=RefundStatus.FAILED, amount=attempt.amount).first()
+    if earlier is not None:
+        refund = do_retry_refund(earlier, actor=actor, now=now)
+    else:
+        refund = do_request_refund(attempt, reason=reason, actor=actor, now=now)
+    if refund.status == RefundStatus.FAILED:
         raise PaymentError(
             _("The top-up was reversed, but the provider refund failed; finance must finish it."),
             code="provider_refund_failed",
-        ) from exc
-    with transaction.atomic():
-        attempt = _lock_attempt(attempt.pk)
-        attempt.status = AttemptStatus.REFUNDED
-        attempt.provider_data = {**attempt.provider_data, "refund": refund_reference}
-        attempt.updated_at = now
-        attempt.save(update_fields=["status", "provider_data", "updated_at"])
-        if attempt.failure_code != PAID_TWICE:
-            do_mark_refund_returned(attempt.order, now=now)
-        record(
-            actor,
-            AuditAction.PAYMENT_REFUND,
-            f"order:{attempt.order_id}",
-            {"attempt": str(attempt.public_id), "amount": attempt.amount, "reason": reason},
-            now=now,
         )
+    attempt.refresh_from_db()
     return attempt
+
+
+def find_refund(provider: str, notice: RefundNotice) -> Refund | None:
+    refunds = Refund.objects.filter(attempt__provider=provider)
+    if notice.refund_id:
+        with contextlib.suppress(ValueError):
+            found = refunds.filter(public_id=uuid.UUID(notice.refund_id)).first()
+            if found is not None:
+                return found
+    if notice.reference:
+        return refunds.filter(provider_reference=notice.reference).first()
+    return None
+
+
+def _settle_refund_notices(
+    event: WebhookEvent, attempt: PaymentAttempt | None, now: datetime
+) -> str:
+    actor = f"payments:{event.provider}"
+    results = []
+    for notice in event.refunds:
+        refund = find_refund(event.provider, notice)
+        if refund is None and notice.total is not None and attempt is not None:
+            results.extend(_settle_refunded_total(attempt, notice.total, actor, now))
+            continue
+        if refund is None:
+            results.append(UNKNOWN_REFUND)
+        elif notice.status == SUCCEEDED:
+            results.append(_confirm_refund(refund, notice.reference, actor=actor, now=now))
+        elif notice.status == FAILED:
+            message = f"{event.provider} reported the refund {notice.reference} failed"
+            results.append(_refund_failed(refund, message, actor=actor, now=now))
+        else:
+            if notice.reference and not refund.provider_reference:
+                Refund.objects.filter(pk=refund.pk).update(provider_reference=notice.reference)
+            results.append(REFUND_PENDING)
+    # One word for the event: what it did, else why it did nothing.
+    for outcome in (REFUND_CONFIRMED, REFUND_FAILED, REFUND_PENDING, DUPLICATE):
+        if outcome in results:
+            return outcome
+    return UNKNOWN_REFUND
+
+
+def _settle_refunded_total(
+    attempt: PaymentAttempt, total: int, actor: str, now: datetime
+) -> list[str]:
+    """The provider says only how much of the payment it has refunded in all
+    (Stripe's charge.refunded without its refund list): confirm the oldest
+    refunds still waiting, as far as that total covers them."""
+    confirmed = int(
+        attempt.refunds.filter(status=RefundStatus.CONFIRMED).aggregate(total=Sum("amount"))[
+            "total"
+        ]
+        or 0
+    )
+    results = []
+    for refund in attempt.refunds.filter(status=RefundStatus.REQUESTED).order_by(
+        "created_at", "pk"
+    ):
+        if confirmed + refund.amount > total:
+            break
+        confirmed += refund.amount
+        results.append(_confirm_refund(refund, "", actor=actor, now=now))
+    return results or [DUPLICATE]
 
 
 @one_transaction
@@ -475,7 +803,9 @@ def do_record_event(event: WebhookEvent, *, now: datetime | None = None) -> str:
     if not created:
         return DUPLICATE
     attempt = find_attempt(event)
-    if attempt is None:
+    if event.refunds:
+        outcome = _settle_refund_notices(event, attempt, now)
+    elif attempt is None:
         outcome = UNKNOWN_ATTEMPT
     elif event.outcome is None:
         outcome = IGNORED
@@ -493,7 +823,11 @@ def find_attempt(event: WebhookEvent) -> PaymentAttempt | None:
     if event.attempt_id:
         return attempts.filter(public_id=event.attempt_id).first()
     if event.reference:
-        return attempts.filter(provider_reference=event.reference).first()
+        return (
+            attempts.filter(provider_reference=event.reference).first()
+            # Stripe names a charge's payment by its payment intent.
+            or attempts.filter(provider_data__payment_intent=event.reference).first()
+        )
     return None
 
 

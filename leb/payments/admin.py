@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from leb.common.admin import ReadOnlyAdmin
 
-from .models import PaymentAttempt, ProviderEvent, SandboxVaultedCard
+from .models import PaymentAttempt, ProviderEvent, Refund, SandboxVaultedCard
 
 
 @admin.register(PaymentAttempt)
@@ -34,3 +34,12 @@ class SandboxVaultedCardAdmin(ReadOnlyAdmin):
     list_filter = ("behaviour",)
     search_fields = ("=public_id", "=customer_reference")
     exclude = ("return_url", "cancel_url")
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "attempt", "amount", "currency", "status", "tries", "created_at")
+    list_filter = ("status", "currency")
+    search_fields = ("=public_id", "=provider_reference", "=attempt__public_id")
+    raw_id_fields = ("attempt",)
+    date_hierarchy = "created_at"

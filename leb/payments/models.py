@@ -144,3 +144,63 @@ class SandboxVaultedCard(models.Model):
     @property
     def token(self) -> str:
         return f"sbxpm_{self.public_id.hex}"
+
+
+class RefundStatus(models.TextChoices):
+    REQUESTED = "requested", _("Requested")
+    CONFIRMED = "confirmed", _("Confirmed")
+    FAILED = "failed", _("Failed")
+
+
+class Refund(models.Model):
+    """Money given back on one payment, whole or in part. The books are
+    reversed when it is requested; the provider confirms it (at once, or by
+    webhook). A failed one is asked again under the same idempotency key, so
+    the provider gives the money back at most once."""
+
+    public_id = models.UUIDField(_("reference"), default=uuid.uuid4, unique=True, editable=False)
+    attempt = models.ForeignKey(
+        PaymentAttempt,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        verbose_name=_("payment attempt"),
+    )
+    amount = models.PositiveBigIntegerField(_("amount (minor units)"))
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(
+        _("status"), max_length=10, choices=RefundStatus.choices, default=RefundStatus.REQUESTED
+    )
+    # Sent with every request for this refund, the first and each retry.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, unique=True)
+    provider_reference = models.CharField(_("provider reference"), max_length=255, blank=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    actor = models.CharField(_("requested by"), max_length=100)
+    failure_message = models.CharField(_("failure message"), max_length=255, blank=True)
+    tries = models.PositiveSmallIntegerField(_("requests sent"), default=0)
+    created_at = models.DateTimeField(_("requested"))
+    updated_at = models.DateTimeField(_("updated"))
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="payments_refund_amount_positive"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["attempt", "created_at"], name="payments_refund_attempt_idx"),
+            models.Index(
+                fields=["provider_reference"],
+                condition=~Q(provider_reference=""),
+                name="payments_refund_reference_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund:{self.public_id}"
+
+    @property
+    def is_retryable(self) -> bool:
+        return self.status == RefundStatus.FAILED

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy
@@ -17,12 +17,33 @@ from django.utils.translation import gettext_lazy
 from leb.audit.actions import record
 from leb.audit.models import AuditAction
 from leb.common import clock
-from leb.common.transactions import own_transactions
+from leb.common.formatting import format_money
+from leb.common.transactions import one_transaction, outside_transaction, own_transactions
 from leb.lines.identifiers import normalize_msisdn
 from leb.notifications.actions import queue_message
 from leb.notifications.models import Channel
+from leb.payments.actions import (
+    PaymentError,
+    do_request_refund,
+    do_retry_refund,
+    refundable,
+    refunded_attempt,
+    refunded_so_far,
+)
+from leb.payments.models import PaymentAttempt, Refund, RefundStatus
+from leb.topups.models import OrderStatus, TopUpOrder
 
-from .models import Ticket, TicketCategory, TicketMessage, TicketStatus
+from .models import (
+    LIVE_DISPUTE,
+    Dispute,
+    DisputeEvent,
+    DisputeEventKind,
+    DisputeStatus,
+    Ticket,
+    TicketCategory,
+    TicketMessage,
+    TicketStatus,
+)
 from .tokens import make_token
 
 MAX_BODY = 5000
@@ -240,3 +261,383 @@ def _queue_answer(ticket: Ticket, message: TicketMessage, now: datetime) -> None
         secret_keys=("url",) if ticket.user_id is None else (),
         now=now,
     )
+
+
+# --- Disputes ------------------------------------------------------------------------
+
+
+class DisputeError(ValidationError):
+    """A refused dispute operation; the message is for the member of staff."""
+
+
+def order_belongs_to_ticket(ticket: Ticket, order: TopUpOrder) -> bool:
+    """Whether `order` is the ticket subscriber's: the order the ticket is
+    about, a top-up of the ticket's line, or one the signed-in subscriber
+    bought or whose line they own."""
+    if ticket.order_id is not None and order.pk == ticket.order_id:
+        return True
+    if ticket.line_id is not None and order.line_id == ticket.line_id:
+        return True
+    if ticket.user_id is not None:
+        return ticket.user_id in (order.customer_id, order.line.owner_id)
+    return False
+
+
+def _order_label(order: TopUpOrder) -> str:
+    return order.receipt_number or str(order.public_id)[:8].upper()
+
+
+def _touch_ticket(ticket_id: int, now: datetime) -> None:
+    # The subscriber's list is by latest change: a dispute step is one.
+    Ticket.objects.filter(pk=ticket_id).update(updated_at=now)
+
+
+@own_transactions
+def do_escalate_ticket(
+    ticket: Ticket,
+    *,
+    order: TopUpOrder,
+    reason: str,
+    staff: Any,
+    amount_requested: int | None = None,
+    now: datetime | None = None,
+) -> Dispute:
+    """Turn a ticket into a dispute about one of its subscriber's top-ups."""
+    now = now or clock.now()
+    if staff is None or not staff.has_perm("support.add_dispute"):
+        raise PermissionDenied
+    reason = (reason or "").strip()
+    if not reason:
+        raise DisputeError(gettext_lazy("Say what the subscriber disputes."), code="reason")
+    if not order_belongs_to_ticket(ticket, order):
+        raise DisputeError(
+            gettext_lazy("This top-up is not one of this ticket's subscriber's."),
+            code="wrong_owner",
+        )
+    if order.status != OrderStatus.FULFILLED:
+        raise DisputeError(
+            gettext_lazy("Only a completed top-up can be disputed."), code="not_disputable"
+        )
+    amount = order.price if amount_requested is None else amount_requested
+    if not 0 < amount <= order.price:
+        raise DisputeError(
+            gettext_lazy("The amount asked back must be more than zero and at most %(price)s."),
+            code="amount",
+            params={"price": format_money(order.price, order.currency)},
+        )
+    actor = staff_actor(staff)
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if Dispute.objects.filter(ticket=locked).exists():
+            raise DisputeError(
+                gettext_lazy("This ticket has already been escalated to a dispute."),
+                code="already_escalated",
+            )
+        if Dispute.objects.filter(order=order, status__in=LIVE_DISPUTE).exists():
+            raise DisputeError(
+                gettext_lazy("This top-up already has an open dispute."), code="already_disputed"
+            )
+        try:
+            with transaction.atomic():
+                dispute = Dispute.objects.create(
+                    ticket=locked,
+                    order=order,
+                    amount_requested=amount,
+                    currency=order.currency,
+                    reason=reason[:5000],
+                    opened_by=actor,
+                    created_at=now,
+                    updated_at=now,
+                )
+        except IntegrityError as exc:
+            # Another member of staff escalated it a moment ago.
+            raise DisputeError(
+                gettext_lazy("This top-up already has an open dispute."), code="already_disputed"
+            ) from exc
+        DisputeEvent.objects.create(
+            dispute=dispute,
+            kind=DisputeEventKind.ESCALATED,
+            amount=amount,
+            currency=order.currency,
+            actor=actor,
+            created_at=now,
+        )
+        record(
+            actor,
+            AuditAction.DISPUTE_OPEN,
+            f"dispute:{dispute.pk}",
+            {
+                "ticket": locked.pk,
+                "order": order.pk,
+                "amount_requested": amount,
+                "currency": order.currency,
+            },
+            now=now,
+        )
+        _touch_ticket(locked.pk, now)
+    return dispute
+
+
+def refund_refusal(staff: Any, currency: str, total: int) -> str:
+    """Why `staff` may not bring the refunds of one payment to `total` ("" when
+    they may): the support role up to LEB_SUPPORT_REFUND_LIMITS, counting what
+    was refunded before (so splitting a refund does not get round it);
+    finance any amount."""
+    if staff.has_perm("topups.refund_any_topuporder"):
+        return ""
+    if not staff.has_perm("topups.refund_topuporder"):
+        return str(gettext_lazy("You may not refund top-ups."))
+    limit = settings.SUPPORT_REFUND_LIMITS.get(currency)
+    if limit is None:
+        return str(
+            gettext_lazy("Refunds in %(currency)s need the finance role.") % {"currency": currency}
+        )
+    if total > limit:
+        return str(
+            gettext_lazy("Refunds above %(limit)s need the finance role.")
+            % {"limit": format_money(limit, currency)}
+        )
+    return ""
+
+
+def can_refund_disputes(staff: Any) -> bool:
+    return staff is not None and (
+        staff.has_perm("topups.refund_topuporder") or staff.has_perm("topups.refund_any_topuporder")
+    )
+
+
+@outside_transaction
+def do_refund_dispute(
+    dispute: Dispute, *, staff: Any, amount: int | None = None, now: datetime | None = None
+) -> Refund:
+    """Refund the disputed top-up, all that is left of its payment by default,
+    to the payment method it came from. The refund's steps (requested, then
+    confirmed by the provider now or by webhook later) are told in the ticket."""
+    now = now or clock.now()
+    if not can_refund_disputes(staff):
+        raise PermissionDenied
+    dispute = Dispute.objects.select_related("order").get(pk=dispute.pk)
+    if dispute.status not in (
+        DisputeStatus.OPEN,
+        DisputeStatus.REFUND_REQUESTED,
+        DisputeStatus.REFUNDED,
+    ):
+        raise DisputeError(
+            gettext_lazy("This dispute is decided; it cannot be refunded."), code="decided"
+        )
+    attempt = refunded_attempt(dispute.order)
+    if attempt is None:
+        raise DisputeError(
+            gettext_lazy(
+                "This top-up was not paid through a payment provider, so there is no "
+                "payment to refund."
+            ),
+            code="no_payment",
+        )
+    left = refundable(attempt)
+    amount = left if amount is None else amount
+    refusal = refund_refusal(staff, attempt.currency, refunded_so_far(attempt) + max(amount, 0))
+    if refusal:
+        raise DisputeError(refusal, code="limit")
+    actor = staff_actor(staff)
+    try:
+        refund = do_request_refund(
+            attempt,
+            amount=amount,
+            reason=f"dispute {dispute.reference}",
+            actor=actor,
+            now=now,
+        )
+    except PaymentError as exc:
+        raise DisputeError(str(exc.message), code=exc.code) from exc
+    with transaction.atomic():
+        # The same lock order as the payment actions: attempt, refund, dispute.
+        PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        refund = Refund.objects.select_for_update().get(pk=refund.pk)
+        locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
+        DisputeEvent.objects.create(
+            dispute=locked,
+            kind=DisputeEventKind.REFUND_REQUESTED,
+            amount=refund.amount,
+            currency=refund.currency,
+            refund=refund,
+            provider=attempt.provider,
+            actor=actor,
+            created_at=now,
+        )
+        record(
+            actor,
+            AuditAction.DISPUTE_REFUND,
+            f"dispute:{locked.pk}",
+            {"refund": str(refund.public_id), "amount": refund.amount, "currency": refund.currency},
+            now=now,
+        )
+        if locked.status != DisputeStatus.REFUND_REQUESTED:
+            locked.status = DisputeStatus.REFUND_REQUESTED
+            locked.updated_at = now
+            locked.save(update_fields=["status", "updated_at"])
+        # Confirmed already (in the provider's answer, or a webhook faster
+        # than this): said now, as the webhook's receiver found no request yet.
+        _note_refund_outcome(locked, refund, actor=actor, now=now)
+        _touch_ticket(locked.ticket_id, now)
+    return refund
+
+
+@outside_transaction
+def do_retry_dispute_refund(
+    dispute: Dispute, refund: Refund, *, staff: Any, now: datetime | None = None
+) -> Refund:
+    """Ask the provider again for a dispute's refund that failed."""
+    now = now or clock.now()
+    if not can_refund_disputes(staff):
+        raise PermissionDenied
+    if not DisputeEvent.objects.filter(
+        dispute=dispute, refund=refund, kind=DisputeEventKind.REFUND_REQUESTED
+    ).exists():
+        raise DisputeError(gettext_lazy("This refund is not one of this dispute's."), code="other")
+    try:
+        return do_retry_refund(refund, actor=staff_actor(staff), now=now)
+    except PaymentError as exc:
+        raise DisputeError(str(exc.message), code=exc.code) from exc
+
+
+def _note_refund_outcome(dispute: Dispute, refund: Refund, *, actor: str, now: datetime) -> None:
+    """Tell the dispute what became of one of its refunds (the dispute row is
+    locked by the caller); once every refund is confirmed it is refunded."""
+    if refund.status == RefundStatus.CONFIRMED:
+        DisputeEvent.objects.get_or_create(
+            refund=refund,
+            kind=DisputeEventKind.REFUND_CONFIRMED,
+            defaults={
+                "dispute": dispute,
+                "amount": refund.amount,
+                "currency": refund.currency,
+                "provider": refund.attempt.provider,
+                "actor": actor,
+                "created_at": now,
+            },
+        )
+    elif refund.status == RefundStatus.FAILED:
+        DisputeEvent.objects.create(
+            dispute=dispute,
+            kind=DisputeEventKind.REFUND_FAILED,
+            amount=refund.amount,
+            currency=refund.currency,
+            refund=refund,
+            provider=refund.attempt.provider,
+            note=refund.failure_message[:500],
+            actor=actor,
+            created_at=now,
+        )
+    if dispute.status not in (DisputeStatus.REFUND_REQUESTED, DisputeStatus.REFUNDED):
+        return
+    waiting = (
+        Refund.objects.filter(
+            dispute_events__dispute=dispute,
+            dispute_events__kind=DisputeEventKind.REFUND_REQUESTED,
+        )
+        .exclude(status=RefundStatus.CONFIRMED)
+        .exists()
+    )
+    status = DisputeStatus.REFUND_REQUESTED if waiting else DisputeStatus.REFUNDED
+    if status != dispute.status:
+        dispute.status = status
+        dispute.updated_at = now
+        dispute.save(update_fields=["status", "updated_at"])
+        if status == DisputeStatus.REFUNDED:
+            record(
+                actor,
+                AuditAction.DISPUTE_REFUNDED,
+                f"dispute:{dispute.pk}",
+                {"refund": str(refund.public_id)},
+                now=now,
+            )
+
+
+def note_refund_settled(refund: Refund, now: datetime, **_kwargs: Any) -> None:
+    """payments' refund_settled: a provider confirmed (or failed) a refund,
+    typically by webhook. Runs in the payment action's transaction."""
+    requested = (
+        DisputeEvent.objects.filter(refund=refund, kind=DisputeEventKind.REFUND_REQUESTED)
+        .values_list("dispute_id", flat=True)
+        .first()
+    )
+    if requested is None:
+        # Not a dispute's refund, or its dispute is still being told of it
+        # (do_refund_dispute notes the outcome itself).
+        return
+    dispute = Dispute.objects.select_for_update().get(pk=requested)
+    _note_refund_outcome(dispute, refund, actor=refund.actor, now=now)
+    _touch_ticket(dispute.ticket_id, now)
+
+
+@one_transaction
+def do_reject_dispute(
+    dispute: Dispute, *, note: str, staff: Any, now: datetime | None = None
+) -> Dispute:
+    """Decide against the subscriber: nothing is refunded. Only an open
+    dispute (no refund asked yet) can be rejected."""
+    now = now or clock.now()
+    if staff is None or not staff.has_perm("support.change_dispute"):
+        raise PermissionDenied
+    note = (note or "").strip()
+    if not note:
+        raise DisputeError(
+            gettext_lazy("Say why the dispute is rejected: the subscriber reads it."), code="note"
+        )
+    locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
+    if locked.status != DisputeStatus.OPEN:
+        raise DisputeError(
+            gettext_lazy("Only an open dispute without a refund can be rejected."),
+            code="not_open",
+        )
+    return _decide(locked, DisputeStatus.REJECTED, note, staff_actor(staff), now)
+
+
+@one_transaction
+def do_close_dispute(
+    dispute: Dispute, *, staff: Any, note: str = "", now: datetime | None = None
+) -> Dispute:
+    """End a dispute: withdrawn, settled another way, or done. Not while a
+    refund is still waiting for the provider."""
+    now = now or clock.now()
+    if staff is None or not staff.has_perm("support.change_dispute"):
+        raise PermissionDenied
+    locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
+    if locked.status == DisputeStatus.CLOSED:
+        return locked
+    if locked.status == DisputeStatus.REFUND_REQUESTED:
+        raise DisputeError(
+            gettext_lazy("A refund is still waiting for the provider; close it once it is done."),
+            code="refund_waiting",
+        )
+    return _decide(locked, DisputeStatus.CLOSED, (note or "").strip(), staff_actor(staff), now)
+
+
+def _decide(dispute: Dispute, status: str, note: str, actor: str, now: datetime) -> Dispute:
+    previous = dispute.status
+    dispute.status = status
+    if note:
+        dispute.decision_note = note[:500]
+    dispute.updated_at = now
+    dispute.save(update_fields=["status", "decision_note", "updated_at"])
+    DisputeEvent.objects.create(
+        dispute=dispute,
+        kind=DisputeEventKind.REJECTED
+        if status == DisputeStatus.REJECTED
+        else DisputeEventKind.CLOSED,
+        note=note[:500],
+        actor=actor,
+        created_at=now,
+    )
+    record(
+        actor,
+        AuditAction.DISPUTE_REJECT
+        if status == DisputeStatus.REJECTED
+        else AuditAction.DISPUTE_CLOSE,
+        f"dispute:{dispute.pk}",
+        {"from": previous, "note": note[:500]},
+        now=now,
+    )
+    _touch_ticket(dispute.ticket_id, now)
+    return dispute

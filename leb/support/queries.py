@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, IntegerField, Value, When
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+
+from leb.topups.models import OrderStatus, TopUpOrder
 
 from .models import Ticket, TicketStatus
 
@@ -39,3 +41,21 @@ def open_tickets_by_age(now: datetime) -> list[TicketAgeCount]:
         .order_by("bucket", "status")
     )
     return [TicketAgeCount(row["bucket"], row["status"], row["count"]) for row in rows]
+
+
+def disputable_orders(ticket: Ticket) -> QuerySet[TopUpOrder]:
+    """The completed top-ups of the ticket's subscriber that may be disputed
+    on it: the order it is about, those of its line, and those the signed-in
+    subscriber bought or whose line they own. The escalation checks the same."""
+    mine = Q(pk__in=[])
+    if ticket.order_id is not None:
+        mine |= Q(pk=ticket.order_id)
+    if ticket.line_id is not None:
+        mine |= Q(line_id=ticket.line_id)
+    if ticket.user_id is not None:
+        mine |= Q(customer_id=ticket.user_id) | Q(line__owner_id=ticket.user_id)
+    return (
+        TopUpOrder.objects.filter(mine, status=OrderStatus.FULFILLED)
+        .select_related("line__phone_number")
+        .order_by("-fulfilled_at", "-pk")
+    )

@@ -25,7 +25,7 @@ from leb.topups.models import TopUpOrder
 
 from .actions import do_open_ticket, do_reply
 from .forms import FraudReportForm, ReplyForm, TicketForm
-from .models import Ticket, TicketCategory
+from .models import Dispute, DisputeEvent, DisputeEventKind, Ticket, TicketCategory
 from .tokens import make_token, ticket_from_token
 
 PAGE_SIZE = 20
@@ -242,8 +242,14 @@ def _thread(request: HttpRequest, ticket: Ticket, *, guest: bool) -> HttpRespons
             else:
                 messages.success(request, _("Your reply was sent."))
                 return redirect(request.path)
-    thread = list(ticket.messages.all())
+    thread: list[Any] = list(ticket.messages.all())
+    dispute = Dispute.objects.filter(ticket=ticket).select_related("order").first()
+    if dispute is not None:
+        # The dispute's steps, between the messages in the order they happened.
+        thread += list(dispute.events.exclude(kind=DisputeEventKind.REFUND_FAILED))
+        thread.sort(key=lambda item: (item.created_at, isinstance(item, DisputeEvent)))
     context = {
+        "dispute": dispute,
         "ticket": ticket,
         "thread": thread,
         "form": form,

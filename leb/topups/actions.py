@@ -36,7 +36,7 @@ from leb.ledger.actions import (
     system_account,
     system_accounts,
 )
-from leb.ledger.models import Account, AccountKind
+from leb.ledger.models import Account, AccountKind, TransferGroup
 from leb.lines import lifecycle
 from leb.lines.actions import apply_topup_validity, lock_line, revoke_topup_validity, wallet_for
 from leb.lines.models import Line, LineStatus, RefundValidityRule
@@ -358,6 +358,11 @@ def do_refund_order(
     if line.status == LineStatus.TERMINATED:
         raise OrderError(_("The line is terminated; its balance is gone."), code="line_terminated")
     frozen = Quote.from_dict(order.quote)
+    # Partial refunds already gave part of the money back: fold them back
+    # into the books first, so this reversal leaves them exactly as one full
+    # refund would (the money they returned is in the payment reversal).
+    for key in _partial_refund_keys(order):
+        reverse_group(key, f"{key}:folded", now=now)
     try:
         reverse_group(f"{order.order_ref}:fulfil", f"{order.order_ref}:fulfil:reversal", now=now)
     except InsufficientFunds as exc:
@@ -392,13 +397,117 @@ def do_refund_order(
     return order
 
 
+def _partial_refund_keys(order: TopUpOrder) -> list[str]:
+    prefix = f"{order.order_ref}:refund:"
+    keys = TransferGroup.objects.filter(idempotency_key__startswith=prefix).values_list(
+        "idempotency_key", flat=True
+    )
+    return sorted(key for key in keys if not key.endswith(":folded"))
+
+
+def partial_refund_legs(order: TopUpOrder, amount: int) -> tuple[int, int]:
+    """How a partial refund of `amount` splits: (from the line's wallet, from
+    top-up fee revenue), in the proportions the payment was split when the
+    top-up was fulfilled. The wallet's share is rounded down, so rounding
+    never takes more credit than the payment bought."""
+    frozen = Quote.from_dict(order.quote)
+    from_payment = min(order.price, frozen.credit)
+    wallet_share = from_payment * amount // order.price if order.price else 0
+    return wallet_share, amount - wallet_share
+
+
+@one_transaction
+def do_refund_order_part(
+    order: TopUpOrder,
+    *,
+    amount: int,
+    key: str,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+) -> TopUpOrder:
+    """Give part of a completed top-up's payment back in the books: the line's
+    wallet gives back the same share of the credit the payment bought (the
+    rest comes out of top-up fee revenue) and the provider's clearing account
+    is owed the amount. Validity, the promotion bonus and the order's status
+    stay: the top-up still happened. `key` names this refund; repeating it
+    changes nothing. The order is due a refund at the provider until the
+    provider confirms it."""
+    now = now or clock.now()
+    order = _lock_order(order.pk)
+    if order.status != OrderStatus.FULFILLED:
+        raise OrderError(
+            _("Only a completed top-up can be refunded in part."), code="not_fulfilled"
+        )
+    if not 0 < amount < order.price:
+        raise OrderError(
+            _("A partial refund must be more than zero and less than the price."),
+            code="amount_invalid",
+        )
+    line = lock_line(order.line_id)
+    if line.status == LineStatus.TERMINATED:
+        raise OrderError(_("The line is terminated; its balance is gone."), code="line_terminated")
+    wallet_share, fee_share = partial_refund_legs(order, amount)
+    specs = {"clearing": (AccountKind.CLEARING, order.payment_provider)}
+    if fee_share:
+        specs["fee"] = (AccountKind.REVENUE, "topup")
+    accounts = dict(zip(specs, system_accounts(order.currency, *specs.values()), strict=True))
+    legs = []
+    if wallet_share:
+        legs.append(Leg(wallet_for(line), accounts["clearing"], wallet_share, "refund.credit"))
+    if fee_share:
+        legs.append(Leg(accounts["fee"], accounts["clearing"], fee_share, "refund.fee"))
+    try:
+        post_transfers(
+            f"{order.order_ref}:refund:{key}",
+            legs,
+            description=f"partial refund {order.public_id}",
+            now=now,
+        )
+    except InsufficientFunds as exc:
+        raise OrderError(
+            _("The credit from this top-up has already been used; it cannot be refunded."),
+            code="credit_used",
+        ) from exc
+    if not order.refund_due:
+        order.refund_due = True
+        order.save(update_fields=["refund_due"])
+    record(
+        actor,
+        AuditAction.TOPUP_REFUND_PART,
+        f"order:{order.pk}",
+        {
+            "reason": reason,
+            "amount": amount,
+            "currency": order.currency,
+            "from_wallet": wallet_share,
+            "from_fee": fee_share,
+            "refund": key,
+        },
+        now=now,
+    )
+    return order
+
+
 @one_transaction
 def do_mark_refund_returned(order: TopUpOrder, *, now: datetime | None = None) -> TopUpOrder:
-    """The provider has given a refunded order's money back: nothing is due
-    at the provider any more, so finance must not refund it again by hand."""
+    """The provider has given a refunded order's money back (all of it, or
+    every part refunded so far): nothing is due at the provider any more, so
+    finance must not refund it again by hand."""
     order = _lock_order(order.pk)
-    if order.status == OrderStatus.REFUNDED and order.refund_due:
+    if order.status in (OrderStatus.REFUNDED, OrderStatus.FULFILLED) and order.refund_due:
         order.refund_due = False
+        order.save(update_fields=["refund_due"])
+    return order
+
+
+@one_transaction
+def do_mark_refund_due(order: TopUpOrder, *, now: datetime | None = None) -> TopUpOrder:
+    """A refund the provider had confirmed failed after all (Stripe can say so
+    days later): the money is due to the payer again."""
+    order = _lock_order(order.pk)
+    if order.status in (OrderStatus.REFUNDED, OrderStatus.FULFILLED) and not order.refund_due:
+        order.refund_due = True
         order.save(update_fields=["refund_due"])
     return order
 

@@ -118,8 +118,11 @@ def check_orders(result: Checked) -> None:
             and not (order["status"] == OrderStatus.FAILED and order["refund_due"])
         ):
             lost.append(order["pk"])
+    # A partial refund folded back into its order's full refund returns credit too.
     stray = sorted(
-        key for key in credits if key not in fulfilled_refs and not key.endswith(":reversal")
+        key
+        for key in credits
+        if key not in fulfilled_refs and not key.endswith((":reversal", ":folded"))
     )
     receipts = Counter(order["receipt_number"] for order in orders if order["receipt_number"])
     doubled_receipts = sorted(number for number, n in receipts.items() if n > 1)

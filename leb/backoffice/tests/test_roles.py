@@ -85,11 +85,14 @@ def _allowed(role: str, label: str, needed: str) -> bool:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_back_office_page_answers_each_role_as_its_permissions_say(
-    role: str, django_user_model: Any, make_line: Callable[..., Any]
+    role: str, django_user_model: Any, make_line: Callable[..., Any], hkd_plan: Any, now: Any
 ) -> None:
-    # given some rows to open, a superuser as the measure of what exists at all,
-    # and a member of staff in the role
+    from .disputes import disputed
+
+    # given some rows to open (a line, a dispute with a refund), a superuser
+    # as the measure of what exists at all, and a member of staff in the role
     make_line()
+    disputed(make_line(), hkd_plan, now, refund=1000)
     root = signed_in(django_user_model.objects.create_superuser("root", password="x-unused-9"))
     client = signed_in(staff(django_user_model, role))
     wrong = []
@@ -233,3 +236,51 @@ def test_the_liability_report_answers_each_role_as_its_permissions_say(
     assert status == (200 if allowed else 403)
     assert ('id="liability-report-link"' in index) == allowed
     assert allowed == (role in (FINANCE, ADMIN))
+
+
+@pytest.mark.parametrize("role", (*ROLES, None))
+def test_the_dispute_pages_answer_each_role_as_its_permissions_say(
+    role: str | None,
+    django_user_model: Any,
+    make_line: Callable[..., Any],
+    hkd_plan: Any,
+    now: Any,
+    settings: Any,
+) -> None:
+    from .disputes import disputed, ticket_about
+
+    # given a ticket not yet escalated, and a dispute with a failed refund
+    ticket = ticket_about(make_line(), now)
+    settings.PAYMENTS_SANDBOX_REFUNDS = "unavailable"
+    dispute = disputed(make_line(), hkd_plan, now, refund=1000)
+    refund = dispute.events.get(kind="refund_requested").refund
+    client = signed_in(staff(django_user_model, role))
+    granted = set(ROLE_PERMISSIONS[role]) if role else set()
+    may_see_disputes = "support.view_dispute" in granted
+    may_refund = may_see_disputes and bool(
+        {"topups.refund_topuporder", "topups.refund_any_topuporder"} & granted
+    )
+    may_decide = may_see_disputes and "support.change_dispute" in granted
+    pages = {
+        reverse("admin:support_ticket_escalate", args=[ticket.pk]): (
+            "support.add_dispute" in granted and "support.view_ticket" in granted
+        ),
+        reverse("admin:support_dispute_change", args=[dispute.pk]): may_see_disputes,
+        reverse("admin:support_dispute_refund", args=[dispute.pk]): may_refund,
+        reverse("admin:support_dispute_retry", args=[dispute.pk, refund.pk]): may_refund,
+        reverse("admin:support_dispute_reject", args=[dispute.pk]): may_decide,
+        reverse("admin:support_dispute_close", args=[dispute.pk]): may_decide,
+    }
+    # when the role opens each page, and posts to each
+    wrong = []
+    for url, allowed in pages.items():
+        status = client.get(url).status_code
+        if status != (200 if allowed else 403):
+            wrong.append(f"GET {url}: {status}, allowed={allowed}")
+        if not allowed and client.post(url, {"note": "x", "amount": "1"}).status_code != 403:
+            wrong.append(f"POST {url} was not refused")
+    # then each is served exactly when the role's permissions allow it
+    assert not wrong, "\n".join(wrong)
+    assert (role in (SUPPORT, ADMIN)) == pages[
+        reverse("admin:support_ticket_escalate", args=[ticket.pk])
+    ]

@@ -49,6 +49,31 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class ProviderRefund:
+    """The provider's answer to a refund request: its refund id, and whether
+    the money is back already (SUCCEEDED) or will be confirmed later (PENDING,
+    by webhook)."""
+
+    reference: str
+    status: str = SUCCEEDED
+
+
+@dataclass(frozen=True)
+class RefundNotice:
+    """What a webhook says about one refund. `refund_id` is leb's refund
+    public id when the provider echoes it back (metadata, custom id);
+    otherwise `reference` (the provider's refund id) finds it. `total` is the
+    amount refunded on the payment so far, when the provider says only that."""
+
+    status: str  # SUCCEEDED, FAILED or PENDING
+    reference: str = ""
+    refund_id: str = ""
+    amount: int | None = None
+    currency: str = ""
+    total: int | None = None
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     """A verified notification. `attempt_id` is the attempt's public id when the
     provider tells us; otherwise `reference` finds it."""
@@ -60,6 +85,7 @@ class WebhookEvent:
     attempt_id: str = ""
     reference: str = ""
     outcome: Outcome | None = None
+    refunds: tuple[RefundNotice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,8 +167,14 @@ class PaymentProvider(ABC):
         """Ask the provider where the attempt stands now."""
 
     @abstractmethod
-    def refund(self, attempt: PaymentAttempt, amount: int) -> str:
-        """Give `amount` minor units back; return the provider's refund reference."""
+    def refund(
+        self, attempt: PaymentAttempt, amount: int, *, idempotency_key: str, refund_id: str
+    ) -> ProviderRefund:
+        """Give `amount` minor units of the payment back, under
+        `idempotency_key` (the same for every try of one refund, so the
+        provider refunds it once). `refund_id` is leb's refund public id, sent
+        along where the provider echoes it in its webhooks. Raises
+        PaymentProviderError when the refund was refused or not answered."""
 
     # --- Saved methods and off-session charges (only where can_save_methods) ---
 

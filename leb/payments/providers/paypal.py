@@ -33,6 +33,8 @@ from .base import (
     Outcome,
     PaymentProvider,
     PaymentProviderError,
+    ProviderRefund,
+    RefundNotice,
     StaleWebhook,
     UnparseableWebhook,
     WebhookError,
@@ -329,6 +331,34 @@ def _attempt_id(value: Any) -> str:
         return ""
 
 
+REFUND_EVENTS = {
+    "PAYMENT.CAPTURE.REFUNDED": SUCCEEDED,
+    "PAYMENT.REFUND.COMPLETED": SUCCEEDED,
+    "PAYMENT.REFUND.FAILED": FAILED,
+    "PAYMENT.REFUND.CANCELLED": FAILED,
+}
+
+
+def _refund_notices(kind: str, resource: dict[str, Any]) -> tuple[RefundNotice, ...]:
+    """PAYMENT.CAPTURE.REFUNDED's resource is the refund itself, with the
+    custom id leb sent (its refund public id)."""
+    if kind not in REFUND_EVENTS:
+        return ()
+    status = REFUND_EVENTS[kind]
+    if kind == "PAYMENT.CAPTURE.REFUNDED" and resource.get("status") not in (None, "COMPLETED"):
+        status = FAILED if resource.get("status") in ("FAILED", "CANCELLED") else PENDING
+    amount, currency = _money(resource.get("amount"))
+    return (
+        RefundNotice(
+            status,
+            reference=str(resource.get("id") or "")[:255],
+            refund_id=str(resource.get("custom_id") or "")[:64],
+            amount=amount,
+            currency=currency,
+        ),
+    )
+
+
 def _transmission_time(raw: str) -> datetime:
     try:
         moment = datetime.fromisoformat(raw.strip())
@@ -409,6 +439,15 @@ class PayPalProvider(PaymentProvider):
         except (KeyError, TypeError, ValueError) as exc:
             raise UnparseableWebhook(_("The webhook body is not a valid PayPal event.")) from exc
         self._verify(fields, webhook_id, body)
+        refunds = _refund_notices(kind, resource)
+        if refunds:
+            return WebhookEvent(
+                provider=self.name,
+                event_id=event_id[:255],
+                type=kind,
+                payload_sha256=payload_hash(request.body),
+                refunds=refunds,
+            )
         attempt_id, reference, outcome = self._event_outcome(kind, event_id, resource)
         return WebhookEvent(
             provider=self.name,
@@ -485,7 +524,9 @@ class PayPalProvider(PaymentProvider):
             return capture_order(attempt.provider_reference, str(attempt.public_id))
         return order_outcome(order)
 
-    def refund(self, attempt: PaymentAttempt, amount: int) -> str:
+    def refund(
+        self, attempt: PaymentAttempt, amount: int, *, idempotency_key: str, refund_id: str
+    ) -> ProviderRefund:
         capture_id = str(attempt.provider_data.get("capture_id") or "")
         if not capture_id:
             capture_id = str(self.fetch_status(attempt).data.get("capture_id") or "")
@@ -498,10 +539,13 @@ class PayPalProvider(PaymentProvider):
                 "amount": {
                     "currency_code": attempt.currency.upper(),
                     "value": to_value(amount, attempt.currency),
-                }
+                },
+                # Echoed in PAYMENT.CAPTURE.REFUNDED, so the webhook finds the refund.
+                "custom_id": refund_id,
             },
-            request_id=f"{attempt.public_id}:refund",
+            request_id=idempotency_key,
         )
         if refund.get("status") in ("FAILED", "CANCELLED") or not refund.get("id"):
             raise PaymentProviderError(f"PayPal refund {refund.get('id')}: {refund.get('status')}")
-        return str(refund["id"])
+        status = SUCCEEDED if refund.get("status") == "COMPLETED" else PENDING
+        return ProviderRefund(str(refund["id"]), status=status)

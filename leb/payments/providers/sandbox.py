@@ -27,6 +27,8 @@ from .base import (
     Outcome,
     PaymentProvider,
     PaymentProviderError,
+    ProviderRefund,
+    RefundNotice,
     SavedCard,
     SetupStart,
     StaleWebhook,
@@ -245,7 +247,19 @@ class SandboxProvider(PaymentProvider):
             raise UnparseableWebhook(_("The webhook body is not a valid sandbox event.")) from exc
         if not isinstance(amount, int) or isinstance(amount, bool):
             raise UnparseableWebhook(_("The webhook body is not a valid sandbox event."))
-        if kind == "payment.succeeded":
+        refunds: tuple[RefundNotice, ...] = ()
+        outcome: Outcome | None = None
+        if kind in ("refund.succeeded", "refund.failed"):
+            refunds = (
+                RefundNotice(
+                    SUCCEEDED if kind == "refund.succeeded" else FAILED,
+                    reference=str(data.get("reference", ""))[:255],
+                    refund_id=str(data.get("refund", ""))[:64],
+                    amount=amount,
+                    currency=currency,
+                ),
+            )
+        elif kind == "payment.succeeded":
             outcome = Outcome(SUCCEEDED, amount=amount, currency=currency)
         elif kind == "payment.failed":
             code = str(data.get("failure_code", ""))[:50]
@@ -259,13 +273,56 @@ class SandboxProvider(PaymentProvider):
             payload_sha256=payload_hash(body),
             attempt_id=attempt_id,
             outcome=outcome,
+            refunds=refunds,
         )
 
     def fetch_status(self, attempt: PaymentAttempt) -> Outcome:
         return _outcome_for(attempt, gateway_state(attempt))
 
-    def refund(self, attempt: PaymentAttempt, amount: int) -> str:
-        return f"sbx_refund_{attempt.public_id.hex}"
+    def refund(
+        self, attempt: PaymentAttempt, amount: int, *, idempotency_key: str, refund_id: str
+    ) -> ProviderRefund:
+        """Refund like a gateway: once per idempotency key (a repeat gets the
+        first answer), never more in total than was captured. What happens is
+        LEB_PAYMENTS_SANDBOX_REFUNDS: "instant" (confirmed in the answer),
+        "webhook" (pending, confirmed by a signed `refund.succeeded` webhook)
+        or "unavailable" (the gateway does not answer: nothing is refunded)."""
+        from ..models import PaymentAttempt as Attempt
+        from ..tasks import deliver_sandbox_webhook
+
+        mode = str(getattr(settings, "PAYMENTS_SANDBOX_REFUNDS", "instant") or "instant")
+        if mode == "unavailable":
+            raise PaymentProviderError(_("The sandbox gateway did not answer."), code="unreachable")
+        with transaction.atomic():
+            locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
+            refunds = dict(locked.provider_data.get("gateway_refunds") or {})
+            known = refunds.get(idempotency_key)
+            if known is not None:
+                return ProviderRefund(known["id"], status=known["state"])
+            if sum(int(r["amount"]) for r in refunds.values()) + amount > locked.amount:
+                raise PaymentProviderError(
+                    _("The refund is larger than what is left of the payment."),
+                    code="amount_too_large",
+                )
+            now = clock.now()
+            reference = f"sbx_refund_{uuid.uuid4().hex}"
+            state = PENDING if mode == "webhook" else SUCCEEDED
+            refunds[idempotency_key] = {"id": reference, "amount": amount, "state": state}
+            locked.provider_data = {**locked.provider_data, "gateway_refunds": refunds}
+            locked.save(update_fields=["provider_data"])
+            if state == PENDING:
+                body = {
+                    "id": f"evt_sbx_{uuid.uuid4().hex}",
+                    "type": "refund.succeeded",
+                    "attempt": str(locked.public_id),
+                    "refund": refund_id,
+                    "reference": reference,
+                    "amount": amount,
+                    "currency": locked.currency,
+                    "created": int(now.timestamp()),
+                }
+                deliver_sandbox_webhook.enqueue(json.dumps(body, separators=(",", ":")))
+        return ProviderRefund(reference, status=state)
 
     can_save_methods = True
 

@@ -21,6 +21,8 @@ from .base import (
     Outcome,
     PaymentProvider,
     PaymentProviderError,
+    ProviderRefund,
+    RefundNotice,
     SavedCard,
     SetupStart,
     StaleWebhook,
@@ -171,6 +173,20 @@ class StripeProvider(PaymentProvider):
             raise UnparseableWebhook(_("The webhook body is not a valid Stripe event.")) from exc
         outcome = _event_outcome(kind, session) if kind.startswith("checkout.session.") else None
         metadata = session.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            metadata = {}
+        refunds = _refund_notices(kind, session)
+        if refunds and kind == "charge.refunded":
+            # A charge: the attempt is found by its payment intent.
+            return WebhookEvent(
+                provider=self.name,
+                event_id=event_id[:255],
+                type=kind,
+                payload_sha256=payload_hash(body),
+                attempt_id=str(metadata.get("attempt") or ""),
+                reference=str(session.get("payment_intent") or ""),
+                refunds=refunds,
+            )
         return WebhookEvent(
             provider=self.name,
             event_id=event_id[:255],
@@ -179,6 +195,7 @@ class StripeProvider(PaymentProvider):
             attempt_id=str(metadata.get("attempt") or ""),
             reference=str(session.get("id") or ""),
             outcome=outcome,
+            refunds=refunds,
         )
 
     def fetch_status(self, attempt: PaymentAttempt) -> Outcome:
@@ -196,7 +213,9 @@ class StripeProvider(PaymentProvider):
             raise PaymentProviderError(str(exc)) from exc
         return session_outcome(session.to_dict())
 
-    def refund(self, attempt: PaymentAttempt, amount: int) -> str:
+    def refund(
+        self, attempt: PaymentAttempt, amount: int, *, idempotency_key: str, refund_id: str
+    ) -> ProviderRefund:
         intent = attempt.provider_data.get("payment_intent")
         try:
             if not intent:
@@ -204,16 +223,23 @@ class StripeProvider(PaymentProvider):
             if not intent:
                 raise PaymentProviderError(_("Stripe has no payment to refund."))
             refund = client().v1.refunds.create(
-                {"payment_intent": intent, "amount": amount},
-                options={"idempotency_key": f"refund:{attempt.public_id}"},
+                {
+                    "payment_intent": intent,
+                    "amount": amount,
+                    "metadata": {"refund": refund_id, "attempt": str(attempt.public_id)},
+                },
+                options={"idempotency_key": idempotency_key},
             )
         except stripe.StripeError as exc:
             raise PaymentProviderError(str(exc)) from exc
-        refund_id = _field(refund, "id")
+        refund_reference = _field(refund, "id")
         status = refund.to_dict().get("status")
         if status in ("failed", "canceled"):
-            raise PaymentProviderError(f"Stripe refund {refund_id}: {status}")
-        return refund_id
+            raise PaymentProviderError(f"Stripe refund {refund_reference}: {status}")
+        # "pending" and "requires_action" end in a refund.updated webhook.
+        return ProviderRefund(
+            refund_reference, status=SUCCEEDED if status == "succeeded" else PENDING
+        )
 
     # --- Saved cards (Checkout in setup mode) and off-session charges ---------
 
@@ -382,3 +408,44 @@ def _event_outcome(kind: str, session: Any) -> Outcome | None:
     if kind == "checkout.session.expired":
         return Outcome(CANCELLED, failure_code="expired")
     return None
+
+
+REFUND_STATES = {"succeeded": SUCCEEDED, "failed": FAILED, "canceled": FAILED}
+
+
+def _refund_notice(refund: Any) -> RefundNotice | None:
+    if not isinstance(refund, dict):
+        return None
+    metadata: dict[str, Any] = refund.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        metadata = {}
+    amount = refund.get("amount")
+    return RefundNotice(
+        REFUND_STATES.get(str(refund.get("status") or ""), PENDING),
+        reference=str(refund.get("id") or "")[:255],
+        refund_id=str(metadata.get("refund") or "")[:64],
+        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+        currency=str(refund.get("currency") or "").upper(),
+    )
+
+
+def _refund_notices(kind: str, obj: Any) -> tuple[RefundNotice, ...]:
+    """refund.created / refund.updated / refund.failed carry one refund;
+    charge.refunded a charge, with its refunds listed when the API version
+    includes them, else only the total refunded so far."""
+    if kind in ("refund.created", "refund.updated", "refund.failed"):
+        notice = _refund_notice(obj)
+        return (notice,) if notice is not None else ()
+    if kind != "charge.refunded":
+        return ()
+    listed: Any = obj.get("refunds") or {}
+    items: Any = listed.get("data") if isinstance(listed, dict) else None
+    if not isinstance(items, list):
+        items = []
+    notices = tuple(n for n in (_refund_notice(item) for item in items) if n is not None)
+    if notices:
+        return notices
+    total = obj.get("amount_refunded")
+    if not isinstance(total, int) or isinstance(total, bool):
+        return ()
+    return (RefundNotice(SUCCEEDED, total=total, currency=str(obj.get("currency") or "").upper()),)

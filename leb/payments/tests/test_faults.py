@@ -26,7 +26,7 @@ from leb.autokeep.actions import do_charge_saved_method, do_run_autokeep, do_sav
 from leb.ledger.queries import balance_by_code
 from leb.lines.models import LineEvent
 from leb.payments.actions import PaymentError, do_refund_attempt
-from leb.payments.models import AttemptStatus, PaymentAttempt
+from leb.payments.models import AttemptStatus, PaymentAttempt, Refund
 from leb.payments.providers import paypal
 from leb.payments.providers import stripe as stripe_provider
 from leb.payments.providers.base import SavedCard
@@ -419,7 +419,9 @@ def test_stripe_refund_fault_keeps_it_due_and_a_retry_refunds_once(
     assert refunded.status == AttemptStatus.REFUNDED
     order.refresh_from_db()
     assert (order.status, order.refund_due) == (OrderStatus.REFUNDED, False)
-    assert keys(stripe_api.server, "/v1/refunds") == {f"refund:{attempt.public_id}"}
+    assert keys(stripe_api.server, "/v1/refunds") == {
+        Refund.objects.get(attempt=attempt).idempotency_key
+    }
     assert balance_by_code(f"wallet:line:{order.line_id}") == 0
     ledger_ok()
 

@@ -16,7 +16,7 @@ from leb.audit.models import AuditEntry
 from leb.common import clock
 from leb.ledger.queries import balance_by_code
 from leb.payments.actions import do_refund_attempt
-from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent
+from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent, Refund
 from leb.payments.providers import paypal
 from leb.payments.providers.base import FAILED, PENDING, PaymentProviderError
 from leb.topups.models import OrderStatus
@@ -57,6 +57,7 @@ class FakePayPal:
         self.tokens = 0
         self.expires_in = 32400
         self.capture_status = "COMPLETED"
+        self.refund_status = "COMPLETED"
         self.capture_value = ""  # overrides the captured amount
         self.captured_elsewhere = False  # a concurrent capture wins the race
         self.verification = "SUCCESS"
@@ -124,7 +125,7 @@ class FakePayPal:
         if path == "/v1/notifications/verify-webhook-signature":
             return FakeResponse(200, {"verification_status": self.verification})
         if path.startswith("/v2/payments/captures/") and path.endswith("/refund"):
-            return FakeResponse(201, {"id": "1JU08902781691411", "status": "COMPLETED"})
+            return FakeResponse(201, {"id": "1JU08902781691411", "status": self.refund_status})
         return error(404, "RESOURCE_NOT_FOUND")
 
     def approve(self) -> None:
@@ -531,8 +532,12 @@ def test_refund_goes_through_paypal(
     request = fake_paypal.requests[-1]
     assert request["method"] == "POST"
     assert request["path"] == "/v2/payments/captures/3C679366HH908993F/refund"
-    assert request["body"] == {"amount": {"currency_code": "HKD", "value": "50.00"}}
-    assert request["headers"]["PayPal-Request-Id"] == f"{attempt.public_id}:refund"
+    refund = Refund.objects.get(attempt=attempt)
+    assert request["body"] == {
+        "amount": {"currency_code": "HKD", "value": "50.00"},
+        "custom_id": str(refund.public_id),
+    }
+    assert request["headers"]["PayPal-Request-Id"] == refund.idempotency_key
     assert refunded.status == AttemptStatus.REFUNDED
     assert refunded.provider_data["refund"] == "1JU08902781691411"
     assert refunded.order.status == OrderStatus.REFUNDED

@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from leb.ledger.queries import balance_by_code
 from leb.payments.actions import do_refund_attempt
-from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent
+from leb.payments.models import AttemptStatus, PaymentAttempt, ProviderEvent, Refund
 from leb.payments.providers import stripe as stripe_provider
 from leb.topups.models import OrderStatus
 
@@ -39,6 +39,7 @@ class FakeStripeHTTP(stripe.HTTPClient):
         self.requests: list[dict[str, Any]] = []
         self.session: dict[str, Any] = {}
         self.fail = False
+        self.refund_status = "succeeded"
 
     def request(
         self, method: str, url: str, headers: Any, post_data: Any = None, **kwargs: Any
@@ -69,7 +70,8 @@ class FakeStripeHTTP(stripe.HTTPClient):
         if "/v1/checkout/sessions/" in url:
             return json.dumps(self.session), 200, {}
         if url.endswith("/v1/refunds"):
-            return json.dumps({"id": "re_123", "object": "refund", "status": "succeeded"}), 200, {}
+            refund = {"id": "re_123", "object": "refund", "status": self.refund_status}
+            return json.dumps(refund), 200, {}
         return (
             json.dumps({"error": {"message": "not found", "type": "invalid_request_error"}}),
             404,
@@ -324,8 +326,14 @@ def test_refund_goes_through_stripe(
     # then Stripe was asked once, idempotently, for the whole amount
     request = fake_stripe.requests[-1]
     assert request["url"] == "https://api.stripe.com/v1/refunds"
-    assert request["form"] == {"payment_intent": ["pi_123"], "amount": ["5000"]}
-    assert request["headers"]["Idempotency-Key"] == f"refund:{attempt.public_id}"
+    refund = Refund.objects.get(attempt=attempt)
+    assert request["form"] == {
+        "payment_intent": ["pi_123"],
+        "amount": ["5000"],
+        "metadata[refund]": [str(refund.public_id)],
+        "metadata[attempt]": [str(attempt.public_id)],
+    }
+    assert request["headers"]["Idempotency-Key"] == refund.idempotency_key
     assert refunded.status == AttemptStatus.REFUNDED
     assert refunded.order.status == OrderStatus.REFUNDED
     ledger_ok()
