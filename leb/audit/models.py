@@ -77,6 +77,9 @@ class AuditAction(models.TextChoices):
     TICKET_REPLY = "ticket.reply", _("Ticket answered")
     TICKET_CHANGE = "ticket.change", _("Ticket changed")
     TICKET_CLOSE = "ticket.close", _("Ticket closed")
+    # Exports
+    EXPORT_REQUEST = "export.request", _("Export requested")
+    EXPORT_DOWNLOAD = "export.download", _("Export downloaded")
 
 
 class AuditEntry(models.Model):
