@@ -1,6 +1,8 @@
 """The two file formats. Both write money as a decimal amount (the currency is
 a column of its own), times in the operator's time zone, and text that a
-spreadsheet would run as a formula with a leading apostrophe."""
+spreadsheet would run as a formula (starting with = + - @, a tab or a
+carriage return) as text: in CSV after a leading apostrophe, in XLSX as a
+text cell with Excel's apostrophe (quote prefix) set."""
 
 from __future__ import annotations
 
@@ -106,7 +108,7 @@ class XlsxWriter:
         safe = "".join(ch for ch in title if ch not in "[]:*?/\\")[:31] or "export"
         self._sheet = self._book.create_sheet(safe)
         self._sheet.freeze_panes = "A2"
-        self._sheet.append([guard(heading(column)) for column in columns])
+        self._sheet.append([self.cell(column, heading(column)) for column in columns])
 
     def cell(self, column: Column, value: Any) -> Any:
         from openpyxl.cell import WriteOnlyCell
@@ -128,8 +130,16 @@ class XlsxWriter:
             return cell
         if isinstance(value, bool | int | Decimal):
             return value
-        # openpyxl itself would store text starting with "=" as a formula.
-        return guard(str(value))
+        text = str(value)
+        if not text.startswith(FORMULA_PREFIXES):
+            return text
+        # Excel's own apostrophe: the cell is text, shown without the mark
+        # ("+852…" stays a phone number), and stays text when edited. The
+        # type is set after the value, since openpyxl reads "=…" as a formula.
+        cell = WriteOnlyCell(self._sheet, value=text)
+        cell.data_type = "s"
+        cell.quotePrefix = True
+        return cell
 
     def write(self, row: Sequence[Any]) -> None:
         self._sheet.append(
