@@ -101,7 +101,7 @@ def test_orders_as_xlsx_read_back_with_chinese_text_numbers_and_local_times(
 ) -> None:
     # given a completed top-up, and a member of staff working in Simplified Chinese
     order = topup(make_line(), hkd_plan, now=now)
-    TopUpOrder.objects.filter(pk=order.pk).update(failure_reason="客户要求：保号")
+    TopUpOrder.objects.filter(pk=order.pk).update(failure_reason="客户要求保号")
 
     # when they export the orders as XLSX
     from django.utils import translation
@@ -116,7 +116,7 @@ def test_orders_as_xlsx_read_back_with_chinese_text_numbers_and_local_times(
     assert len(rows) == 2
     values = dict(zip([c.key for c in _orders_columns()], rows[1], strict=True))
     assert values["plan"] == "50港元 / 180天"
-    assert values["failure_reason"] == "客户要求：保号"
+    assert values["failure_reason"] == "客户要求保号"
     assert values["price"] == 50 and values["currency"] == "HKD"
     assert values["created_at"] == datetime(2026, 6, 1, 12, 0)
     assert values["refund_due"] is False
