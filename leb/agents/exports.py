@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from leb.common import clock
 from leb.common.exporting import (
     Column,
     Dataset,
@@ -64,7 +65,7 @@ class AgentStatementsDataset(Dataset):
     )
 
     def clean_together(self, cleaned: dict[str, Any]) -> dict[str, Any]:
-        today = timezone.localdate()
+        today = timezone.localdate(clock.now())
         cleaned.setdefault("date_from", today.replace(day=1))
         cleaned.setdefault("date_to", today)
         if not statement_range_ok(cleaned["date_from"], cleaned["date_to"]):

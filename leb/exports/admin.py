@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
+from leb.common import clock
 from leb.common.admin import ReadOnlyAdmin, format_when
 from leb.common.exporting import IGNORED_PARAMS, Dataset
 
@@ -181,7 +182,7 @@ class ExportJobAdmin(ReadOnlyAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:exports_exportjob_changelist") + f"#job-{job.public_id}"
                 )
-        today = timezone.localdate()
+        today = timezone.localdate(clock.now())
         defaults = {"date_from": today.replace(day=1).isoformat(), "date_to": today.isoformat()}
         context.update(
             {
