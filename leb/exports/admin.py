@@ -76,7 +76,8 @@ class ExportJobAdmin(ReadOnlyAdmin):
     by the export form and changed only by its task."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ExportJob]:
-        return visible_jobs(request.user)
+        user = getattr(request, "user", None)
+        return visible_jobs(user) if user is not None else ExportJob.objects.none()
 
     def get_urls(self) -> list[URLPattern]:
         return [
