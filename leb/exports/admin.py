@@ -15,7 +15,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from leb.common import clock
@@ -49,7 +49,7 @@ def visible_jobs(user: Any) -> QuerySet[ExportJob]:
 
 def filters_text(dataset: Dataset | None, filters: dict[str, Any]) -> str:
     if not filters:
-        return _t("none (everything)")
+        return gettext("none (everything)")
     parts = []
     for param, value in sorted(filters.items()):
         spec = dataset.filter_for(param) if dataset else None
@@ -60,10 +60,10 @@ def filters_text(dataset: Dataset | None, filters: dict[str, Any]) -> str:
 
 def progress_text(job: ExportJob) -> str:
     if job.status == ExportStatus.QUEUED:
-        return _t("Waiting for a worker")
+        return gettext("Waiting for a worker")
     if job.rows_total is None:
-        return _t("Counting rows")
-    return _t("%(done)s of %(total)s rows (%(percent)s%%)") % {
+        return gettext("Counting rows")
+    return gettext("%(done)s of %(total)s rows (%(percent)s%%)") % {
         "done": f"{job.rows_done:,}",
         "total": f"{job.rows_total:,}",
         "percent": job.percent,
@@ -147,13 +147,15 @@ class ExportJobAdmin(ReadOnlyAdmin):
         name = source.get("dataset", "")
         dataset = registry.get(name)
         if dataset is None:
-            messages.error(request, _t("There is no export named %(name)s.") % {"name": name})
+            messages.error(request, gettext("There is no export named %(name)s.") % {"name": name})
             return HttpResponseRedirect(reverse("admin:exports_exportjob_changelist"))
-        context = self._context(request, _t("Export: %(dataset)s") % {"dataset": dataset.label})
+        context = self._context(
+            request, gettext("Export: %(dataset)s") % {"dataset": dataset.label}
+        )
         context["dataset"] = dataset
         if not request.user.has_perm(dataset.permission):
             # Said on the page, with nothing written.
-            context["refusal"] = _t(
+            context["refusal"] = gettext(
                 "You may not export %(dataset)s: your role does not include it."
             ) % {"dataset": dataset.label}
             return TemplateResponse(request, "exports/request.html", context, status=403)
@@ -177,7 +179,7 @@ class ExportJobAdmin(ReadOnlyAdmin):
             else:
                 messages.success(
                     request,
-                    _t("Export of %(dataset)s queued; this page shows its progress.")
+                    gettext("Export of %(dataset)s queued; this page shows its progress.")
                     % {"dataset": dataset.label},
                 )
                 return HttpResponseRedirect(
@@ -209,10 +211,10 @@ class ExportJobAdmin(ReadOnlyAdmin):
         # Someone else's export is not found, whoever asks (but a superuser).
         job = visible_jobs(request.user).filter(public_id=public_id).first()
         if job is None:
-            raise Http404(_t("No export of yours has this reference."))
+            raise Http404(gettext("No export of yours has this reference."))
         path_ = path_of(job.file_name)
         if job.status != ExportStatus.DONE or path_ is None or not path_.exists():
-            messages.warning(request, _t("This export has no file to download (yet)."))
+            messages.warning(request, gettext("This export has no file to download (yet)."))
             return HttpResponseRedirect(reverse("admin:exports_exportjob_changelist"))
         do_record_export_download(job, request.user)
         stamp = timezone.localtime(job.requested_at).strftime("%Y%m%d-%H%M")
