@@ -46,7 +46,7 @@ class ExportJob(models.Model):
     # A file name inside LEB_EXPORTS_DIR, never a path from outside.
     file_name = models.CharField(_("file"), max_length=100, blank=True)
     file_size = models.PositiveBigIntegerField(_("file size (bytes)"), null=True, blank=True)
-    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    sha256 = models.CharField(_("SHA-256 checksum"), max_length=64, blank=True)
     expires_at = models.DateTimeField(_("deleted after"), db_index=True)
     error = models.TextField(_("error"), blank=True)
 

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('rows_total', models.PositiveIntegerField(blank=True, null=True, verbose_name='rows in all')),
                 ('file_name', models.CharField(blank=True, max_length=100, verbose_name='file')),
                 ('file_size', models.PositiveBigIntegerField(blank=True, null=True, verbose_name='file size (bytes)')),
-                ('sha256', models.CharField(blank=True, max_length=64, verbose_name='SHA-256')),
+                ('sha256', models.CharField(blank=True, max_length=64, verbose_name='SHA-256 checksum')),
                 ('expires_at', models.DateTimeField(db_index=True, verbose_name='deleted after')),
                 ('error', models.TextField(blank=True, verbose_name='error')),
                 ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='export_jobs', to=settings.AUTH_USER_MODEL, verbose_name='requested by')),
