@@ -284,7 +284,7 @@ def test_the_exports_page_shows_progress_and_reloads_while_a_job_runs(
     # then the job shows a bar and the rows in words, and the page reloads itself
     assert '<progress max="100" value="33">' in page
     assert "1,000 of 3,000 rows (33%)" in page
-    assert '<meta http-equiv="refresh" content="3">' in page
+    assert '<meta http-equiv="refresh" content="3; url=/ops/exports/exportjob/">' in page
     assert "status (status__exact) = fulfilled" in page
 
     # and once it is done the page stops reloading and offers the download
