@@ -28,6 +28,10 @@ from .writers import EXTENSIONS, open_writer
 logger = logging.getLogger(__name__)
 
 
+# A job "running" for longer than this has lost its worker.
+STUCK_AFTER = timedelta(days=1)
+
+
 class ExportRefused(Exception):
     """Why an export cannot be requested, in words for the person asking."""
 
@@ -181,10 +185,13 @@ def do_record_export_download(job: ExportJob, user: Any, *, now: datetime | None
 def do_purge_expired_exports(*, now: datetime | None = None) -> int:
     """Delete the jobs past their `expires_at` (LEB_EXPORTS_RETENTION_DAYS
     after the request) and their files; the periodic job's body. Returns how
-    many jobs went. A job still running is left for the next run."""
+    many jobs went. A job still running is left for the next run, unless it
+    started more than a day ago (its worker died: nothing will finish it)."""
     now = now or clock.now()
     purged = 0
-    expired = ExportJob.objects.filter(expires_at__lte=now).exclude(status=ExportStatus.RUNNING)
+    expired = ExportJob.objects.filter(expires_at__lte=now).exclude(
+        status=ExportStatus.RUNNING, started_at__gt=now - STUCK_AFTER
+    )
     for job in expired.order_by("pk").iterator():
         path = path_of(job.file_name)
         if path is not None:

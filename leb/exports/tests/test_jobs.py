@@ -196,7 +196,7 @@ def test_only_the_requester_or_a_superuser_downloads_the_file(
     # when the requester downloads it, they get the file, and it is audited
     mine = signed_in(support).get(url)
     assert mine.status_code == 200
-    assert b"".join(mine.streaming_content) == path.read_bytes()
+    assert mine.getvalue() == path.read_bytes()
     assert mine["Content-Disposition"].startswith('attachment; filename="orders-')
     entry = AuditEntry.objects.order_by("-pk").first()
     assert entry is not None and entry.action == AuditAction.EXPORT_DOWNLOAD
@@ -234,16 +234,22 @@ def test_the_purge_deletes_expired_jobs_and_their_files_only(
     fresh = export(support, "orders")
     running = do_request_export(support, "orders", "csv", {})
     ExportJob.objects.filter(pk=running.pk).update(
-        status=ExportStatus.RUNNING, expires_at=now - timedelta(days=1)
+        status=ExportStatus.RUNNING, started_at=now - timedelta(hours=1), expires_at=now
+    )
+    stuck = do_request_export(support, "orders", "csv", {})
+    ExportJob.objects.filter(pk=stuck.pk).update(
+        status=ExportStatus.RUNNING, started_at=now - timedelta(days=2), expires_at=now
     )
     old_path, fresh_path = path_of(old.file_name), path_of(fresh.file_name)
     assert old_path is not None and old_path.exists()
 
     # when the purge runs
-    assert do_purge_expired_exports(now=now) == 1
+    assert do_purge_expired_exports(now=now) == 2
 
-    # then the old job and its file are gone, the others are kept
+    # then the old job and its file are gone, and the job whose worker died
+    # two days ago; the fresh one and the one running now are kept
     assert not ExportJob.objects.filter(pk=old.pk).exists()
+    assert not ExportJob.objects.filter(pk=stuck.pk).exists()
     assert not old_path.exists()
     assert fresh_path is not None and fresh_path.exists()
     assert ExportJob.objects.filter(pk=running.pk).exists()
@@ -335,9 +341,18 @@ def test_the_export_link_of_a_list_carries_its_filters_to_the_form_and_the_job(
     assert job.requested_by == support
 
 
-def test_the_ledger_link_is_offered_to_finance_only(finance: Any, support: Any) -> None:
+def test_the_ledger_and_statement_links_are_offered_to_finance_only(
+    finance: Any, support: Any
+) -> None:
     url = reverse("admin:ledger_transfer_changelist")
     assert "Export: Ledger transfers" in signed_in(finance).get(url).content.decode()
+    agents = signed_in(finance).get(
+        reverse("admin:agents_agent_changelist"), {"status__exact": "active"}
+    )
+    assert "?dataset=agent_statements&amp;status__exact=active" in agents.content.decode()
+    agents = signed_in(support).get(reverse("admin:agents_agent_changelist"))
+    assert agents.status_code == 200
+    assert "Export: Agents" not in agents.content.decode()
     orders = signed_in(support).get(reverse("admin:topups_topuporder_changelist"))
     assert "Export: Ledger transfers" not in orders.content.decode()
 
