@@ -19,6 +19,8 @@ from django.utils.translation import gettext as _
 from leb.audit.actions import record
 from leb.audit.models import AuditAction
 from leb.common import clock
+from leb.common.exporting import IGNORED_PARAMS
+from leb.common.transactions import one_transaction, own_transactions
 
 from .files import exports_dir, path_of
 from .models import ExportFormat, ExportJob, ExportStatus
@@ -40,6 +42,7 @@ def _actor(user: Any) -> str:
     return f"staff:{user.get_username()}"
 
 
+@one_transaction
 def do_request_export(
     user: Any,
     dataset_name: str,
@@ -66,26 +69,31 @@ def do_request_export(
         dataset.clean_filters(filters)
     except ValidationError as exc:
         raise ExportRefused(" ".join(exc.messages)) from exc
-    stored = {key: value for key, value in filters.items() if value not in ("", None)}
+    # As the list's own parameters (ordering, page) do not change its rows,
+    # they are not kept.
+    stored = {
+        key: value
+        for key, value in filters.items()
+        if value not in ("", None) and key not in IGNORED_PARAMS
+    }
     now = now or clock.now()
-    with transaction.atomic():
-        job = ExportJob.objects.create(
-            dataset=dataset.name,
-            format=file_format,
-            filters=stored,
-            language=language or translation.get_language() or settings.LANGUAGE_CODE,
-            requested_by=user,
-            requested_at=now,
-            expires_at=now + timedelta(days=settings.EXPORTS_RETENTION_DAYS),
-        )
-        record(
-            _actor(user),
-            AuditAction.EXPORT_REQUEST,
-            f"export:{job.public_id}",
-            {"dataset": dataset.name, "format": file_format, "filters": stored},
-            now=now,
-        )
-        transaction.on_commit(lambda: _enqueue(job.pk))
+    job = ExportJob.objects.create(
+        dataset=dataset.name,
+        format=file_format,
+        filters=stored,
+        language=language or translation.get_language() or settings.LANGUAGE_CODE,
+        requested_by=user,
+        requested_at=now,
+        expires_at=now + timedelta(days=settings.EXPORTS_RETENTION_DAYS),
+    )
+    record(
+        _actor(user),
+        AuditAction.EXPORT_REQUEST,
+        f"export:{job.public_id}",
+        {"dataset": dataset.name, "format": file_format, "filters": stored},
+        now=now,
+    )
+    transaction.on_commit(lambda: _enqueue(job.pk))
     return job
 
 
@@ -110,6 +118,7 @@ def _claim(job_id: int, now: datetime) -> bool:
     )
 
 
+@own_transactions
 def do_run_export(job_id: int, *, chunk_size: int | None = None) -> RunOutcome:
     """Write the job's file, `chunk_size` rows (LEB_EXPORTS_CHUNK_SIZE) at a
     time, saving the progress after each chunk. The file is written under a
@@ -171,6 +180,7 @@ def do_run_export(job_id: int, *, chunk_size: int | None = None) -> RunOutcome:
         return RunOutcome(ExportStatus.FAILED, done)
 
 
+@one_transaction
 def do_record_export_download(job: ExportJob, user: Any, *, now: datetime | None = None) -> None:
     """Who took a copy of the file: exports hold subscribers' numbers and money."""
     record(
@@ -182,6 +192,7 @@ def do_record_export_download(job: ExportJob, user: Any, *, now: datetime | None
     )
 
 
+@own_transactions
 def do_purge_expired_exports(*, now: datetime | None = None) -> int:
     """Delete the jobs past their `expires_at` (LEB_EXPORTS_RETENTION_DAYS
     after the request) and their files; the periodic job's body. Returns how
