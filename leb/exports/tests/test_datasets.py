@@ -343,3 +343,37 @@ def test_text_a_spreadsheet_would_run_as_a_formula_is_written_as_text(
         assert [cell.value for cell in cells] == [t.replace("\r", "\n") for t in dangerous]
         assert all(cell.data_type == "s" and cell.quotePrefix for cell in cells)
         assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+
+
+def test_chunked_reads_write_every_row_once_in_order(
+    export: Callable[..., ExportJob],
+    finance: Any,
+    make_line: Callable[..., Any],
+    make_agent: Callable[..., Any],
+    hkd_plan: Any,
+    now: datetime,
+) -> None:
+    # given three top-ups (several legs each) and an agent with three deposits
+    for _ in range(3):
+        topup(make_line(), hkd_plan, now=now)
+    agent = make_agent(deposits=(100, 200, 300))
+    legs = list(Transfer.objects.order_by("pk").values_list("pk", flat=True))
+
+    # when both are exported a few rows at a time
+    ledger = export(finance, "ledger", chunk_size=2)
+    statement = export(
+        finance,
+        "agent_statements",
+        chunk_size=1,
+        q=agent.code,
+        date_from="2026-06-01",
+        date_to="2026-06-01",
+    )
+
+    # then every leg is written once, in order, and the progress is complete
+    assert [int(r["Leg"]) for r in by_heading(csv_rows(ledger))] == legs
+    assert (ledger.rows_done, ledger.rows_total) == (len(legs), len(legs))
+    # and the statement's running balance goes through all three deposits
+    balances = [r["Balance after"] for r in by_heading(csv_rows(statement))]
+    assert balances == ["0.00", "1.00", "3.00", "6.00"]
+    assert statement.rows_total == 4
