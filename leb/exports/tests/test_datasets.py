@@ -229,9 +229,11 @@ def test_the_ledger_has_one_row_per_leg_with_its_transfer_group(
     make_line: Callable[..., Any],
     hkd_plan: Any,
     now: datetime,
+    ledger_ok: Callable[[], None],
 ) -> None:
-    # given one completed top-up (several legs)
+    # given one completed top-up (several legs), the books in balance
     topup(make_line(), hkd_plan, now=now)
+    ledger_ok()
     legs = list(Transfer.objects.select_related("group").order_by("pk"))
     assert len(legs) >= 2
 
