@@ -9,7 +9,7 @@ from uuid import UUID
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -185,6 +185,12 @@ class ExportJobAdmin(ReadOnlyAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:exports_exportjob_changelist") + f"#job-{job.public_id}"
                 )
+        if request.method != "POST":
+            # A filter the export cannot honour is said before the form is sent.
+            try:
+                dataset.clean_filters(filters)
+            except ValidationError as exc:
+                context["error"] = " ".join(exc.messages)
         today = timezone.localdate(clock.now())
         defaults = {"date_from": today.replace(day=1).isoformat(), "date_to": today.isoformat()}
         context.update(
