@@ -91,7 +91,7 @@ class ExportJobAdmin(ReadOnlyAdmin):
             ),
             path(
                 "<uuid:public_id>/download/",
-                self.admin_site.admin_view(self.download_view),
+                self.admin_site.admin_view(self.export_file),
                 name="exports_exportjob_download",
             ),
             *super().get_urls()[1:],
@@ -213,7 +213,7 @@ class ExportJobAdmin(ReadOnlyAdmin):
         status = 400 if "error" in context else 200
         return TemplateResponse(request, "exports/request.html", context, status=status)
 
-    def download_view(self, request: HttpRequest, public_id: UUID) -> HttpResponse | FileResponse:
+    def export_file(self, request: HttpRequest, public_id: UUID) -> HttpResponse | FileResponse:
         # Someone else's export is not found, whoever asks (but a superuser).
         job = visible_jobs(request.user).filter(public_id=public_id).first()
         if job is None:
