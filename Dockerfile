@@ -34,7 +34,7 @@ ENV PATH=/opt/leb/bin:$PATH \
 RUN groupadd --system --gid 10001 leb \
  && useradd --system --uid 10001 --gid leb --home-dir /var/lib/leb --no-create-home \
         --shell /usr/sbin/nologin leb \
- && install -d -o leb -g leb -m 0750 /var/lib/leb
+ && install -d -o leb -g leb -m 0750 /var/lib/leb /var/lib/leb/exports
 
 COPY --from=build /opt/leb /opt/leb
 COPY docker/entrypoint /usr/local/bin/leb-entrypoint

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "leb.simulation",
     "leb.torture",
     "leb.observability",
+    "leb.exports",
     # Last: after migrate it puts the staff roles in step with every app's permissions.
     "leb.backoffice",
 ]
@@ -247,6 +248,17 @@ TASKS = {
 SWEEP_INTERVAL = int(env("SWEEP_INTERVAL", "60"))
 RECOVERY_INTERVAL = int(env("RECOVERY_INTERVAL", "60"))
 ORDER_EXPIRY_INTERVAL = int(env("ORDER_EXPIRY_INTERVAL", "60"))
+
+# --- Exports (docs/exports.md) ---------------------------------------------------
+# Folder of the export files; empty: VAR_DIR/exports.
+EXPORTS_DIR = env("EXPORTS_DIR", "")
+EXPORTS_CHUNK_SIZE = int(env("EXPORTS_CHUNK_SIZE", "1000"))  # rows read and written at a time
+EXPORTS_RETENTION_DAYS = int(env("EXPORTS_RETENTION_DAYS", "7"))  # then job and file are deleted
+EXPORTS_PURGE_INTERVAL = int(env("EXPORTS_PURGE_INTERVAL", "3600"))  # seconds between purges
+if EXPORTS_CHUNK_SIZE < 1 or EXPORTS_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        "LEB_EXPORTS_CHUNK_SIZE and LEB_EXPORTS_RETENTION_DAYS must be at least 1."
+    )
 
 # --- Domain -----------------------------------------------------------------
 # Minutes a quote, and an unpaid order made from it, stays good.

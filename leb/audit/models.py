@@ -91,6 +91,9 @@ class AuditAction(models.TextChoices):
     DISPUTE_REFUNDED = "dispute.refunded", _("Dispute refunded")
     DISPUTE_REJECT = "dispute.reject", _("Dispute rejected")
     DISPUTE_CLOSE = "dispute.close", _("Dispute closed")
+    # Exports
+    EXPORT_REQUEST = "export.request", _("Export requested")
+    EXPORT_DOWNLOAD = "export.download", _("Export downloaded")
 
 
 class AuditEntry(models.Model):

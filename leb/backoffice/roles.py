@@ -9,11 +9,13 @@ keep every permission.
 - support: looks up lines, numbers, orders, payments, messages and eSIM
   profiles, answers tickets, lifts lockouts, activates lines, orders and
   re-downloads eSIMs, records real-name registrations, escalates tickets to
-  disputes, and refunds top-ups and disputes up to LEB_SUPPORT_REFUND_LIMITS.
+  disputes, refunds top-ups and disputes up to LEB_SUPPORT_REFUND_LIMITS, and
+  exports orders and receipts.
 - finance: the books (and the prepaid liability report), orders and
   payments, agents' deposits (record and approve), agent top-up reversals,
-  the agent sales report, voucher batches and distributors, manual top-ups and refunds (disputes too) of any amount,
-  the audit log.
+  the agent sales report, voucher batches and distributors, manual top-ups
+  and refunds (disputes too) of any amount, the audit log; exports of
+  orders, receipts, the ledger and agents' statements.
 - admin: the catalog (plans, promotions, free-amount rules), number policies
   and numbers, agents, their keys and their portal members, announcements,
   staff accounts and their roles, periodic jobs; and everything support and
@@ -76,6 +78,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("security.lockout", "view", "delete"),
         *_crud("auth.user", "view"),
         "topups.refund_topuporder",
+        # exports of what support may look up (leb.exports, docs/exports.md)
+        *_crud("exports.exportjob", "view"),
+        "exports.export_orders",
+        "exports.export_receipts",
     ],
     FINANCE: [
         *_LOOK_UP,
@@ -96,6 +102,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("vouchers.voucher", "change"),
         *_crud("vouchers.distributor", "view", "add", "change"),
         *_crud("audit.auditentry", "view"),
+        # exports: orders and receipts, and the books and agents' statements
+        *_crud("exports.exportjob", "view"),
+        "exports.export_orders",
+        "exports.export_receipts",
+        "exports.export_ledger",
+        "exports.export_agent_statements",
     ],
 }
 ROLE_PERMISSIONS[ADMIN] = sorted(

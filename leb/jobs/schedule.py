@@ -62,4 +62,9 @@ def scheduled_jobs() -> list[ScheduledJob]:
             "leb.agents.tasks.expire_agent_topups_task",
             settings.AGENTS_EXPIRY_INTERVAL,
         ),
+        ScheduledJob(
+            "exports-purge",
+            "leb.exports.tasks.purge_expired_exports_task",
+            settings.EXPORTS_PURGE_INTERVAL,
+        ),
     ]

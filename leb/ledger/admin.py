@@ -31,7 +31,7 @@ class TransferGroupAdmin(ReadOnlyAdmin):
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
     list_display = ("pk", "group", "debit_account", "credit_account", "amount", "currency", "code")
-    list_filter = ("currency", "code")
+    list_filter = ("currency", "code", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("group", "debit_account", "credit_account")
     search_fields = ("group__idempotency_key", "debit_account__code", "credit_account__code")
     raw_id_fields = ("group", "debit_account", "credit_account", "reverses")

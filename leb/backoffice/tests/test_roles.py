@@ -284,3 +284,40 @@ def test_the_dispute_pages_answer_each_role_as_its_permissions_say(
     assert (role in (SUPPORT, ADMIN)) == pages[
         reverse("admin:support_ticket_escalate", args=[ticket.pk])
     ]
+
+
+# The export form of each dataset and the permission it needs (leb.exports).
+EXPORT_DATASETS = {
+    "orders": "exports.export_orders",
+    "receipts": "exports.export_receipts",
+    "ledger": "exports.export_ledger",
+    "agent_statements": "exports.export_agent_statements",
+}
+
+
+@pytest.mark.parametrize("role", (*ROLES, None))
+def test_the_exports_pages_answer_each_role_as_its_permissions_say(
+    role: str | None, django_user_model: Any
+) -> None:
+    # given a member of staff in the role (or in none)
+    client = signed_in(staff(django_user_model, role))
+    granted = set(ROLE_PERMISSIONS[role]) if role else set()
+
+    # when they open the Exports page and each dataset's export form
+    listing = client.get(reverse("admin:exports_exportjob_changelist")).status_code
+    forms = {
+        name: client.get(reverse("admin:exports_exportjob_request"), {"dataset": name}).status_code
+        for name in EXPORT_DATASETS
+    }
+
+    # then the page is served to every role, and each form exactly when the
+    # role may export that dataset: orders and receipts to support, finance
+    # and admin; the ledger and agents' statements to finance and admin
+    assert listing == (200 if "exports.view_exportjob" in granted else 403)
+    expected = {
+        name: 200 if role and permission in granted else 403
+        for name, permission in EXPORT_DATASETS.items()
+    }
+    assert forms == expected
+    if role == SUPPORT:
+        assert forms == {"orders": 200, "receipts": 200, "ledger": 403, "agent_statements": 403}
