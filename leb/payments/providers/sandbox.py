@@ -8,10 +8,12 @@ import hashlib
 import hmac
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -20,13 +22,16 @@ from leb.common import clock
 
 from .base import (
     CANCELLED,
+    CAPTURE,
     FAILED,
     PENDING,
+    REFUND,
     SUCCEEDED,
     ForgedWebhook,
     Outcome,
     PaymentProvider,
     PaymentProviderError,
+    ProviderTransaction,
     SavedCard,
     SetupStart,
     StaleWebhook,
@@ -265,7 +270,74 @@ class SandboxProvider(PaymentProvider):
         return _outcome_for(attempt, gateway_state(attempt))
 
     def refund(self, attempt: PaymentAttempt, amount: int) -> str:
-        return f"sbx_refund_{attempt.public_id.hex}"
+        """Give the money back once: the gateway books the refund on its side
+        of the attempt (a repeat returns the first refund), so the daily
+        settlement sees it."""
+        from ..models import PaymentAttempt as Attempt
+
+        reference = f"sbx_refund_{attempt.public_id.hex}"
+        with transaction.atomic():
+            locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
+            state = gateway_state(locked)
+            if not state.get("refund"):
+                state["refund"] = {
+                    "reference": reference,
+                    "amount": amount,
+                    "at": int(clock.now().timestamp()),
+                }
+                locked.provider_data = {**locked.provider_data, "gateway": state}
+                locked.save(update_fields=["provider_data"])
+        attempt.provider_data = locked.provider_data
+        return reference
+
+    def list_transactions(
+        self, day_start: datetime, day_end: datetime
+    ) -> list[ProviderTransaction]:
+        """The gateway's captures and refunds booked in the window, read from
+        its own records on the attempts (the sandbox charges no fee)."""
+        from ..models import PaymentAttempt as Attempt
+
+        start, end = int(day_start.timestamp()), int(day_end.timestamp())
+        attempts = Attempt.objects.filter(provider=self.name).filter(
+            Q(provider_data__gateway__state=SUCCEEDED)
+            & (
+                Q(provider_data__gateway__at__gte=start, provider_data__gateway__at__lt=end)
+                | Q(
+                    provider_data__gateway__refund__at__gte=start,
+                    provider_data__gateway__refund__at__lt=end,
+                )
+            )
+        )
+        found: list[ProviderTransaction] = []
+        for attempt in attempts.order_by("pk"):
+            state = gateway_state(attempt)
+            reference = attempt.provider_reference or f"sbx_{attempt.public_id.hex}"
+            if start <= int(state.get("at") or 0) < end:
+                found.append(
+                    ProviderTransaction(
+                        transaction_id=f"sbx_ch_{attempt.public_id.hex}",
+                        kind=CAPTURE,
+                        amount=int(state.get("amount") or attempt.amount),
+                        currency=attempt.currency,
+                        occurred_at=datetime.fromtimestamp(int(state["at"]), tz=UTC),
+                        reference=reference,
+                        attempt_id=str(attempt.public_id),
+                    )
+                )
+            refund = state.get("refund") or {}
+            if refund and start <= int(refund.get("at") or 0) < end:
+                found.append(
+                    ProviderTransaction(
+                        transaction_id=str(refund.get("reference") or ""),
+                        kind=REFUND,
+                        amount=int(refund.get("amount") or 0),
+                        currency=attempt.currency,
+                        occurred_at=datetime.fromtimestamp(int(refund["at"]), tz=UTC),
+                        reference=reference,
+                        attempt_id=str(attempt.public_id),
+                    )
+                )
+        return sorted(found, key=lambda record: (record.occurred_at, record.transaction_id))
 
     can_save_methods = True
 
