@@ -205,6 +205,42 @@ def complete_at_gateway(attempt: PaymentAttempt, status: str, code: str = "") ->
     return attempt
 
 
+def capture_at_gateway(attempt: PaymentAttempt, at: datetime) -> PaymentAttempt:
+    """Book a capture at the gateway at `at` without notifying anyone: the
+    gateway's record of a payment that leb settles itself (the demo's history).
+    Gives the attempt its sandbox reference; the caller saves nothing else."""
+    from ..models import PaymentAttempt
+
+    with transaction.atomic():
+        locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        locked.provider_reference = locked.provider_reference or f"sbx_{locked.public_id.hex}"
+        if not gateway_state(locked):
+            state = {"state": SUCCEEDED, "code": "", "at": int(at.timestamp())}
+            locked.provider_data = {**locked.provider_data, "gateway": state}
+        locked.save(update_fields=["provider_reference", "provider_data"])
+    attempt.provider_reference = locked.provider_reference
+    attempt.provider_data = locked.provider_data
+    return attempt
+
+
+def refund_at_gateway(attempt: PaymentAttempt, amount: int, at: datetime) -> str:
+    """Give `amount` back once: the gateway books the refund on its side of
+    the attempt (a repeat returns the first refund), so the daily settlement
+    sees it."""
+    from ..models import PaymentAttempt
+
+    reference = f"sbx_refund_{attempt.public_id.hex}"
+    with transaction.atomic():
+        locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        state = gateway_state(locked)
+        if not state.get("refund"):
+            state["refund"] = {"reference": reference, "amount": amount, "at": int(at.timestamp())}
+            locked.provider_data = {**locked.provider_data, "gateway": state}
+            locked.save(update_fields=["provider_data"])
+    attempt.provider_data = locked.provider_data
+    return reference
+
+
 def begin_challenge(attempt: PaymentAttempt) -> None:
     from ..models import PaymentAttempt
 
@@ -273,22 +309,7 @@ class SandboxProvider(PaymentProvider):
         """Give the money back once: the gateway books the refund on its side
         of the attempt (a repeat returns the first refund), so the daily
         settlement sees it."""
-        from ..models import PaymentAttempt as Attempt
-
-        reference = f"sbx_refund_{attempt.public_id.hex}"
-        with transaction.atomic():
-            locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
-            state = gateway_state(locked)
-            if not state.get("refund"):
-                state["refund"] = {
-                    "reference": reference,
-                    "amount": amount,
-                    "at": int(clock.now().timestamp()),
-                }
-                locked.provider_data = {**locked.provider_data, "gateway": state}
-                locked.save(update_fields=["provider_data"])
-        attempt.provider_data = locked.provider_data
-        return reference
+        return refund_at_gateway(attempt, amount, clock.now())
 
     def list_transactions(
         self, day_start: datetime, day_end: datetime
