@@ -12,7 +12,8 @@ keep every permission.
   up to LEB_SUPPORT_REFUND_LIMITS.
 - finance: the books, orders and payments, agents' deposits (record and
   approve), agent top-up reversals, the agent sales report, voucher batches
-  and distributors, manual top-ups and refunds of any amount, the audit log.
+  and distributors, manual top-ups and refunds of any amount, the audit log,
+  the daily settlement with the providers (runs, mismatches, reconciling a day).
 - admin: the catalog (plans, promotions, free-amount rules), number policies
   and numbers, agents, their keys and their portal members, announcements,
   staff accounts and their roles, periodic jobs; and everything support and
@@ -88,6 +89,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("vouchers.voucher", "change"),
         *_crud("vouchers.distributor", "view", "add", "change"),
         *_crud("audit.auditentry", "view"),
+        *_crud("finance.settlementrun", "view"),
+        *_crud("finance.mismatch", "view"),
+        "finance.reconcile_settlement",
     ],
 }
 ROLE_PERMISSIONS[ADMIN] = sorted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Max, QuerySet, Sum
+from django.db.models import Count, Max
 
 from .models import Mismatch, SettlementRun
 
@@ -30,50 +30,44 @@ def settlement_table(
 
 
 @dataclass(frozen=True)
-class MismatchCounts:
-    """Mismatches of each provider's most recently reconciled day."""
+class LatestDay:
+    day: date
+    by_kind: dict[str, int]
 
-    total: int
-    by_provider: dict[str, tuple[date, int]]
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+
+@dataclass(frozen=True)
+class MismatchCounts:
+    """Mismatches of each provider's most recently reconciled day, by kind."""
+
+    by_provider: dict[str, LatestDay]
+
+    @property
+    def total(self) -> int:
+        return sum(latest.total for latest in self.by_provider.values())
 
 
 def latest_mismatch_counts() -> MismatchCounts:
     """Two queries whatever the number of runs: each provider's latest day,
-    then the mismatch counts of those days."""
+    then the mismatches of those days counted by kind."""
     latest = dict(
         SettlementRun.objects.values("provider")
         .annotate(day=Max("date"))
         .values_list("provider", "day")
     )
     if not latest:
-        return MismatchCounts(total=0, by_provider={})
-    counts: dict[str, int] = {}
+        return MismatchCounts(by_provider={})
+    by_provider = {name: LatestDay(day, {}) for name, day in latest.items()}
     rows = (
-        SettlementRun.objects.filter(date__in=set(latest.values()))
-        .values("provider", "date")
-        .annotate(n=Sum("mismatch_count"))
+        Mismatch.objects.filter(run__date__in=set(latest.values()))
+        .values("run__provider", "run__date", "kind")
+        .annotate(n=Count("pk"))
+        .order_by()
     )
     for row in rows:
-        if latest.get(row["provider"]) == row["date"]:
-            counts[row["provider"]] = int(row["n"] or 0)
-    by_provider = {name: (day, counts.get(name, 0)) for name, day in latest.items()}
-    return MismatchCounts(total=sum(counts.values()), by_provider=by_provider)
-
-
-def mismatches_of_latest_days() -> QuerySet[Mismatch]:
-    """The mismatches behind latest_mismatch_counts()."""
-    latest = (
-        SettlementRun.objects.values("provider")
-        .annotate(day=Max("date"))
-        .values_list("provider", "day")
-    )
-    run_ids: list[int] = []
-    for provider, day in latest:
-        run_ids.extend(
-            SettlementRun.objects.filter(provider=provider, date=day).values_list("pk", flat=True)
-        )
-    return (
-        Mismatch.objects.filter(run_id__in=run_ids)
-        .select_related("run", "order", "attempt")
-        .order_by("-run__date", "run__provider", "kind", "pk")
-    )
+        if latest.get(row["run__provider"]) == row["run__date"]:
+            by_provider[row["run__provider"]].by_kind[row["kind"]] = int(row["n"])
+    return MismatchCounts(by_provider=by_provider)

@@ -140,6 +140,7 @@ DASHBOARD_FIGURES = {
     "reminder-delivery": "notifications.notification",
     "payments-attention": "payments.paymentattempt",
     "tickets-by-age": "support.ticket",
+    "settlement-mismatches": "finance.mismatch",
 }
 
 

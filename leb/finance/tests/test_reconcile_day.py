@@ -13,7 +13,7 @@ import pytest
 from leb.audit.models import AuditEntry
 from leb.finance.actions import SettlementError, do_reconcile_day
 from leb.finance.models import Mismatch, MismatchKind, SettlementRun
-from leb.finance.queries import latest_mismatch_counts, settlement_table
+from leb.finance.queries import LatestDay, latest_mismatch_counts, settlement_table
 from leb.topups.actions import do_fulfil_order, do_mark_paid, do_refund_order
 
 from .conftest import DAY
@@ -206,13 +206,15 @@ def test_latest_mismatch_counts_and_the_table(
     # then the figure counts the latest day only, and the table lists both days
     counts = latest_mismatch_counts()
     assert counts.total == 0
-    assert counts.by_provider == {"sandbox": (DAY, 0)}
+    assert counts.by_provider == {"sandbox": LatestDay(DAY, {})}
     assert [run.date for run in settlement_table()] == [DAY, DAY - timedelta(days=1)]
     assert [run.date for run in settlement_table(since=DAY)] == [DAY]
     # when the latest day gets a mismatch
     pay(at_hour(12), settled=False)
     do_reconcile_day(DAY, "sandbox", actor="staff:fin")
-    assert latest_mismatch_counts().total == 1
+    assert latest_mismatch_counts().by_provider == {
+        "sandbox": LatestDay(DAY, {MismatchKind.PAID_NOT_FULFILLED: 1})
+    }
 
 
 def test_no_runs_no_mismatches() -> None:
