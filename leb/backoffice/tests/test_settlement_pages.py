@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from leb.backoffice.roles import ADMIN, FINANCE, ROLE_PERMISSIONS, SUPPORT
