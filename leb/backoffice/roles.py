@@ -88,6 +88,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("vouchers.voucherbatch", "change"),
         *_crud("vouchers.voucher", "change"),
         *_crud("vouchers.distributor", "view", "add", "change"),
+        *_crud("vouchers.distributorpayment", "view", "add"),
         *_crud("audit.auditentry", "view"),
         *_crud("finance.settlementrun", "view"),
         *_crud("finance.mismatch", "view"),
