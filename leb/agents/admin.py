@@ -164,7 +164,9 @@ class AgentAdmin(AuditedAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         # The sales and commission report (leb.agents.admin_reports).
-        return SalesReportViews(self).urls() + super().get_urls()
+        from .commission import CommissionViews
+
+        return SalesReportViews(self).urls() + CommissionViews(self).urls() + super().get_urls()
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         extra_context = {**(extra_context or {}), "can_view_sales": can_view_sales(request)}
