@@ -17,6 +17,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
@@ -145,7 +146,15 @@ class AgentForm(ModelForm):
 
 @admin.register(Agent)
 class AgentAdmin(AuditedAdmin):
-    list_display = ("code", "display_name", "region", "currency", "status", "float_display")
+    list_display = (
+        "code",
+        "display_name",
+        "region",
+        "currency",
+        "status",
+        "float_display",
+        "commission_link",
+    )
     list_filter = ("status", "region", "currency")
     search_fields = ("code", "legal_name", "display_name", "contact_email")
     readonly_fields = (
@@ -171,6 +180,11 @@ class AgentAdmin(AuditedAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         extra_context = {**(extra_context or {}), "can_view_sales": can_view_sales(request)}
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("commission statement"))
+    def commission_link(self, obj: Agent) -> str:
+        url = reverse("admin:agents_agent_commission", args=[obj.code])
+        return format_html('<a href="{}">{}</a>', url, _("by month"))
 
     @admin.display(description=_("float (available + reserved)"))
     def float_display(self, obj: Agent) -> str:
