@@ -43,6 +43,8 @@ from leb.announcements.demo import load_demo_announcements
 from leb.autokeep.demo import load_demo_autokeep
 from leb.catalog.models import FreeAmountRule, Plan, Promotion
 from leb.common import clock
+from leb.finance.actions import do_reconcile_day, yesterday
+from leb.finance.models import SettlementRun
 from leb.lines import lifecycle
 from leb.lines.actions import do_activate_line, do_create_line, do_set_line_owner, sweep_lines
 from leb.lines.models import Line, LineStatus, NumberPolicy, PhoneNumber
@@ -741,6 +743,10 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
         load_demo_reminders(now)
         agents = load_demo_agents(now, recorder=users[OPS_USERNAME])
         _join_staff_roles()
+    # Yesterday's settlement with the sandbox gateway, as the daily job
+    # would have run it: the demo's books and the gateway's agree.
+    if not SettlementRun.objects.filter(date=yesterday(now), provider="sandbox").exists():
+        do_reconcile_day(yesterday(now), "sandbox", actor=ACTOR, now=now)
     if agents is not None:
         summary.agent_code = agents.active.code
         summary.agent_key_file = str(agents.key_file)
