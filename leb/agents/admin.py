@@ -146,15 +146,14 @@ class AgentForm(ModelForm):
 
 @admin.register(Agent)
 class AgentAdmin(AuditedAdmin):
-    list_display = (
-        "code",
-        "display_name",
-        "region",
-        "currency",
-        "status",
-        "float_display",
-        "commission_link",
-    )
+    list_display = ("code", "display_name", "region", "currency", "status", "float_display")
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        # The monthly statement needs the sales report's permissions.
+        if can_view_sales(request):
+            return (*self.list_display, "commission_link")
+        return self.list_display
+
     list_filter = ("status", "region", "currency")
     search_fields = ("code", "legal_name", "display_name", "contact_email")
     readonly_fields = (
