@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Q
 
-from leb.ledger.models import AccountKind, Transfer
+from leb.ledger.models import Account, AccountKind, Transfer
 from leb.payments.models import PaymentAttempt
 from leb.payments.providers.base import CAPTURE, REFUND, ProviderTransaction
 from leb.topups.models import OrderStatus, TopUpOrder
@@ -89,15 +89,22 @@ def _order_id(group_key: str) -> int | None:
 def leb_movements(
     provider: str, start: datetime, end: datetime
 ) -> tuple[list[LebMovement], list[LebMovement]]:
-    """leb's captures and refunds for `provider` posted in [start, end)."""
-    clearing = Q(debit_account__kind=AccountKind.CLEARING) | Q(
-        credit_account__kind=AccountKind.CLEARING
+    """leb's captures and refunds for `provider` posted in [start, end).
+    Selected through the transfer groups' posting time (indexed) and the
+    provider's clearing accounts, so the cost follows the day's postings,
+    not the whole history of the account."""
+    clearing = list(
+        Account.objects.filter(
+            kind=AccountKind.CLEARING, code__startswith=f"clearing:{provider}:"
+        ).values_list("pk", flat=True)
     )
+    if not clearing:
+        return [], []
     transfers = list(
-        Transfer.objects.filter(clearing, created_at__gte=start, created_at__lt=end)
+        Transfer.objects.filter(group__created_at__gte=start, group__created_at__lt=end)
         .filter(
-            Q(code="payment", debit_account__code__startswith=f"clearing:{provider}:")
-            | Q(code="reversal:payment", credit_account__code__startswith=f"clearing:{provider}:")
+            Q(code="payment", debit_account_id__in=clearing)
+            | Q(code="reversal:payment", credit_account_id__in=clearing)
         )
         .values_list("code", "amount", "currency", "group__idempotency_key")
         .order_by("pk")
