@@ -145,3 +145,42 @@ def test_the_dashboard_figure_links_to_the_latest_days_mismatches(
     assert listing.status_code == 200
     assert "1 settlement mismatch" in listing.content.decode()
     assert DAY - timedelta(days=1) < DAY
+
+
+def test_the_lists_query_count_does_not_grow_with_the_rows(
+    django_user_model: Any, day_with_a_mismatch: SettlementRun, now: datetime
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = signed_in(staff(django_user_model, FINANCE))
+    urls = [
+        reverse("admin:finance_settlementrun_changelist"),
+        reverse("admin:finance_mismatch_changelist"),
+    ]
+
+    def counts() -> list[int]:
+        found = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200
+            found.append(len(queries.captured_queries))
+        return found
+
+    # given one run with one mismatch
+    few = counts()
+    # when there are twenty more runs, each with mismatches
+    for back in range(1, 21):
+        run = SettlementRun.objects.create(
+            date=DAY - timedelta(days=back),
+            provider="sandbox",
+            currency="HKD",
+            created_at=now,
+            actor="test",
+            mismatch_count=2,
+        )
+        Mismatch.objects.bulk_create(
+            [Mismatch(run=run, kind=kind) for kind in (MismatchKind.AMOUNT_DIFFERS,) * 2]
+        )
+    # then each list reads them in the same number of queries
+    assert counts() == few
