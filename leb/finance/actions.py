@@ -88,7 +88,8 @@ def _reconcile_provider(
 ) -> list[SettlementRun]:
     start, end = day_window(day)
     try:
-        records = get_provider(provider).list_transactions(start - SKEW, end + SKEW)
+        # Never ask about the future: some providers refuse a window ending after now.
+        records = get_provider(provider).list_transactions(start - SKEW, min(end + SKEW, now))
     except PaymentProviderError as exc:
         if exc.code == "not_supported":
             raise SettlementError(exc.message, code="not_supported") from exc
