@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "leb.autokeep",
     "leb.vouchers",
     "leb.agents",
+    "leb.finance",
     "leb.telephony",
     "leb.simulation",
     "leb.torture",
@@ -339,6 +340,9 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", "https://api.stripe.com")
 PAYMENTS_RECONCILE_INTERVAL = int(env("PAYMENTS_RECONCILE_INTERVAL", "120"))
 PAYMENTS_RECONCILE_AFTER_SECONDS = int(env("PAYMENTS_RECONCILE_AFTER_SECONDS", "600"))
 PAYMENTS_RECONCILE_WINDOW_HOURS = int(env("PAYMENTS_RECONCILE_WINDOW_HOURS", "48"))
+# The daily settlement compares yesterday (in TIME_ZONE) with each provider's
+# books; this is how often the job looks (it replaces yesterday's run).
+SETTLEMENT_INTERVAL = int(env("SETTLEMENT_INTERVAL", "21600"))
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
 if (

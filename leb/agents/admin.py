@@ -17,6 +17,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
@@ -146,6 +147,13 @@ class AgentForm(ModelForm):
 @admin.register(Agent)
 class AgentAdmin(AuditedAdmin):
     list_display = ("code", "display_name", "region", "currency", "status", "float_display")
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        # The monthly statement needs the sales report's permissions.
+        if can_view_sales(request):
+            return (*self.list_display, "commission_link")
+        return self.list_display
+
     list_filter = ("status", "region", "currency")
     search_fields = ("code", "legal_name", "display_name", "contact_email")
     readonly_fields = (
@@ -164,11 +172,18 @@ class AgentAdmin(AuditedAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         # The sales and commission report (leb.agents.admin_reports).
-        return SalesReportViews(self).urls() + super().get_urls()
+        from .commission import CommissionViews
+
+        return SalesReportViews(self).urls() + CommissionViews(self).urls() + super().get_urls()
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         extra_context = {**(extra_context or {}), "can_view_sales": can_view_sales(request)}
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("commission statement"))
+    def commission_link(self, obj: Agent) -> str:
+        url = reverse("admin:agents_agent_commission", args=[obj.code])
+        return format_html('<a href="{}">{}</a>', url, _("by month"))
 
     @admin.display(description=_("float (available + reserved)"))
     def float_display(self, obj: Agent) -> str:

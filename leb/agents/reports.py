@@ -294,3 +294,156 @@ def _postings(agent: Agent, transfers: Any, day: Period) -> list[Sale]:
 def currencies() -> list[str]:
     """The agents' float currencies, for the report's choice."""
     return list(Agent.objects.order_by("currency").values_list("currency", flat=True).distinct())
+
+
+# --- Monthly commission statement ------------------------------------------------
+
+DEPOSIT = "agent.deposit"
+MAX_MONTHS = 24
+
+
+@dataclass(frozen=True)
+class MonthStatement:
+    """One agent's calendar month (operator's time zone): what it sold, at
+    what wholesale price, the commission it earned, the deposits it made, and
+    its float at the start and end of the month. Minor units of the agent's
+    currency."""
+
+    month: date  # the first day
+    figures: Figures
+    deposits: int
+    deposit_count: int
+    opening_float: int
+    closing_float: int
+
+
+def parse_month(value: str) -> date:
+    """ "2026-05" -> 1 May 2026; ValidationError (translated) otherwise."""
+    try:
+        year, month = (int(part) for part in (value or "").strip().split("-"))
+        return date(year, month, 1)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            _("Enter a month as YYYY-MM, e.g. 2026-05."), code="month_invalid"
+        ) from exc
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def month_range(first: date, last: date) -> list[date]:
+    if last < first:
+        raise ValidationError(_("The end date is before the start date."), code="range_reversed")
+    months = [first]
+    while months[-1] < last:
+        months.append(_next_month(months[-1]))
+        if len(months) > MAX_MONTHS:
+            raise ValidationError(
+                _("Choose at most %(months)d months."),
+                code="range_too_long",
+                params={"months": MAX_MONTHS},
+            )
+    return months
+
+
+def monthly_statements(agent: Agent, first: date, last: date) -> list[MonthStatement]:
+    """One statement per month from `first` to `last` (first days of months),
+    from the agent's float and commission accounts: a handful of grouped
+    queries whatever the number of months or sales."""
+    from django.db.models.functions import TruncMonth
+
+    months = month_range(first, last)
+    period = Period(months[0], _next_month(months[-1]) - timedelta(days=1), agent.currency)
+    zone = timezone.get_current_timezone()
+    accounts = _agent_accounts([agent])
+    sold: dict[date, Figures] = defaultdict(Figures)
+    rows = (
+        _transfers(period, list(accounts))
+        .annotate(month=TruncMonth("created_at", tzinfo=zone))
+        .values("month", "code")
+        .annotate(n=Count("pk"), amount=Sum("amount"))
+        .order_by()
+    )
+    for row in rows:
+        month = _as_date(row["month"])
+        sold[month] = sold[month].add(row["code"], row["n"], row["amount"] or 0)
+    float_account = Account.objects.filter(code=float_code(agent)).first()
+    deposits: dict[date, tuple[int, int]] = {}
+    net: dict[date, int] = defaultdict(int)
+    opening = 0
+    if float_account is not None:
+        window = Q(created_at__gte=period.start, created_at__lt=period.end)
+        for row in (
+            Transfer.objects.filter(window, code=DEPOSIT, credit_account=float_account)
+            .annotate(month=TruncMonth("created_at", tzinfo=zone))
+            .values("month")
+            .annotate(n=Count("pk"), amount=Sum("amount"))
+            .order_by()
+        ):
+            deposits[_as_date(row["month"])] = (row["n"], row["amount"] or 0)
+        for side, sign in (("credit_account", 1), ("debit_account", -1)):
+            for row in (
+                Transfer.objects.filter(window, **{side: float_account})
+                .annotate(month=TruncMonth("created_at", tzinfo=zone))
+                .values("month")
+                .annotate(amount=Sum("amount"))
+                .order_by()
+            ):
+                net[_as_date(row["month"])] += sign * (row["amount"] or 0)
+        before = Transfer.objects.filter(created_at__lt=period.start)
+        credits = before.filter(credit_account=float_account).aggregate(s=Sum("amount"))["s"]
+        debits = before.filter(debit_account=float_account).aggregate(s=Sum("amount"))["s"]
+        opening = (credits or 0) - (debits or 0)
+    statements = []
+    for month in months:
+        count, amount = deposits.get(month, (0, 0))
+        closing = opening + net.get(month, 0)
+        statements.append(MonthStatement(month, sold[month], amount, count, opening, closing))
+        opening = closing
+    return statements
+
+
+def _as_date(value: Any) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+MONTHLY_CSV_HEADER = [
+    "month",
+    "currency",
+    "topups",
+    "retail",
+    "wholesale",
+    "commission",
+    "reversals",
+    "net_retail",
+    "net_wholesale",
+    "net_commission",
+    "deposits",
+    "deposit_count",
+    "opening_float",
+    "closing_float",
+]
+
+
+def monthly_csv_rows(agent: Agent, statements: list[MonthStatement]) -> list[list[Any]]:
+    """Raw minor units, one row per month, for a spreadsheet."""
+    return [
+        [
+            s.month.strftime("%Y-%m"),
+            agent.currency,
+            s.figures.topups,
+            s.figures.retail,
+            s.figures.wholesale,
+            s.figures.commission,
+            s.figures.reversals,
+            s.figures.net_retail,
+            s.figures.net_wholesale,
+            s.figures.net_commission,
+            s.deposits,
+            s.deposit_count,
+            s.opening_float,
+            s.closing_float,
+        ]
+        for s in statements
+    ]

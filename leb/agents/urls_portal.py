@@ -2,6 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
+from . import commission
 from . import member_views as views
 
 app_name = "agent-portal"
@@ -14,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("sales/<str:public_id>/", views.sale, name="sale"),
     path("float/", views.float_view, name="float"),
     path("float/statement.csv", views.statement_csv, name="statement_csv"),
+    path("commission/", commission.portal_commission, name="commission"),
     path("keys/", views.keys, name="keys"),
     path("keys/<str:key_id>/rotate/", views.key_rotate, name="key_rotate"),
     path("keys/<str:key_id>/revoke/", views.key_revoke, name="key_revoke"),

@@ -62,6 +62,9 @@ class AuditAction(models.TextChoices):
     VOUCHER_BATCH_ACTIVATE = "voucher.batch.activate", _("Voucher batch activated")
     VOUCHER_BLOCK = "voucher.block", _("Vouchers blocked")
     VOUCHER_EXPIRE = "voucher.expire", _("Vouchers expired")
+    # Finance
+    SETTLEMENT_RECONCILE = "settlement.reconcile", _("Day's settlement reconciled")
+    DISTRIBUTOR_PAYMENT = "distributor.payment", _("Distributor payment recorded")
     # Agents
     AGENT_ADD = "agent.add", _("Agent added")
     AGENT_CHANGE = "agent.change", _("Agent changed")

@@ -23,6 +23,8 @@ from leb.catalog.models import Channel as SalesChannel
 from leb.common import clock
 from leb.common.admin import format_money, format_when
 from leb.common.formatting import babel_locale
+from leb.finance import queries as finance_queries
+from leb.finance.models import MismatchKind
 from leb.lines import queries as line_queries
 from leb.lines.models import LineStatus
 from leb.notifications import queries as notification_queries
@@ -147,6 +149,8 @@ def build(user: Any, now: datetime | None = None) -> Dashboard | None:
         figures.append(payment_figure(period))
     if can_view(user, "support.ticket"):
         figures.append(ticket_figure(period))
+    if can_view(user, "finance.mismatch"):
+        figures.append(settlement_figure())
     if not figures:
         return None
     return Dashboard(
@@ -598,4 +602,50 @@ def ticket_figure(period: Period) -> Figure:
             for i in range(len(bounds))
         ],
         list_url=changelist_url("support.ticket", status__exact=TicketStatus.OPEN),
+    )
+
+
+# --- Finance -----------------------------------------------------------------------
+
+
+def settlement_figure() -> Figure:
+    counts = finance_queries.latest_mismatch_counts()
+    providers = sorted(counts.by_provider)
+    kinds = list(MismatchKind)
+
+    def url(provider: str, kind: str = "") -> str:
+        latest = counts.by_provider[provider]
+        params: dict[str, Any] = {"run__provider": provider, "run__date": latest.day.isoformat()}
+        if kind:
+            params["kind__exact"] = kind
+        return changelist_url("finance.mismatch", **params)
+
+    return Figure(
+        key="settlement-mismatches",
+        title=_("Settlement mismatches"),
+        description=_(
+            "Per payment provider, on the latest day reconciled: payments where leb's "
+            "ledger and the provider's own books disagree, by kind."
+        ),
+        chart=bar_chart(
+            [provider_label(p) for p in providers],
+            [str(kind.label) for kind in kinds],
+            [[counts.by_provider[p].by_kind.get(kind, 0) for kind in kinds] for p in providers],
+            [[url(p, kind) for kind in kinds] for p in providers],
+            value_text=count_text,
+        ),
+        head=[_("provider"), _("day"), _("mismatches")],
+        rows=[
+            Row(
+                [
+                    provider_label(p),
+                    long_day(counts.by_provider[p].day),
+                    count_text(counts.by_provider[p].total),
+                ],
+                url(p),
+            )
+            for p in providers
+        ],
+        list_url=changelist_url("finance.mismatch"),
+        empty_text=_("No day has been reconciled yet."),
     )

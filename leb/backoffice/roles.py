@@ -15,7 +15,8 @@ keep every permission.
   payments, agents' deposits (record and approve), agent top-up reversals,
   the agent sales report, voucher batches and distributors, manual top-ups
   and refunds (disputes too) of any amount, the audit log; exports of
-  orders, receipts, the ledger and agents' statements.
+  orders, receipts, the ledger and agents' statements; the daily settlement
+  with the providers (runs, mismatches, reconciling a day).
 - admin: the catalog (plans, promotions, free-amount rules), number policies
   and numbers, agents, their keys and their portal members, announcements,
   staff accounts and their roles, periodic jobs; and everything support and
@@ -101,6 +102,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("vouchers.voucherbatch", "change"),
         *_crud("vouchers.voucher", "change"),
         *_crud("vouchers.distributor", "view", "add", "change"),
+        *_crud("vouchers.distributorpayment", "view", "add"),
         *_crud("audit.auditentry", "view"),
         # exports: orders and receipts, and the books and agents' statements
         *_crud("exports.exportjob", "view"),
@@ -108,6 +110,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "exports.export_receipts",
         "exports.export_ledger",
         "exports.export_agent_statements",
+        *_crud("finance.settlementrun", "view"),
+        *_crud("finance.mismatch", "view"),
+        "finance.reconcile_settlement",
     ],
 }
 ROLE_PERMISSIONS[ADMIN] = sorted(

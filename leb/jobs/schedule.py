@@ -30,6 +30,11 @@ def scheduled_jobs() -> list[ScheduledJob]:
             settings.PAYMENTS_RECONCILE_INTERVAL,
         ),
         ScheduledJob(
+            "settlement-daily",
+            "leb.finance.tasks.reconcile_yesterday_task",
+            settings.SETTLEMENT_INTERVAL,
+        ),
+        ScheduledJob(
             "orders-expiry",
             "leb.topups.tasks.expire_unpaid_orders_task",
             settings.ORDER_EXPIRY_INTERVAL,

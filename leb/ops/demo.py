@@ -43,18 +43,23 @@ from leb.announcements.demo import load_demo_announcements
 from leb.autokeep.demo import load_demo_autokeep
 from leb.catalog.models import FreeAmountRule, Plan, Promotion
 from leb.common import clock
+from leb.finance.actions import do_reconcile_day, yesterday
+from leb.finance.models import SettlementRun
 from leb.lines import lifecycle
 from leb.lines.actions import do_activate_line, do_create_line, do_set_line_owner, sweep_lines
 from leb.lines.models import Line, LineStatus, NumberPolicy, PhoneNumber
 from leb.notifications.demo import load_demo_notifications
+from leb.payments.actions import settle
+from leb.payments.models import AttemptStatus, PaymentAttempt
+from leb.payments.providers import sandbox
+from leb.payments.providers.base import SUCCEEDED, Outcome
 from leb.provisioning.demo import load_demo_esim
 from leb.reminders.demo import load_demo_reminders
 from leb.topups.actions import (
     do_admin_topup,
     do_cancel_order,
     do_create_order,
-    do_fulfil_order,
-    do_mark_paid,
+    do_mark_refund_returned,
     do_refund_order,
 )
 from leb.topups.models import TopUpOrder
@@ -607,27 +612,47 @@ class _Loader:
         )
 
     def _pay(self, step: Step, key: str) -> None:
+        # Paid at the sandbox gateway, which keeps its record of the capture,
+        # then settled the way a webhook settles it: the demo's history
+        # reconciles with the gateway's books without a mismatch.
         order = TopUpOrder.objects.get(idempotency_key=key)
         paid_at = step.at + PAY_DELAY
-        do_mark_paid(
-            order,
+        attempt = PaymentAttempt.objects.create(
+            order=order,
+            provider=PROVIDER,
             amount=order.price,
             currency=order.currency,
-            provider=PROVIDER,
-            reference=key,
-            now=paid_at,
+            status=AttemptStatus.PENDING,
+            created_at=step.at,
+            updated_at=step.at,
         )
-        do_fulfil_order(order, now=paid_at)
+        sandbox.capture_at_gateway(attempt, paid_at)
+        outcome = Outcome(
+            SUCCEEDED,
+            amount=order.price,
+            currency=order.currency,
+            reference=attempt.provider_reference,
+        )
+        settle(attempt, outcome, now=paid_at)
 
     def _refund(self, key: str) -> None:
         order = TopUpOrder.objects.get(idempotency_key=key)
         assert order.fulfilled_at is not None
+        refunded_at = order.fulfilled_at - PAY_DELAY + REFUND_DELAY
         do_refund_order(
             order,
             reason="Charged twice by the card issuer",
             actor=f"staff:{OPS_USERNAME}",
-            now=order.fulfilled_at - PAY_DELAY + REFUND_DELAY,
+            now=refunded_at,
         )
+        # And given back at the gateway, as a refund at the provider does.
+        attempt = PaymentAttempt.objects.get(order=order, status=AttemptStatus.SUCCEEDED)
+        reference = sandbox.refund_at_gateway(attempt, attempt.amount, refunded_at)
+        attempt.status = AttemptStatus.REFUNDED
+        attempt.provider_data = {**attempt.provider_data, "refund": reference}
+        attempt.updated_at = refunded_at
+        attempt.save(update_fields=["status", "provider_data", "updated_at"])
+        do_mark_refund_returned(order, now=refunded_at)
 
     def _staff_topup(self, spec: LineSpec, step: Step, key: str) -> None:
         do_admin_topup(
@@ -718,6 +743,10 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
         load_demo_reminders(now)
         agents = load_demo_agents(now, recorder=users[OPS_USERNAME])
         _join_staff_roles()
+    # Yesterday's settlement with the sandbox gateway, as the daily job
+    # would have run it: the demo's books and the gateway's agree.
+    if not SettlementRun.objects.filter(date=yesterday(now), provider="sandbox").exists():
+        do_reconcile_day(yesterday(now), "sandbox", actor=ACTOR, now=now)
     if agents is not None:
         summary.agent_code = agents.active.code
         summary.agent_key_file = str(agents.key_file)

@@ -52,7 +52,14 @@ from leb.topups.actions import OrderError, do_create_order, do_fulfil_order, do_
 from leb.topups.models import OrderStatus, TopUpOrder
 
 from . import pins
-from .models import BatchState, Distributor, Voucher, VoucherBatch, VoucherState
+from .models import (
+    BatchState,
+    Distributor,
+    DistributorPayment,
+    Voucher,
+    VoucherBatch,
+    VoucherState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +124,103 @@ def liability_account(currency: str) -> Any:
 
 def receivable_account(distributor: Distributor, currency: str) -> Any:
     return system_account(AccountKind.CLEARING, currency, f"voucher-sales:{distributor.code}")
+
+
+def payments_account(currency: str) -> Any:
+    """Where distributors' payments arrive (the bank), as the agent deposits' clearing."""
+    return system_account(AccountKind.CLEARING, currency, "voucher-payments")
+
+
+# --- Distributor payments ---------------------------------------------------------
+
+
+@one_transaction
+def do_record_distributor_payment(
+    distributor: Distributor,
+    amount: int,
+    currency: str,
+    reference: str,
+    *,
+    actor: str,
+    idempotency_key: str,
+    now: datetime | None = None,
+) -> DistributorPayment:
+    """Book money a distributor paid against its receivable: debit the
+    payments clearing (the bank received it), credit the receivable. The same
+    key with the same payment returns the first; a different payment under
+    the key, a reference already used, or more than the distributor owes is
+    refused and nothing is written."""
+    from leb.ledger.queries import balance_of
+
+    now = now or clock.now()
+    currency = (currency or "").strip().upper()
+    reference = (reference or "").strip()
+    if not is_currency(currency):
+        raise VoucherError(
+            _("%(value)s is not an ISO 4217 currency code."),
+            code="currency_invalid",
+            params={"value": currency},
+        )
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise VoucherError(_("The amount must be more than zero."), code="amount_invalid")
+    if not reference:
+        raise VoucherError(_("Give the payment's reference."), code="reference_required")
+    # One payment at a time per distributor: the owed check and the posting
+    # must see the same receivable.
+    distributor = Distributor.objects.select_for_update().get(pk=distributor.pk)
+    existing = DistributorPayment.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if (existing.distributor_id, existing.amount, existing.currency, existing.reference) == (
+            distributor.pk,
+            amount,
+            currency,
+            reference,
+        ):
+            return existing
+        raise VoucherError(
+            _("This form was already submitted with other details; reload it and try again."),
+            code="idempotency_conflict",
+        )
+    if DistributorPayment.objects.filter(distributor=distributor, reference=reference).exists():
+        raise VoucherError(
+            _("A payment with this reference is already recorded for this distributor."),
+            code="reference_taken",
+        )
+    receivable = receivable_account(distributor, currency)
+    owed = -balance_of(receivable)
+    if amount > owed:
+        raise VoucherError(
+            _("%(distributor)s owes %(owed)s; a payment of %(amount)s is more than that."),
+            code="more_than_owed",
+            params={
+                "distributor": distributor.name,
+                "owed": f"{currency} {major_units(max(owed, 0), currency)}",
+                "amount": f"{currency} {major_units(amount, currency)}",
+            },
+        )
+    payment = DistributorPayment.objects.create(
+        distributor=distributor,
+        amount=amount,
+        currency=currency,
+        reference=reference[:100],
+        idempotency_key=idempotency_key[:200],
+        recorded_by=actor[:100],
+        created_at=now,
+    )
+    post_transfers(
+        f"distributor-payment:{payment.pk}",
+        [Leg(payments_account(currency), receivable, amount, "voucher.payment")],
+        description=f"payment from {distributor.code}: {reference}"[:200],
+        now=now,
+    )
+    record(
+        actor,
+        AuditAction.DISTRIBUTOR_PAYMENT,
+        f"distributor:{distributor.pk}",
+        {"amount": amount, "currency": currency, "reference": reference, "owed_before": owed},
+        now=now,
+    )
+    return payment
 
 
 # --- Generation -----------------------------------------------------------------

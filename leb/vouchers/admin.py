@@ -16,6 +16,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -31,13 +32,22 @@ from .actions import (
     do_distribute_batch,
     serial_range,
 )
+from .distributor_admin import DistributorAccountViews
 from .models import Distributor, Voucher, VoucherBatch, VoucherState
 
 
 @admin.register(Distributor)
 class DistributorAdmin(AuditedAdmin):
-    list_display = ("code", "name", "contact", "created_at")
+    list_display = ("code", "name", "contact", "created_at", "statement_link")
     search_fields = ("code", "name")
+
+    def get_urls(self) -> list[URLPattern]:
+        return [*DistributorAccountViews(self).urls(), *super().get_urls()]
+
+    @admin.display(description=_("statement"))
+    def statement_link(self, distributor: Distributor) -> str:
+        url = reverse("admin:vouchers_distributor_statement", args=[distributor.pk])
+        return format_html('<a href="{}">{}</a>', url, _("statement"))
 
 
 class ReasonForm(forms.Form):

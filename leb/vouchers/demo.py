@@ -1,5 +1,5 @@
 """Demo vouchers: one active HKD batch of 20, for trying redemption on the
-web, the API and the phone. Its clear PINs exist only in the demo export
+web, the API and the phone, half of it paid for by the kiosk that sells it. Its clear PINs exist only in the demo export
 file (var/demo-vouchers.csv), written when the batch is first made."""
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from django.utils.translation import gettext as _
 
 from leb.catalog.models import Channel, FreeAmountRule
 
-from .actions import do_activate_batch, do_distribute_batch, do_generate_batch
+from .actions import (
+    do_activate_batch,
+    do_distribute_batch,
+    do_generate_batch,
+    do_record_distributor_payment,
+)
 from .models import Distributor, VoucherBatch
 
 BATCH_CODE = "DEMO"
@@ -55,6 +60,16 @@ def load_demo_vouchers(now: datetime) -> None:
     )
     do_distribute_batch(made.batch, actor=ACTOR, now=now)
     do_activate_batch(made.batch, actor=ACTOR, now=now)
+    # The kiosk has paid for half of its cards: its statement shows the rest owed.
+    do_record_distributor_payment(
+        distributor,
+        QUANTITY // 2 * VALUE,
+        "HKD",
+        "DEMO-FPS-0001",
+        actor=ACTOR,
+        idempotency_key="demo:distributor-payment:1",
+        now=now,
+    )
     sys.stdout.write(
         _("Demo voucher PINs (HK$100, batch %(code)s): %(path)s")
         % {"code": BATCH_CODE, "path": out}

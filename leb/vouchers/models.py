@@ -145,3 +145,36 @@ class Voucher(models.Model):
 
     def __str__(self) -> str:
         return self.serial
+
+
+class DistributorPayment(models.Model):
+    """Money a distributor paid us against what its activated vouchers cost
+    (its receivable). Written only by do_record_distributor_payment."""
+
+    distributor = models.ForeignKey(
+        Distributor,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=_("distributor"),
+    )
+    amount = models.PositiveBigIntegerField(_("amount (minor units)"))
+    currency = models.CharField(_("currency"), max_length=3)
+    reference = models.CharField(
+        _("payment reference"), max_length=100, help_text=_("The bank's or cashier's reference.")
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    recorded_by = models.CharField(_("recorded by"), max_length=100)
+    created_at = models.DateTimeField(_("recorded"))
+
+    class Meta:
+        verbose_name = _("distributor payment")
+        verbose_name_plural = _("distributor payments")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["distributor", "reference"], name="vouchers_distributor_payment_ref_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.distributor.code} {self.reference}"

@@ -249,13 +249,28 @@ def _seed_topups(line: Any, plan: Any, now: datetime, n: int) -> None:
         )
 
 
+def _seed_settlement(now: datetime, *, days: int) -> None:
+    """Reconciled days, each with a mismatch of every kind."""
+    from leb.finance.models import Mismatch, MismatchKind, SettlementRun
+
+    for back in range(days):
+        run, _created = SettlementRun.objects.get_or_create(
+            date=now.date() - timedelta(days=back + 1),
+            provider="sandbox",
+            currency="HKD",
+            defaults={"created_at": now, "actor": "test", "mismatch_count": len(MismatchKind)},
+        )
+        Mismatch.objects.bulk_create([Mismatch(run=run, kind=kind) for kind in MismatchKind])
+
+
 def test_the_query_count_does_not_grow_with_the_rows(
     django_user_model: Any, make_line: Callable[..., Any], hkd_plan: Any, now: datetime
 ) -> None:
-    # given a superuser (every figure) and 3 top-ups
+    # given a superuser (every figure), 3 top-ups and a reconciled day
     user = django_user_model.objects.create_superuser("root", password="x-unused-9")
     line = make_line()
     _seed_topups(line, hkd_plan, now, 3)
+    _seed_settlement(now, days=1)
     build(user)  # content types, permissions cache
     with CaptureQueriesContext(connection) as few:
         dashboard = build(user)
@@ -265,11 +280,12 @@ def test_the_query_count_does_not_grow_with_the_rows(
     _seed_topups(line, hkd_plan, now - timedelta(minutes=30), 27)
     for _ in range(27):
         make_line()
+    _seed_settlement(now, days=10)
     with CaptureQueriesContext(connection) as many:
         build(user)
 
     # then the same, small number of queries reads the dashboard
-    assert len(few.captured_queries) == len(many.captured_queries) == 8
+    assert len(few.captured_queries) == len(many.captured_queries) == 10
     # one query per figure read, none per row
     assert all("GROUP BY" in q["sql"] or "COUNT(" in q["sql"] for q in many.captured_queries)
 

@@ -143,6 +143,7 @@ DASHBOARD_FIGURES = {
     "reminder-delivery": "notifications.notification",
     "payments-attention": "payments.paymentattempt",
     "tickets-by-age": "support.ticket",
+    "settlement-mismatches": "finance.mismatch",
 }
 
 
@@ -321,3 +322,50 @@ def test_the_exports_pages_answer_each_role_as_its_permissions_say(
     assert forms == expected
     if role == SUPPORT:
         assert forms == {"orders": 200, "receipts": 200, "ledger": 403, "agent_statements": 403}
+
+
+# Finance's own pages beyond the model lists (the lists themselves are walked
+# above): each is served exactly when the role has the permission it checks.
+FINANCE_PAGES = {
+    "admin:finance_settlementrun_reconcile": ("finance.reconcile_settlement",),
+    "admin:vouchers_distributor_payment": ("vouchers.add_distributorpayment",),
+    "admin:vouchers_distributor_statement": ("vouchers.view_distributorpayment",),
+    "admin:agents_agent_commission": ("agents.view_agent", "agents.view_agent_sales"),
+}
+
+
+@pytest.mark.parametrize("role", (*ROLES, None))
+def test_finance_pages_answer_each_role_as_its_permissions_say(
+    role: str | None, django_user_model: Any
+) -> None:
+    from decimal import Decimal
+
+    from leb.agents.actions import do_create_agent
+    from leb.vouchers.models import Distributor
+
+    # given a distributor, an agent and a member of staff in the role (or in none)
+    distributor = Distributor.objects.create(code="kiosk", name="Kiosk")
+    agent = do_create_agent(
+        actor="staff:test",
+        legal_name="Kowloon Phones Ltd",
+        display_name="Kowloon Phones",
+        region="HK",
+        currency="HKD",
+        discount_percent=Decimal("10"),
+    )
+    args: dict[str, list[Any]] = {
+        "admin:vouchers_distributor_payment": [distributor.pk],
+        "admin:vouchers_distributor_statement": [distributor.pk],
+        "admin:agents_agent_commission": [agent.code],
+    }
+    client = signed_in(staff(django_user_model, role))
+    granted = set(ROLE_PERMISSIONS[role]) if role else set()
+    wrong = []
+    for name, needed in FINANCE_PAGES.items():
+        # when the role opens the page
+        status = client.get(reverse(name, args=args.get(name, []))).status_code
+        # then it is served exactly when the role has every permission it needs
+        expected = 200 if set(needed) <= granted else 403
+        if status != expected:
+            wrong.append(f"{name}: {status}, expected {expected}")
+    assert not wrong, "\n".join(wrong)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +107,30 @@ class SetupStart:
 
     redirect_url: str
     reference: str
+
+
+CAPTURE = "capture"
+REFUND = "refund"
+
+
+@dataclass(frozen=True)
+class ProviderTransaction:
+    """One movement of money as the provider's own books show it, for the
+    daily settlement. `reference` is the provider's id of the payment it
+    belongs to (the one leb stores on the attempt); `attempt_id` is leb's
+    attempt id when the provider echoes it back. Amounts are positive minor
+    units: a refund's kind says it went the other way."""
+
+    transaction_id: str
+    kind: str  # CAPTURE or REFUND
+    amount: int
+    currency: str
+    occurred_at: datetime
+    reference: str = ""
+    attempt_id: str = ""
+    fee: int = 0
+    payout_id: str = ""
+    pending: bool = False
 
 
 class PaymentProviderError(Exception):
@@ -219,6 +244,18 @@ class PaymentProvider(ABC):
     def detach_saved(self, *, customer_reference: str, method_reference: str) -> None:
         """Forget a saved method at the provider (best effort)."""
         return None
+
+    # --- Settlement ------------------------------------------------------------
+
+    def list_transactions(
+        self, day_start: datetime, day_end: datetime
+    ) -> list[ProviderTransaction]:
+        """Every capture and refund the provider booked in [day_start, day_end).
+        Raises PaymentProviderError when the provider cannot be asked."""
+        raise PaymentProviderError(
+            _("This payment provider cannot list its transactions for settlement."),
+            code="not_supported",
+        )
 
 
 BUILTIN = {

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import requests
 from babel.numbers import get_currency_precision
@@ -26,14 +26,17 @@ from django.utils.translation import gettext_lazy as _
 from leb.common import clock
 
 from .base import (
+    CAPTURE,
     FAILED,
     PENDING,
+    REFUND,
     SUCCEEDED,
     ForgedWebhook,
     Outcome,
     PaymentProvider,
     PaymentProviderError,
     ProviderRefund,
+    ProviderTransaction,
     RefundNotice,
     StaleWebhook,
     UnparseableWebhook,
@@ -323,6 +326,60 @@ def capture_order(order_id: str, attempt_id: str) -> Outcome:
     return order_outcome(order)
 
 
+SEARCH_PAGE_SIZE = 500
+# A day of an operator's PayPal payments fits many times over; this stops a
+# misbehaving answer from paging forever.
+SEARCH_MAX_PAGES = 200
+# Transaction event codes: T00xx are payments received, T11xx refunds and reversals.
+CAPTURE_EVENT_PREFIX = "T00"
+REFUND_EVENT_PREFIX = "T11"
+
+
+def _search_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _searched_transaction(info: dict[str, Any]) -> ProviderTransaction | None:
+    """A capture or refund from one Transaction Search row; None for the other
+    kinds (withdrawals, conversions, holds) and for denied transactions."""
+    code = str(info.get("transaction_event_code") or "")
+    if code.startswith(CAPTURE_EVENT_PREFIX):
+        kind = CAPTURE
+    elif code.startswith(REFUND_EVENT_PREFIX):
+        kind = REFUND
+    else:
+        return None
+    status = str(info.get("transaction_status") or "")
+    if status == "D":
+        return None
+    transaction_id = str(info.get("transaction_id") or "")
+    amount, currency = _money(info.get("transaction_amount"))
+    fee, _fee_currency = _money(info.get("fee_amount"))
+    try:
+        occurred_at = datetime.fromisoformat(str(info.get("transaction_initiation_date") or ""))
+    except ValueError:
+        occurred_at = None
+    if amount is None or occurred_at is None:
+        raise PaymentProviderError(
+            f"PayPal transaction {transaction_id} has no readable amount or date",
+            code="bad_answer",
+        )
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    return ProviderTransaction(
+        transaction_id=transaction_id,
+        kind=kind,
+        amount=abs(amount),
+        currency=currency,
+        occurred_at=occurred_at,
+        # A refund points at the capture it gives back.
+        reference=str(info.get("paypal_reference_id") or "") if kind == REFUND else transaction_id,
+        attempt_id=_attempt_id(info.get("custom_field")) if info.get("custom_field") else "",
+        fee=abs(fee or 0),
+        pending=status == "P",
+    )
+
+
 def _attempt_id(value: Any) -> str:
     # Only our own UUIDs: anything else must not reach a UUID column lookup.
     try:
@@ -549,3 +606,36 @@ class PayPalProvider(PaymentProvider):
             raise PaymentProviderError(f"PayPal refund {refund.get('id')}: {refund.get('status')}")
         status = SUCCEEDED if refund.get("status") == "COMPLETED" else PENDING
         return ProviderRefund(str(refund["id"]), status=status)
+
+    def list_transactions(
+        self, day_start: datetime, day_end: datetime
+    ) -> list[ProviderTransaction]:
+        """The window's captures and refunds from PayPal's Transaction Search
+        API, page by page. PayPal makes a transaction searchable up to three
+        hours after it happened, so the job reconciles yesterday, not today."""
+        found: list[ProviderTransaction] = []
+        page = 1
+        while True:
+            query = urlencode(
+                {
+                    "start_date": _search_time(day_start),
+                    # Inclusive at PayPal: stop one second before the next day.
+                    "end_date": _search_time(day_end - timedelta(seconds=1)),
+                    "fields": "transaction_info",
+                    "page_size": SEARCH_PAGE_SIZE,
+                    "page": page,
+                }
+            )
+            answer = call("GET", f"/v1/reporting/transactions?{query}")
+            details = answer.get("transaction_details")
+            for detail in details if isinstance(details, list) else []:
+                record = _searched_transaction(_dict(_dict(detail).get("transaction_info")))
+                if record is not None and day_start <= record.occurred_at < day_end:
+                    found.append(record)
+            try:
+                total_pages = int(answer.get("total_pages") or 1)
+            except (TypeError, ValueError):
+                total_pages = 1
+            if page >= min(total_pages, SEARCH_MAX_PAGES):
+                return found
+            page += 1

@@ -8,10 +8,12 @@ import hashlib
 import hmac
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -20,14 +22,17 @@ from leb.common import clock
 
 from .base import (
     CANCELLED,
+    CAPTURE,
     FAILED,
     PENDING,
+    REFUND,
     SUCCEEDED,
     ForgedWebhook,
     Outcome,
     PaymentProvider,
     PaymentProviderError,
     ProviderRefund,
+    ProviderTransaction,
     RefundNotice,
     SavedCard,
     SetupStart,
@@ -202,6 +207,49 @@ def complete_at_gateway(attempt: PaymentAttempt, status: str, code: str = "") ->
     return attempt
 
 
+def capture_at_gateway(attempt: PaymentAttempt, at: datetime) -> PaymentAttempt:
+    """Book a capture at the gateway at `at` without notifying anyone: the
+    gateway's record of a payment that leb settles itself (the demo's history).
+    Gives the attempt its sandbox reference; the caller saves nothing else."""
+    from ..models import PaymentAttempt
+
+    with transaction.atomic():
+        locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        locked.provider_reference = locked.provider_reference or f"sbx_{locked.public_id.hex}"
+        if not gateway_state(locked):
+            state = {"state": SUCCEEDED, "code": "", "at": int(at.timestamp())}
+            locked.provider_data = {**locked.provider_data, "gateway": state}
+        locked.save(update_fields=["provider_reference", "provider_data"])
+    attempt.provider_reference = locked.provider_reference
+    attempt.provider_data = locked.provider_data
+    return attempt
+
+
+def refund_at_gateway(
+    attempt: PaymentAttempt, amount: int, at: datetime, *, idempotency_key: str = "refund"
+) -> str:
+    """Book a refund of `amount` at the gateway at `at` without notifying
+    anyone, once per idempotency key (a repeat returns the first refund): the
+    gateway's record of a refund leb settles itself (the demo's history), read
+    by the daily settlement like the refunds `SandboxProvider.refund` books."""
+    from ..models import PaymentAttempt
+
+    with transaction.atomic():
+        locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+        refunds = dict(locked.provider_data.get("gateway_refunds") or {})
+        if idempotency_key not in refunds:
+            refunds[idempotency_key] = {
+                "id": f"sbx_refund_{uuid.uuid4().hex}",
+                "amount": amount,
+                "state": SUCCEEDED,
+                "at": int(at.timestamp()),
+            }
+            locked.provider_data = {**locked.provider_data, "gateway_refunds": refunds}
+            locked.save(update_fields=["provider_data"])
+    attempt.provider_data = locked.provider_data
+    return str(refunds[idempotency_key]["id"])
+
+
 def begin_challenge(attempt: PaymentAttempt) -> None:
     from ..models import PaymentAttempt
 
@@ -307,7 +355,12 @@ class SandboxProvider(PaymentProvider):
             now = clock.now()
             reference = f"sbx_refund_{uuid.uuid4().hex}"
             state = PENDING if mode == "webhook" else SUCCEEDED
-            refunds[idempotency_key] = {"id": reference, "amount": amount, "state": state}
+            refunds[idempotency_key] = {
+                "id": reference,
+                "amount": amount,
+                "state": state,
+                "at": int(now.timestamp()),
+            }
             locked.provider_data = {**locked.provider_data, "gateway_refunds": refunds}
             locked.save(update_fields=["provider_data"])
             if state == PENDING:
@@ -323,6 +376,57 @@ class SandboxProvider(PaymentProvider):
                 }
                 deliver_sandbox_webhook.enqueue(json.dumps(body, separators=(",", ":")))
         return ProviderRefund(reference, status=state)
+
+    def list_transactions(
+        self, day_start: datetime, day_end: datetime
+    ) -> list[ProviderTransaction]:
+        """The gateway's captures and refunds booked in the window, read from
+        its own records on the attempts (the sandbox charges no fee)."""
+        from ..models import PaymentAttempt as Attempt
+
+        start, end = int(day_start.timestamp()), int(day_end.timestamp())
+        # Refunds are keyed by their idempotency key, which a JSON lookup
+        # cannot range over: attempts with any refund are read and filtered
+        # here (few, and only the sandbox's).
+        attempts = Attempt.objects.filter(provider=self.name).filter(
+            Q(provider_data__gateway__state=SUCCEEDED)
+            & (
+                Q(provider_data__gateway__at__gte=start, provider_data__gateway__at__lt=end)
+                | Q(provider_data__has_key="gateway_refunds")
+            )
+        )
+        found: list[ProviderTransaction] = []
+        for attempt in attempts.order_by("pk"):
+            state = gateway_state(attempt)
+            reference = attempt.provider_reference or f"sbx_{attempt.public_id.hex}"
+            if start <= int(state.get("at") or 0) < end:
+                found.append(
+                    ProviderTransaction(
+                        transaction_id=f"sbx_ch_{attempt.public_id.hex}",
+                        kind=CAPTURE,
+                        amount=int(state.get("amount") or attempt.amount),
+                        currency=attempt.currency,
+                        occurred_at=datetime.fromtimestamp(int(state["at"]), tz=UTC),
+                        reference=reference,
+                        attempt_id=str(attempt.public_id),
+                    )
+                )
+            refunds = (attempt.provider_data.get("gateway_refunds") or {}).values()
+            for refund in refunds:
+                if not start <= int(refund.get("at") or 0) < end:
+                    continue
+                found.append(
+                    ProviderTransaction(
+                        transaction_id=str(refund.get("id") or ""),
+                        kind=REFUND,
+                        amount=int(refund.get("amount") or 0),
+                        currency=attempt.currency,
+                        occurred_at=datetime.fromtimestamp(int(refund["at"]), tz=UTC),
+                        reference=reference,
+                        attempt_id=str(attempt.public_id),
+                    )
+                )
+        return sorted(found, key=lambda record: (record.occurred_at, record.transaction_id))
 
     can_save_methods = True
 

@@ -4,6 +4,7 @@ leb only ever sees session ids and amounts."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +15,17 @@ from django.utils.translation import gettext_lazy as _
 
 from .base import (
     CANCELLED,
+    CAPTURE,
     FAILED,
     PENDING,
+    REFUND,
     SUCCEEDED,
     ForgedWebhook,
     Outcome,
     PaymentProvider,
     PaymentProviderError,
     ProviderRefund,
+    ProviderTransaction,
     RefundNotice,
     SavedCard,
     SetupStart,
@@ -365,6 +369,98 @@ class StripeProvider(PaymentProvider):
         except (stripe.StripeError, PaymentProviderError):
             # Forgotten on our side already; the provider copy is harmless.
             return
+
+    # --- Settlement -------------------------------------------------------------
+
+    def list_transactions(
+        self, day_start: datetime, day_end: datetime
+    ) -> list[ProviderTransaction]:
+        """Stripe's balance transactions (charges and refunds) created in the
+        window, each with the payment it belongs to and, once Stripe has paid
+        it out, the payout that carried it."""
+        window: Any = {"gte": int(day_start.timestamp()), "lt": int(day_end.timestamp())}
+        try:
+            stripe_client = client()
+            rows = [
+                row.to_dict()
+                for row in stripe_client.v1.balance_transactions.list(
+                    {"created": window, "limit": 100, "expand": ["data.source"]}
+                ).auto_paging_iter()
+            ]
+            payout_of = _payouts_of(stripe_client, day_start, day_end) if rows else {}
+        except stripe.StripeError as exc:
+            raise PaymentProviderError(str(exc.user_message or exc)) from exc
+        found = []
+        for row in rows:
+            record = _balance_transaction(row, payout_of.get(str(row.get("id") or ""), ""))
+            if record is not None:
+                found.append(record)
+        return found
+
+
+# Stripe pays a day's charges out some days later: payouts created this long
+# after the day are searched for the ones that carried its transactions.
+PAYOUT_SEARCH_DAYS = 14
+CAPTURE_TYPES = {"charge", "payment"}
+REFUND_TYPES = {"refund", "payment_refund"}
+
+
+def _payouts_of(
+    stripe_client: stripe.StripeClient, day_start: datetime, day_end: datetime
+) -> dict[str, str]:
+    """balance transaction id -> the payout that carried it, for payouts
+    created from the day on."""
+    created: Any = {
+        "gte": int(day_start.timestamp()),
+        "lt": int((day_end + timedelta(days=PAYOUT_SEARCH_DAYS)).timestamp()),
+    }
+    payout_of: dict[str, str] = {}
+    for payout in stripe_client.v1.payouts.list(
+        {"created": created, "limit": 100}
+    ).auto_paging_iter():
+        payout_id = str(payout.id or "")
+        for row in stripe_client.v1.balance_transactions.list(
+            {"payout": payout_id, "limit": 100}
+        ).auto_paging_iter():
+            payout_of[str(row.id or "")] = payout_id
+    return payout_of
+
+
+def _id_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def _balance_transaction(row: dict[str, Any], payout_id: str) -> ProviderTransaction | None:
+    """A capture or refund from one balance transaction; None for the other
+    kinds (payouts, fees, adjustments), which are not payments of an order."""
+    kind = str(row.get("type") or "")
+    if kind not in CAPTURE_TYPES | REFUND_TYPES:
+        return None
+    source = row.get("source")
+    source = source if isinstance(source, dict) else {"id": str(source or "")}
+    metadata = source.get("metadata") or {}
+    # The payment's own amount and currency, not the balance's: a charge in
+    # another currency is converted before it reaches the balance.
+    amount = source.get("amount", row.get("amount"))
+    currency = source.get("currency") or row.get("currency") or ""
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise PaymentProviderError(
+            f"Stripe balance transaction {row.get('id')} has no amount", code="bad_answer"
+        )
+    return ProviderTransaction(
+        transaction_id=str(row.get("id") or ""),
+        kind=CAPTURE if kind in CAPTURE_TYPES else REFUND,
+        amount=abs(amount),
+        currency=str(currency).upper(),
+        occurred_at=datetime.fromtimestamp(int(row.get("created") or 0), tz=UTC),
+        reference=_id_of(source.get("payment_intent")) or _id_of(source.get("charge")),
+        attempt_id=str(metadata.get("attempt") or "") if isinstance(metadata, dict) else "",
+        fee=abs(int(row.get("fee") or 0)),
+        payout_id=payout_id,
+        pending=row.get("status") == "pending",
+    )
 
 
 def card_error_code(exc: stripe.CardError) -> str:
