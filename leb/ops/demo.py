@@ -55,6 +55,7 @@ from leb.payments.providers import sandbox
 from leb.payments.providers.base import SUCCEEDED, Outcome
 from leb.provisioning.demo import load_demo_esim
 from leb.reminders.demo import load_demo_reminders
+from leb.support.demo import load_demo_support
 from leb.topups.actions import (
     do_admin_topup,
     do_cancel_order,
@@ -743,6 +744,14 @@ def load_demo(now: datetime | None = None) -> DemoSummary:
         load_demo_reminders(now)
         agents = load_demo_agents(now, recorder=users[OPS_USERNAME])
         _join_staff_roles()
+    # A support queue with a dispute refunded in part; outside a transaction,
+    # as the refund asks the payment provider. The support member of staff is
+    # read again for the role just given.
+    load_demo_support(
+        now,
+        subscriber=users[DEMO_USERNAME],
+        staff=get_user_model().objects.get(username=SUPPORT_USERNAME),
+    )
     # Yesterday's settlement with the sandbox gateway, as the daily job
     # would have run it: the demo's books and the gateway's agree.
     if not SettlementRun.objects.filter(date=yesterday(now), provider="sandbox").exists():
