@@ -164,7 +164,8 @@ LIABILITY_SECTIONS: tuple[Section, ...] = (
         movements=(
             Movement("topups", _("Top-up credit"), ("topup.credit",)),
             Movement("bonus", _("Promotion bonus"), ("topup.bonus",)),
-            Movement("refunds", _("Refunds and reversals"), ("reversal:*",)),
+            # a partial refund takes its share of the credit back as refund.credit
+            Movement("refunds", _("Refunds and reversals"), ("reversal:*", "refund.credit")),
             Movement("restore_fees", _("Restore fees"), ("restore_fee",)),
             Movement("spent", _("Plans paid from balance"), ("*.payment",)),
             Movement("forfeited", _("Forfeited at termination"), ("forfeit",)),

@@ -255,3 +255,32 @@ def test_the_command_defaults_to_the_last_six_months(db: Any) -> None:
     with clock.frozen(datetime(2026, 3, 15, tzinfo=UTC) + timedelta(hours=1)):
         call_command("report", "liability", stdout=out)
     assert "2025-10 to 2026-03" in out.getvalue()
+
+
+def test_a_partial_refund_is_a_refund_of_the_balance(
+    make_line: Callable[..., Any], hkd_plan: Any, ledger_ok: Callable[[], None]
+) -> None:
+    from leb.topups.actions import do_refund_order_part, partial_refund_legs
+
+    # given a top-up in June, refunded in part later that month (a dispute)
+    at = datetime(2026, 6, 10, 4, 0, tzinfo=UTC)
+    order = topup(make_line(), hkd_plan, now=at)
+    do_refund_order_part(
+        order,
+        amount=1000,
+        key="dispute",
+        reason="disputed",
+        actor="staff:x",
+        now=at + timedelta(days=1),
+    )
+    from_wallet, _from_fee = partial_refund_legs(order, 1000)
+
+    # when the report covers June
+    report = liability_report(JUNE, JUNE)
+
+    # then the wallet's share of the refund is in the refunds column, not "other"
+    ((_month, opening, movements, closing),) = figures(report, "HKD", "balances")
+    assert from_wallet > 0 and movements["refunds"] == -from_wallet
+    assert "other" not in movements
+    assert closing == opening + sum(movements.values())
+    ledger_ok()
