@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -466,6 +467,7 @@ def do_request_refund(
     amount: int | None = None,
     reason: str,
     actor: str,
+    refusal: Callable[[int], str] | None = None,
     now: datetime | None = None,
 ) -> Refund:
     """Give `amount` (all that is left when None) of a successful payment back
@@ -477,7 +479,12 @@ def do_request_refund(
     to the captured amount. Then the provider is asked, outside any
     transaction. Its confirmation (now, or by webhook later) clears the
     order's `refund_due`; a failure leaves the Refund failed, the order due,
-    and `do_retry_refund` asks again under the same idempotency key."""
+    and `do_retry_refund` asks again under the same idempotency key.
+
+    `refusal`, when given, is the caller's limit on the payment's refunds:
+    called under the attempt's lock with what they would add up to with this
+    one (so two refunds at the same moment are counted together), it returns
+    why that total is refused ("" to go on) and nothing is written."""
     now = now or clock.now()
     # A provider that is no longer enabled could never be asked: refuse before
     # the books say anything is owed.
@@ -505,6 +512,9 @@ def do_request_refund(
                 % {"left": format_money(left, attempt.currency)},
                 code="over_refund",
             )
+        refused = refusal(taken + amount) if refusal is not None else ""
+        if refused:
+            raise PaymentError(refused, code="limit")
         public_id = uuid.uuid4()
         refund = Refund.objects.create(
             public_id=public_id,

@@ -26,9 +26,7 @@ from leb.payments.actions import (
     PaymentError,
     do_request_refund,
     do_retry_refund,
-    refundable,
     refunded_attempt,
-    refunded_so_far,
 )
 from leb.payments.models import PaymentAttempt, Refund, RefundStatus
 from leb.topups.models import OrderStatus, TopUpOrder
@@ -434,18 +432,17 @@ def do_refund_dispute(
             ),
             code="no_payment",
         )
-    left = refundable(attempt)
-    amount = left if amount is None else amount
-    refusal = refund_refusal(staff, attempt.currency, refunded_so_far(attempt) + max(amount, 0))
-    if refusal:
-        raise DisputeError(refusal, code="limit")
     actor = staff_actor(staff)
     try:
+        # The support limit counts the refunds already on the payment, so it
+        # is checked under the payment's lock: two refunds asked at the same
+        # moment are added up together, never each against the old total.
         refund = do_request_refund(
             attempt,
             amount=amount,
             reason=f"dispute {dispute.reference}",
             actor=actor,
+            refusal=lambda total: refund_refusal(staff, attempt.currency, total),
             now=now,
         )
     except PaymentError as exc:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.urls import reverse
 
 from leb.audit.models import AuditEntry
@@ -29,6 +30,7 @@ from leb.support.actions import (
     do_retry_dispute_refund,
 )
 from leb.support.models import Dispute, DisputeEvent, DisputeStatus
+from leb.testing import race_all
 from leb.topups.actions import do_create_order
 from leb.topups.models import TopUpOrder
 
@@ -413,4 +415,62 @@ def test_a_full_refund_retried_applies_the_reversal_and_validity_rule_once(
     assert AuditEntry.objects.filter(action="topup.refund").count() == 1
     assert not TopUpOrder.objects.get(pk=order.pk).refund_due
     assert balance_by_code(f"wallet:line:{order.line_id}") == 0
+    ledger_ok()
+
+
+def test_the_support_limit_refusal_writes_nothing(
+    ticket: Any, order: TopUpOrder, support: Any, settings: Any, now: datetime, ledger_ok: Any
+) -> None:
+    # given a support limit of HK$30
+    settings.SUPPORT_REFUND_LIMITS = {"HKD": 3000}
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    # when support refunds everything that is left (HK$50)
+    with pytest.raises(DisputeError) as refused:
+        do_refund_dispute(dispute, staff=support, now=now)
+    # then it is refused with the translated reason, and the books are untouched
+    assert refused.value.code == "limit"
+    assert refused.value.messages == ["Refunds above HK$30.00 need the finance role."]
+    assert not Refund.objects.exists()
+    assert kinds(dispute) == ["escalated"]
+    assert not AuditEntry.objects.filter(action="payment.refund.request").exists()
+    assert not TopUpOrder.objects.get(pk=order.pk).refund_due
+    assert balance_by_code(f"wallet:line:{order.line_id}") == 5000
+    ledger_ok()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
+@pytest.mark.parametrize("round_", range(3))
+def test_two_support_refunds_at_the_same_moment_cannot_together_pass_the_limit(
+    ticket: Any,
+    order: TopUpOrder,
+    support: Any,
+    django_user_model: Any,
+    settings: Any,
+    now: datetime,
+    ledger_ok: Any,
+    round_: int,
+) -> None:
+    # given a support limit of HK$40 and two members of support on one HK$50 dispute
+    settings.SUPPORT_REFUND_LIMITS = {"HKD": 4000}
+    colleague = django_user_model.objects.create_user(
+        "support-colleague", password="x-unused-9", is_staff=True
+    )
+    colleague.groups.add(Group.objects.get(name=SUPPORT))
+    colleague = django_user_model.objects.get(pk=colleague.pk)
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+
+    def refund_25(staff: Any) -> Any:
+        return lambda: do_refund_dispute(dispute, amount=2500, staff=staff, now=now)
+
+    # when each refunds HK$25 at the same moment (HK$50 together)
+    results = race_all([refund_25(support), refund_25(colleague)])
+    # then one refund is made and the other refused by the limit
+    made = [r for r in results if isinstance(r, Refund)]
+    refused = [r for r in results if isinstance(r, DisputeError)]
+    assert len(made) == 1 and len(refused) == 1, results
+    assert refused[0].code == "limit"
+    assert Refund.objects.filter(attempt__order=order).count() == 1
+    assert balance_by_code(f"wallet:line:{order.line_id}") == 2500
     ledger_ok()
