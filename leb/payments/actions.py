@@ -618,13 +618,18 @@ def _order_refunds_settled(order_id: int) -> bool:
     )
 
 
-def _confirm_refund(refund: Refund, reference: str, *, actor: str, now: datetime) -> str:
-    """The provider has given the money back. Idempotent."""
+def _confirm_refund(
+    refund: Refund, reference: str, *, actor: str, now: datetime, if_requested: bool = False
+) -> str:
+    """The provider has given the money back. Idempotent. `if_requested`:
+    only a refund still waiting (what the reconcile job asked about)."""
     with transaction.atomic():
         # Lock order: attempt, refund, then (inside the order actions) order.
         attempt = _lock_attempt(refund.attempt_id)
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
         if refund.status == RefundStatus.CONFIRMED:
+            return DUPLICATE
+        if if_requested and refund.status != RefundStatus.REQUESTED:
             return DUPLICATE
         refund.status = RefundStatus.CONFIRMED
         refund.provider_reference = (reference or refund.provider_reference)[:255]
@@ -677,14 +682,19 @@ def _confirm_refund(refund: Refund, reference: str, *, actor: str, now: datetime
     return REFUND_CONFIRMED
 
 
-def _refund_failed(refund: Refund, message: str, *, actor: str, now: datetime) -> str:
+def _refund_failed(
+    refund: Refund, message: str, *, actor: str, now: datetime, if_requested: bool = False
+) -> str:
     """The provider refused the refund, did not answer, or reversed it later:
     the money is still due to the payer. The books stay reversed (they say
-    what is owed); the refund can be asked again."""
+    what is owed); the refund can be asked again. `if_requested`: only a
+    refund still waiting (a webhook may have confirmed it meanwhile)."""
     with transaction.atomic():
         attempt = _lock_attempt(refund.attempt_id)
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
         if refund.status == RefundStatus.FAILED:
+            return DUPLICATE
+        if if_requested and refund.status != RefundStatus.REQUESTED:
             return DUPLICATE
         was_confirmed = refund.status == RefundStatus.CONFIRMED
         refund.status = RefundStatus.FAILED
@@ -899,4 +909,67 @@ def reconcile_open_attempts(
             continue
         if attempt.status != before:
             result.settled += 1
+    return result
+
+
+@dataclass
+class RefundReconcileResult:
+    checked: int = 0
+    confirmed: int = 0
+    failed: int = 0
+    pending: int = 0
+    skipped: int = 0
+    errors: int = 0
+
+
+def reconcile_pending_refunds(
+    now: datetime | None = None, *, batch_size: int = 200
+) -> RefundReconcileResult:
+    """Ask the provider about refunds still `requested` some time after they
+    were sent (REFUNDS_RECONCILE_AFTER_SECONDS): a refund answered "pending"
+    whose webhook never arrives would otherwise wait for ever. What the
+    provider says is settled through the webhook's own steps, so the refund
+    is confirmed (or failed) once, however often the job, the webhook and a
+    retry meet. A provider that cannot be asked is skipped and logged. Safe to
+    run on several workers at once."""
+    now = now or clock.now()
+    after = timedelta(seconds=settings.REFUNDS_RECONCILE_AFTER_SECONDS)
+    result = RefundReconcileResult()
+    refunds = list(
+        Refund.objects.filter(status=RefundStatus.REQUESTED, updated_at__lte=now - after)
+        .select_related("attempt")
+        .order_by("updated_at", "pk")[:batch_size]
+    )
+    for refund in refunds:
+        result.checked += 1
+        provider_name = refund.attempt.provider
+        actor = f"payments:{provider_name}"
+        try:
+            answer = get_provider(provider_name).fetch_refund(refund)
+        except (LookupError, PaymentProviderError) as exc:
+            if isinstance(exc, PaymentProviderError) and exc.code != "not_supported":
+                result.errors += 1
+            else:
+                result.skipped += 1
+            logger.warning(
+                "refund %s: %s cannot be asked about it: %s", refund.public_id, provider_name, exc
+            )
+            continue
+        try:
+            if answer.status == SUCCEEDED:
+                settled = _confirm_refund(
+                    refund, answer.reference, actor=actor, now=now, if_requested=True
+                )
+                if settled != DUPLICATE:
+                    result.confirmed += 1
+            elif answer.status == FAILED:
+                message = f"{provider_name} reports the refund {answer.reference} failed"
+                settled = _refund_failed(refund, message, actor=actor, now=now, if_requested=True)
+                if settled != DUPLICATE:
+                    result.failed += 1
+            else:
+                result.pending += 1
+        except Exception:
+            logger.exception("could not reconcile refund %s", refund.public_id)
+            result.errors += 1
     return result
