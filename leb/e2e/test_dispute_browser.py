@@ -14,6 +14,7 @@ from django.test import Client
 from leb.backoffice.roles import SUPPORT
 from leb.backoffice.tests.disputes import paid_order
 from leb.common import clock
+from leb.notifications.models import Notification
 from leb.payments.models import Refund, RefundStatus
 from leb.support.models import Dispute, DisputeStatus, Ticket
 
@@ -109,4 +110,10 @@ def test_a_subscriber_sees_their_dispute_refunded_in_part(
         assert "Refund of HK$20.00 requested" in events
         assert "Refund of HK$20.00 confirmed by the card issuer" in events
     shot(subscriber, f"{tag}-8-subscriber-sees-refund")
+    # and was sent each step, once, in the language they wrote in
+    sent = Notification.objects.filter(kind__startswith="dispute_").order_by("pk")
+    assert [(m.kind, m.destination, m.language) for m in sent] == [
+        ("dispute_opened", owner.email, language),
+        ("dispute_refund_confirmed", owner.email, language),
+    ]
     ledger_ok()

@@ -657,3 +657,26 @@ def test_a_failed_refund_reads_in_the_subscribers_language(
     )
     # then the failure is said in Chinese
     assert "暂未能退款" in page.content.decode()
+
+
+def test_a_refund_whose_webhook_was_lost_refunds_the_dispute_through_the_job(
+    ticket: Any, order: TopUpOrder, support: Any, settings: Any, now: datetime, ledger_ok: Any
+) -> None:
+    from datetime import timedelta
+
+    from leb.payments.actions import reconcile_pending_refunds
+
+    # given a dispute refund the sandbox answered "pending", its webhook lost
+    settings.PAYMENTS_SANDBOX_REFUNDS = "webhook"
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    do_refund_dispute(dispute, amount=2000, staff=support, now=now)
+    # when the refunds job runs later, twice
+    later = now + timedelta(seconds=settings.REFUNDS_RECONCILE_AFTER_SECONDS)
+    reconcile_pending_refunds(later)
+    reconcile_pending_refunds(later)
+    # then the dispute is refunded and the subscriber told, once
+    dispute.refresh_from_db()
+    assert dispute.status == DisputeStatus.REFUNDED
+    assert kinds(dispute) == ["escalated", "refund_requested", "refund_confirmed"]
+    assert [m.kind for m in dispute_messages()] == ["dispute_opened", "dispute_refund_confirmed"]
+    ledger_ok()
