@@ -1,6 +1,7 @@
 -- Seed for "Back-office dashboard at 1M lines" (docs/performance.md): run on an
 -- empty, migrated database, e.g. psql -d leb_backoffice -f docs/dashboard-seed.sql
--- 1M lines, 2M top-up orders over a year, 1M messages, 500k payment attempts, 20k tickets.
+-- 1M lines, 2M top-up orders over a year, 1M messages, 500k payment attempts, 20k tickets,
+-- and the ledger under them (1M wallets, 4.1M transfers).
 BEGIN;
 INSERT INTO lines_numberpolicy (code, name, first_topup_days, grace_days, suspension_days, quarantine_days,
   max_validity_days, extension_rule, number_prefix, reminder_offsets, restore_fee,
@@ -48,9 +49,50 @@ SELECT md5('t' || i)::uuid, 'x@example.com', '', 'en', 'bench', 'other',
   (ARRAY['open','answered','closed','closed','closed'])[1 + i % 5],
   now() - (i % 60) * interval '1 day', now()
 FROM generate_series(1, 20000) AS i;
+-- The ledger behind the reports: a wallet per line; for 2,000,000 top-ups the
+-- payment (clearing -> suspense) and the credit (suspense -> wallet); and
+-- 100,000 balances forfeited at termination (wallet -> forfeited). Timing data:
+-- the wallets' running balances are not kept in step.
+INSERT INTO ledger_account (code, kind, currency, no_negative, tracks_balance, balance, created_at)
+VALUES ('clearing:sandbox:HKD', 'clearing', 'HKD', false, false, 0, now()),
+       ('suspense:HKD', 'suspense', 'HKD', false, false, 0, now()),
+       ('forfeited:HKD', 'forfeited', 'HKD', false, false, 0, now());
+INSERT INTO ledger_account (code, kind, currency, no_negative, tracks_balance, balance, created_at)
+SELECT 'wallet:line:bench-' || i, 'wallet', 'HKD', false, true, 0, now()
+FROM generate_series(1, 1000000) AS i;
+INSERT INTO ledger_transfergroup (idempotency_key, content_hash, description, created_at)
+SELECT 'bench:topup:' || i, '', '', now() - (i % 365) * interval '1 day' - (i % 1440) * interval '1 minute'
+FROM generate_series(1, 2000000) AS i;
+INSERT INTO ledger_transfergroup (idempotency_key, content_hash, description, created_at)
+SELECT 'bench:forfeit:' || i, '', '', now() - (i % 365) * interval '1 day'
+FROM generate_series(1, 100000) AS i;
+INSERT INTO ledger_transfer (group_id, debit_account_id, credit_account_id, amount, currency, code, created_at)
+SELECT k.g0 + i - 1, k.clearing, k.suspense, 5000, 'HKD', 'payment',
+  now() - (i % 365) * interval '1 day' - (i % 1440) * interval '1 minute'
+FROM generate_series(1, 2000000) AS i CROSS JOIN (SELECT
+  (SELECT min(id) FROM ledger_transfergroup) AS g0,
+  (SELECT id FROM ledger_account WHERE code = 'clearing:sandbox:HKD') AS clearing,
+  (SELECT id FROM ledger_account WHERE code = 'suspense:HKD') AS suspense) AS k;
+INSERT INTO ledger_transfer (group_id, debit_account_id, credit_account_id, amount, currency, code, created_at)
+SELECT k.g0 + i - 1, k.suspense, k.w0 + (i % 1000000), 5000, 'HKD', 'topup.credit',
+  now() - (i % 365) * interval '1 day' - (i % 1440) * interval '1 minute'
+FROM generate_series(1, 2000000) AS i CROSS JOIN (SELECT
+  (SELECT min(id) FROM ledger_transfergroup) AS g0,
+  (SELECT id FROM ledger_account WHERE code = 'suspense:HKD') AS suspense,
+  (SELECT min(id) FROM ledger_account WHERE kind = 'wallet') AS w0) AS k;
+INSERT INTO ledger_transfer (group_id, debit_account_id, credit_account_id, amount, currency, code, created_at)
+SELECT k.g0 + i - 1, k.w0 + (i % 1000000), k.forfeited, 1000, 'HKD', 'forfeit',
+  now() - (i % 365) * interval '1 day'
+FROM generate_series(1, 100000) AS i CROSS JOIN (SELECT
+  (SELECT min(id) FROM ledger_transfergroup WHERE idempotency_key LIKE 'bench:forfeit:%') AS g0,
+  (SELECT id FROM ledger_account WHERE code = 'forfeited:HKD') AS forfeited,
+  (SELECT min(id) FROM ledger_account WHERE kind = 'wallet') AS w0) AS k;
 COMMIT;
 VACUUM ANALYZE lines_line;
 VACUUM ANALYZE topups_topuporder;
 VACUUM ANALYZE notifications_notification;
 VACUUM ANALYZE payments_paymentattempt;
 VACUUM ANALYZE support_ticket;
+VACUUM ANALYZE ledger_account;
+VACUUM ANALYZE ledger_transfergroup;
+VACUUM ANALYZE ledger_transfer;

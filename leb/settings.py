@@ -340,6 +340,10 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", "https://api.stripe.com")
 PAYMENTS_RECONCILE_INTERVAL = int(env("PAYMENTS_RECONCILE_INTERVAL", "120"))
 PAYMENTS_RECONCILE_AFTER_SECONDS = int(env("PAYMENTS_RECONCILE_AFTER_SECONDS", "600"))
 PAYMENTS_RECONCILE_WINDOW_HOURS = int(env("PAYMENTS_RECONCILE_WINDOW_HOURS", "48"))
+# Refunds the provider answered "pending" whose webhook never came: asked
+# about again once they have waited this long.
+REFUNDS_RECONCILE_INTERVAL = int(env("REFUNDS_RECONCILE_INTERVAL", "900"))
+REFUNDS_RECONCILE_AFTER_SECONDS = int(env("REFUNDS_RECONCILE_AFTER_SECONDS", "3600"))
 # The daily settlement compares yesterday (in TIME_ZONE) with each provider's
 # books; this is how often the job looks (it replaces yesterday's run).
 SETTLEMENT_INTERVAL = int(env("SETTLEMENT_INTERVAL", "21600"))

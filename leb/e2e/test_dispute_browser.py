@@ -14,6 +14,7 @@ from django.test import Client
 from leb.backoffice.roles import SUPPORT
 from leb.backoffice.tests.disputes import paid_order
 from leb.common import clock
+from leb.notifications.models import Notification
 from leb.payments.models import Refund, RefundStatus
 from leb.support.models import Dispute, DisputeStatus, Ticket
 
@@ -109,4 +110,63 @@ def test_a_subscriber_sees_their_dispute_refunded_in_part(
         assert "Refund of HK$20.00 requested" in events
         assert "Refund of HK$20.00 confirmed by the card issuer" in events
     shot(subscriber, f"{tag}-8-subscriber-sees-refund")
+    # and was sent each step, once, in the language they wrote in
+    sent = Notification.objects.filter(kind__startswith="dispute_").order_by("pk")
+    assert [(m.kind, m.destination, m.language) for m in sent] == [
+        ("dispute_opened", owner.email, language),
+        ("dispute_refund_confirmed", owner.email, language),
+    ]
+    ledger_ok()
+
+
+def test_a_subscriber_sees_a_failed_refund_until_it_is_retried(
+    page_for: Any,
+    live_server: Any,
+    make_line: Any,
+    hkd_plan: Any,
+    owner: Any,
+    django_user_model: Any,
+    settings: Any,
+    ledger_ok: Any,
+) -> None:
+    from leb.support.actions import (
+        do_escalate_ticket,
+        do_open_ticket,
+        do_refund_dispute,
+        do_retry_dispute_refund,
+    )
+
+    # given a dispute whose HK$20 refund the gateway did not answer
+    line = make_line(owner=owner, at=clock.now())
+    order = paid_order(line, hkd_plan, clock.now())
+    clerk = django_user_model.objects.create_user(
+        "support-retry", password="x-unused-9", is_staff=True
+    )
+    clerk.groups.add(Group.objects.get(name=SUPPORT))
+    clerk = django_user_model.objects.get(pk=clerk.pk)
+    ticket = do_open_ticket(
+        user=owner, subject="Refund please", category="payment", body="HK$20 back", line=line
+    )
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=clerk)
+    settings.PAYMENTS_SANDBOX_REFUNDS = "unavailable"
+    refund = do_refund_dispute(dispute, amount=2000, staff=clerk)
+    assert refund.status == RefundStatus.FAILED
+
+    # when the subscriber opens their ticket
+    subscriber = page_for("en")
+    _sign_in(subscriber, live_server, owner)
+    subscriber.goto(f"{live_server.url}/support/tickets/{ticket.public_id}/")
+    # then they read that it is being tried again
+    failure = subscriber.locator(".support-event[data-kind=refund_failed]")
+    assert failure.inner_text().count("We could not refund HK$20.00 yet; we are trying again.") == 1
+    shot(subscriber, "dispute-refund-failed")
+
+    # when support asks the provider again and it is confirmed
+    settings.PAYMENTS_SANDBOX_REFUNDS = "instant"
+    do_retry_dispute_refund(dispute, refund, staff=clerk)
+    subscriber.reload()
+    # then the failure is gone and the confirmation is there
+    assert subscriber.locator(".support-event[data-kind=refund_failed]").count() == 0
+    assert "Refund of HK$20.00 confirmed" in subscriber.inner_text(".support-thread")
+    shot(subscriber, "dispute-refund-retried")
     ledger_ok()

@@ -30,6 +30,11 @@ def scheduled_jobs() -> list[ScheduledJob]:
             settings.PAYMENTS_RECONCILE_INTERVAL,
         ),
         ScheduledJob(
+            "refunds-reconcile",
+            "leb.payments.tasks.reconcile_refunds_task",
+            settings.REFUNDS_RECONCILE_INTERVAL,
+        ),
+        ScheduledJob(
             "settlement-daily",
             "leb.finance.tasks.reconcile_yesterday_task",
             settings.SETTLEMENT_INTERVAL,

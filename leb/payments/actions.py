@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -466,6 +467,7 @@ def do_request_refund(
     amount: int | None = None,
     reason: str,
     actor: str,
+    refusal: Callable[[int], str] | None = None,
     now: datetime | None = None,
 ) -> Refund:
     """Give `amount` (all that is left when None) of a successful payment back
@@ -477,7 +479,12 @@ def do_request_refund(
     to the captured amount. Then the provider is asked, outside any
     transaction. Its confirmation (now, or by webhook later) clears the
     order's `refund_due`; a failure leaves the Refund failed, the order due,
-    and `do_retry_refund` asks again under the same idempotency key."""
+    and `do_retry_refund` asks again under the same idempotency key.
+
+    `refusal`, when given, is the caller's limit on the payment's refunds:
+    called under the attempt's lock with what they would add up to with this
+    one (so two refunds at the same moment are counted together), it returns
+    why that total is refused ("" to go on) and nothing is written."""
     now = now or clock.now()
     # A provider that is no longer enabled could never be asked: refuse before
     # the books say anything is owed.
@@ -505,6 +512,9 @@ def do_request_refund(
                 % {"left": format_money(left, attempt.currency)},
                 code="over_refund",
             )
+        refused = refusal(taken + amount) if refusal is not None else ""
+        if refused:
+            raise PaymentError(refused, code="limit")
         public_id = uuid.uuid4()
         refund = Refund.objects.create(
             public_id=public_id,
@@ -608,13 +618,18 @@ def _order_refunds_settled(order_id: int) -> bool:
     )
 
 
-def _confirm_refund(refund: Refund, reference: str, *, actor: str, now: datetime) -> str:
-    """The provider has given the money back. Idempotent."""
+def _confirm_refund(
+    refund: Refund, reference: str, *, actor: str, now: datetime, if_requested: bool = False
+) -> str:
+    """The provider has given the money back. Idempotent. `if_requested`:
+    only a refund still waiting (what the reconcile job asked about)."""
     with transaction.atomic():
         # Lock order: attempt, refund, then (inside the order actions) order.
         attempt = _lock_attempt(refund.attempt_id)
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
         if refund.status == RefundStatus.CONFIRMED:
+            return DUPLICATE
+        if if_requested and refund.status != RefundStatus.REQUESTED:
             return DUPLICATE
         refund.status = RefundStatus.CONFIRMED
         refund.provider_reference = (reference or refund.provider_reference)[:255]
@@ -667,14 +682,19 @@ def _confirm_refund(refund: Refund, reference: str, *, actor: str, now: datetime
     return REFUND_CONFIRMED
 
 
-def _refund_failed(refund: Refund, message: str, *, actor: str, now: datetime) -> str:
+def _refund_failed(
+    refund: Refund, message: str, *, actor: str, now: datetime, if_requested: bool = False
+) -> str:
     """The provider refused the refund, did not answer, or reversed it later:
     the money is still due to the payer. The books stay reversed (they say
-    what is owed); the refund can be asked again."""
+    what is owed); the refund can be asked again. `if_requested`: only a
+    refund still waiting (a webhook may have confirmed it meanwhile)."""
     with transaction.atomic():
         attempt = _lock_attempt(refund.attempt_id)
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
         if refund.status == RefundStatus.FAILED:
+            return DUPLICATE
+        if if_requested and refund.status != RefundStatus.REQUESTED:
             return DUPLICATE
         was_confirmed = refund.status == RefundStatus.CONFIRMED
         refund.status = RefundStatus.FAILED
@@ -889,4 +909,67 @@ def reconcile_open_attempts(
             continue
         if attempt.status != before:
             result.settled += 1
+    return result
+
+
+@dataclass
+class RefundReconcileResult:
+    checked: int = 0
+    confirmed: int = 0
+    failed: int = 0
+    pending: int = 0
+    skipped: int = 0
+    errors: int = 0
+
+
+def reconcile_pending_refunds(
+    now: datetime | None = None, *, batch_size: int = 200
+) -> RefundReconcileResult:
+    """Ask the provider about refunds still `requested` some time after they
+    were sent (REFUNDS_RECONCILE_AFTER_SECONDS): a refund answered "pending"
+    whose webhook never arrives would otherwise wait for ever. What the
+    provider says is settled through the webhook's own steps, so the refund
+    is confirmed (or failed) once, however often the job, the webhook and a
+    retry meet. A provider that cannot be asked is skipped and logged. Safe to
+    run on several workers at once."""
+    now = now or clock.now()
+    after = timedelta(seconds=settings.REFUNDS_RECONCILE_AFTER_SECONDS)
+    result = RefundReconcileResult()
+    refunds = list(
+        Refund.objects.filter(status=RefundStatus.REQUESTED, updated_at__lte=now - after)
+        .select_related("attempt")
+        .order_by("updated_at", "pk")[:batch_size]
+    )
+    for refund in refunds:
+        result.checked += 1
+        provider_name = refund.attempt.provider
+        actor = f"payments:{provider_name}"
+        try:
+            answer = get_provider(provider_name).fetch_refund(refund)
+        except (LookupError, PaymentProviderError) as exc:
+            if isinstance(exc, PaymentProviderError) and exc.code != "not_supported":
+                result.errors += 1
+            else:
+                result.skipped += 1
+            logger.warning(
+                "refund %s: %s cannot be asked about it: %s", refund.public_id, provider_name, exc
+            )
+            continue
+        try:
+            if answer.status == SUCCEEDED:
+                settled = _confirm_refund(
+                    refund, answer.reference, actor=actor, now=now, if_requested=True
+                )
+                if settled != DUPLICATE:
+                    result.confirmed += 1
+            elif answer.status == FAILED:
+                message = f"{provider_name} reports the refund {answer.reference} failed"
+                settled = _refund_failed(refund, message, actor=actor, now=now, if_requested=True)
+                if settled != DUPLICATE:
+                    result.failed += 1
+            else:
+                result.pending += 1
+        except Exception:
+            logger.exception("could not reconcile refund %s", refund.public_id)
+            result.errors += 1
     return result

@@ -94,3 +94,18 @@ def reconcile_payments_task() -> dict[str, int]:
 
     result = reconcile_open_attempts()
     return {"checked": result.checked, "settled": result.settled, "errors": result.errors}
+
+
+@task()
+def reconcile_refunds_task() -> dict[str, int]:
+    from .actions import reconcile_pending_refunds
+
+    result = reconcile_pending_refunds()
+    return {
+        "checked": result.checked,
+        "confirmed": result.confirmed,
+        "failed": result.failed,
+        "pending": result.pending,
+        "skipped": result.skipped,
+        "errors": result.errors,
+    }

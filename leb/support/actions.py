@@ -26,9 +26,7 @@ from leb.payments.actions import (
     PaymentError,
     do_request_refund,
     do_retry_refund,
-    refundable,
     refunded_attempt,
-    refunded_so_far,
 )
 from leb.payments.models import PaymentAttempt, Refund, RefundStatus
 from leb.topups.models import OrderStatus, TopUpOrder
@@ -237,28 +235,57 @@ def _queue_guest_confirmation(ticket: Ticket, now: datetime) -> None:
     )
 
 
-def _queue_answer(ticket: Ticket, message: TicketMessage, now: datetime) -> None:
-    """Tell the customer staff answered: by email to a proven (or the guest's)
-    address, else by SMS. A guest's link is a secret; an account's is not."""
+def _queue_to_subscriber(
+    ticket: Ticket, *, kind: str, context: dict[str, Any], dedupe_key: str, now: datetime
+) -> None:
+    """Tell the ticket's subscriber something, with a link to the ticket, in
+    the ticket's language: by email to a proven (or the guest's) address,
+    else by SMS; nothing when there is neither. A guest's link is a secret;
+    an account's is not. Once per `dedupe_key`."""
     email = ticket.reply_email
     phone = "" if email else ticket.reply_phone
     if not (email or phone):
         return
-    context = {
-        "subject": ticket.subject,
-        "reference": ticket.reference,
-        "reply": message.body,
-        "url": ticket_url(ticket),
-    }
     queue_message(
-        kind="ticket_answered",
+        kind=kind,
         channel=Channel.EMAIL if email else Channel.SMS,
         destination=email or phone,
         language=_message_language(ticket),
-        context=context,
-        dedupe_key=f"ticket-message:{message.pk}",
+        context={
+            "subject": ticket.subject,
+            "reference": ticket.reference,
+            **context,
+            "url": ticket_url(ticket),
+        },
+        dedupe_key=dedupe_key,
         user=ticket.user,
         secret_keys=("url",) if ticket.user_id is None else (),
+        now=now,
+    )
+
+
+def _queue_answer(ticket: Ticket, message: TicketMessage, now: datetime) -> None:
+    """Tell the customer staff answered."""
+    _queue_to_subscriber(
+        ticket,
+        kind="ticket_answered",
+        context={"reply": message.body},
+        dedupe_key=f"ticket-message:{message.pk}",
+        now=now,
+    )
+
+
+def _queue_dispute_step(
+    dispute: Dispute, kind: str, context: dict[str, Any], step: str, now: datetime
+) -> None:
+    """Tell the subscriber a step of their dispute (opened, a refund
+    confirmed, rejected, closed), once per step."""
+    ticket = Ticket.objects.select_related("user").get(pk=dispute.ticket_id)
+    _queue_to_subscriber(
+        ticket,
+        kind=kind,
+        context={"order": dispute.order_label, **context},
+        dedupe_key=f"dispute:{dispute.public_id}:{step}",
         now=now,
     )
 
@@ -375,6 +402,13 @@ def do_escalate_ticket(
             now=now,
         )
         _touch_ticket(locked.pk, now)
+        _queue_dispute_step(
+            dispute,
+            "dispute_opened",
+            {"requested_amount": amount, "requested_currency": order.currency},
+            "opened",
+            now,
+        )
     return dispute
 
 
@@ -434,18 +468,17 @@ def do_refund_dispute(
             ),
             code="no_payment",
         )
-    left = refundable(attempt)
-    amount = left if amount is None else amount
-    refusal = refund_refusal(staff, attempt.currency, refunded_so_far(attempt) + max(amount, 0))
-    if refusal:
-        raise DisputeError(refusal, code="limit")
     actor = staff_actor(staff)
     try:
+        # The support limit counts the refunds already on the payment, so it
+        # is checked under the payment's lock: two refunds asked at the same
+        # moment are added up together, never each against the old total.
         refund = do_request_refund(
             attempt,
             amount=amount,
             reason=f"dispute {dispute.reference}",
             actor=actor,
+            refusal=lambda total: refund_refusal(staff, attempt.currency, total),
             now=now,
         )
     except PaymentError as exc:
@@ -505,7 +538,7 @@ def _note_refund_outcome(dispute: Dispute, refund: Refund, *, actor: str, now: d
     """Tell the dispute what became of one of its refunds (the dispute row is
     locked by the caller); once every refund is confirmed it is refunded."""
     if refund.status == RefundStatus.CONFIRMED:
-        DisputeEvent.objects.get_or_create(
+        _event, told = DisputeEvent.objects.get_or_create(
             refund=refund,
             kind=DisputeEventKind.REFUND_CONFIRMED,
             defaults={
@@ -517,6 +550,18 @@ def _note_refund_outcome(dispute: Dispute, refund: Refund, *, actor: str, now: d
                 "created_at": now,
             },
         )
+        if told:
+            _queue_dispute_step(
+                dispute,
+                "dispute_refund_confirmed",
+                {
+                    "refund_amount": refund.amount,
+                    "refund_currency": refund.currency,
+                    "provider": refund.attempt.provider,
+                },
+                f"refund:{refund.public_id}:confirmed",
+                now,
+            )
     elif refund.status == RefundStatus.FAILED:
         DisputeEvent.objects.create(
             dispute=dispute,
@@ -640,4 +685,6 @@ def _decide(dispute: Dispute, status: str, note: str, actor: str, now: datetime)
         now=now,
     )
     _touch_ticket(dispute.ticket_id, now)
+    step = "rejected" if status == DisputeStatus.REJECTED else "closed"
+    _queue_dispute_step(dispute, f"dispute_{step}", {"note": note[:500]}, step, now)
     return dispute

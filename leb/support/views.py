@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from leb.common import ratelimit
 from leb.common.formatting import user_timezone
 from leb.payments.actions import failure_message
-from leb.payments.models import PaymentAttempt
+from leb.payments.models import PaymentAttempt, RefundStatus
 from leb.topups.models import TopUpOrder
 
 from .actions import do_open_ticket, do_reply
@@ -246,7 +246,25 @@ def _thread(request: HttpRequest, ticket: Ticket, *, guest: bool) -> HttpRespons
     dispute = Dispute.objects.filter(ticket=ticket).select_related("order").first()
     if dispute is not None:
         # The dispute's steps, between the messages in the order they happened.
-        thread += list(dispute.events.exclude(kind=DisputeEventKind.REFUND_FAILED))
+        events = list(dispute.events.select_related("refund"))
+        # A failed refund is said while it is still failed (staff ask the
+        # provider again), once per refund, at its latest failure; once a
+        # retry succeeds only the confirmation is left.
+        latest_failure = {
+            event.refund_id: event.pk
+            for event in events
+            if event.kind == DisputeEventKind.REFUND_FAILED
+        }
+        thread += [
+            event
+            for event in events
+            if event.kind != DisputeEventKind.REFUND_FAILED
+            or (
+                latest_failure.get(event.refund_id) == event.pk
+                and event.refund is not None
+                and event.refund.status == RefundStatus.FAILED
+            )
+        ]
         thread.sort(key=lambda item: (item.created_at, isinstance(item, DisputeEvent)))
     context = {
         "dispute": dispute,

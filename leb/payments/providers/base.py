@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from leb.topups.models import TopUpOrder
 
-    from ..models import PaymentAttempt
+    from ..models import PaymentAttempt, Refund
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -200,6 +200,16 @@ class PaymentProvider(ABC):
         provider refunds it once). `refund_id` is leb's refund public id, sent
         along where the provider echoes it in its webhooks. Raises
         PaymentProviderError when the refund was refused or not answered."""
+
+    def fetch_refund(self, refund: Refund) -> ProviderRefund:
+        """Ask the provider where one of leb's refunds stands now: SUCCEEDED
+        (the money is back), PENDING (still on its way) or FAILED. For a refund
+        whose webhook never came. Raises PaymentProviderError when the
+        provider cannot be asked (code "not_supported" when it cannot be asked
+        at all)."""
+        raise PaymentProviderError(
+            _("This payment provider cannot be asked about a refund."), code="not_supported"
+        )
 
     # --- Saved methods and off-session charges (only where can_save_methods) ---
 

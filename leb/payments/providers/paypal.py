@@ -48,7 +48,7 @@ from .base import (
 if TYPE_CHECKING:
     from leb.topups.models import TopUpOrder
 
-    from ..models import PaymentAttempt
+    from ..models import PaymentAttempt, Refund
 
 logger = logging.getLogger(__name__)
 
@@ -606,6 +606,16 @@ class PayPalProvider(PaymentProvider):
             raise PaymentProviderError(f"PayPal refund {refund.get('id')}: {refund.get('status')}")
         status = SUCCEEDED if refund.get("status") == "COMPLETED" else PENDING
         return ProviderRefund(str(refund["id"]), status=status)
+
+    def fetch_refund(self, refund: Refund) -> ProviderRefund:
+        """GET /v2/payments/refunds/{id}: COMPLETED, FAILED / CANCELLED, or
+        still PENDING."""
+        if not refund.provider_reference:
+            raise PaymentProviderError(_("PayPal has not named this refund."), code="unknown")
+        answer = call("GET", "/v2/payments/refunds/" + quote(refund.provider_reference, safe=""))
+        status = str(answer.get("status") or "")
+        state = {"COMPLETED": SUCCEEDED, "FAILED": FAILED, "CANCELLED": FAILED}.get(status, PENDING)
+        return ProviderRefund(str(answer.get("id") or refund.provider_reference), status=state)
 
     def list_transactions(
         self, day_start: datetime, day_end: datetime

@@ -45,7 +45,7 @@ from .base import (
 if TYPE_CHECKING:
     from leb.topups.models import TopUpOrder
 
-    from ..models import PaymentAttempt
+    from ..models import PaymentAttempt, Refund
 
 SIGNATURE_HEADER = "Leb-Sandbox-Signature"
 TOLERANCE_SECONDS = 300
@@ -376,6 +376,20 @@ class SandboxProvider(PaymentProvider):
                 }
                 deliver_sandbox_webhook.enqueue(json.dumps(body, separators=(",", ":")))
         return ProviderRefund(reference, status=state)
+
+    def fetch_refund(self, refund: Refund) -> ProviderRefund:
+        """The gateway's record of the refund, under its idempotency key. The
+        sandbox gateway completes every refund it accepted (only the webhook
+        saying so can be late or lost), so a pending record has succeeded; one
+        the gateway reversed is failed; no record means it never arrived."""
+        from ..models import PaymentAttempt as Attempt
+
+        attempt = Attempt.objects.get(pk=refund.attempt_id)
+        known = (attempt.provider_data.get("gateway_refunds") or {}).get(refund.idempotency_key)
+        if known is None:
+            return ProviderRefund("", status=FAILED)
+        state = FAILED if known.get("state") == FAILED else SUCCEEDED
+        return ProviderRefund(str(known.get("id") or ""), status=state)
 
     def list_transactions(
         self, day_start: datetime, day_end: datetime

@@ -38,7 +38,7 @@ from .base import (
 if TYPE_CHECKING:
     from leb.topups.models import TopUpOrder
 
-    from ..models import PaymentAttempt
+    from ..models import PaymentAttempt, Refund
 
 # Tests may point the SDK at a fake HTTP client; production uses `requests`
 # with the configured timeouts.
@@ -243,6 +243,21 @@ class StripeProvider(PaymentProvider):
         # "pending" and "requires_action" end in a refund.updated webhook.
         return ProviderRefund(
             refund_reference, status=SUCCEEDED if status == "succeeded" else PENDING
+        )
+
+    def fetch_refund(self, refund: Refund) -> ProviderRefund:
+        """GET /v1/refunds/{id}: "succeeded", "failed" / "canceled", or still
+        "pending" / "requires_action"."""
+        if not refund.provider_reference:
+            raise PaymentProviderError(_("Stripe has not named this refund."), code="unknown")
+        try:
+            answer = client().v1.refunds.retrieve(refund.provider_reference)
+        except stripe.StripeError as exc:
+            raise PaymentProviderError(str(exc)) from exc
+        status = str(answer.to_dict().get("status") or "")
+        return ProviderRefund(
+            _field(answer, "id") or refund.provider_reference,
+            status=REFUND_STATES.get(status, PENDING),
         )
 
     # --- Saved cards (Checkout in setup mode) and off-session charges ---------

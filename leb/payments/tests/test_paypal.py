@@ -124,6 +124,9 @@ class FakePayPal:
             return FakeResponse(201, self.order)
         if path == "/v1/notifications/verify-webhook-signature":
             return FakeResponse(200, {"verification_status": self.verification})
+        if path.startswith("/v2/payments/refunds/") and method == "GET":
+            refund_id = path.rsplit("/", 1)[-1]
+            return FakeResponse(200, {"id": refund_id, "status": self.refund_status})
         if path.startswith("/v2/payments/captures/") and path.endswith("/refund"):
             return FakeResponse(201, {"id": "1JU08902781691411", "status": self.refund_status})
         return error(404, "RESOURCE_NOT_FOUND")

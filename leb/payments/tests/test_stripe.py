@@ -69,6 +69,10 @@ class FakeStripeHTTP(stripe.HTTPClient):
             return json.dumps(self.session), 200, {}
         if "/v1/checkout/sessions/" in url:
             return json.dumps(self.session), 200, {}
+        if "/v1/refunds/" in url and method == "get":
+            refund_id = url.rsplit("/", 1)[-1]
+            refund = {"id": refund_id, "object": "refund", "status": self.refund_status}
+            return json.dumps(refund), 200, {}
         if url.endswith("/v1/refunds"):
             refund = {"id": "re_123", "object": "refund", "status": self.refund_status}
             return json.dumps(refund), 200, {}

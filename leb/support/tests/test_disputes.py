@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.urls import reverse
 
 from leb.audit.models import AuditEntry
@@ -29,6 +30,7 @@ from leb.support.actions import (
     do_retry_dispute_refund,
 )
 from leb.support.models import Dispute, DisputeEvent, DisputeStatus
+from leb.testing import race_all
 from leb.topups.actions import do_create_order
 from leb.topups.models import TopUpOrder
 
@@ -413,4 +415,268 @@ def test_a_full_refund_retried_applies_the_reversal_and_validity_rule_once(
     assert AuditEntry.objects.filter(action="topup.refund").count() == 1
     assert not TopUpOrder.objects.get(pk=order.pk).refund_due
     assert balance_by_code(f"wallet:line:{order.line_id}") == 0
+    ledger_ok()
+
+
+def test_the_support_limit_refusal_writes_nothing(
+    ticket: Any, order: TopUpOrder, support: Any, settings: Any, now: datetime, ledger_ok: Any
+) -> None:
+    # given a support limit of HK$30
+    settings.SUPPORT_REFUND_LIMITS = {"HKD": 3000}
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    # when support refunds everything that is left (HK$50)
+    with pytest.raises(DisputeError) as refused:
+        do_refund_dispute(dispute, staff=support, now=now)
+    # then it is refused with the translated reason, and the books are untouched
+    assert refused.value.code == "limit"
+    assert refused.value.messages == ["Refunds above HK$30.00 need the finance role."]
+    assert not Refund.objects.exists()
+    assert kinds(dispute) == ["escalated"]
+    assert not AuditEntry.objects.filter(action="payment.refund.request").exists()
+    assert not TopUpOrder.objects.get(pk=order.pk).refund_due
+    assert balance_by_code(f"wallet:line:{order.line_id}") == 5000
+    ledger_ok()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
+@pytest.mark.parametrize("round_", range(3))
+def test_two_support_refunds_at_the_same_moment_cannot_together_pass_the_limit(
+    ticket: Any,
+    order: TopUpOrder,
+    support: Any,
+    django_user_model: Any,
+    settings: Any,
+    now: datetime,
+    ledger_ok: Any,
+    round_: int,
+) -> None:
+    # given a support limit of HK$40 and two members of support on one HK$50 dispute
+    settings.SUPPORT_REFUND_LIMITS = {"HKD": 4000}
+    colleague = django_user_model.objects.create_user(
+        "support-colleague", password="x-unused-9", is_staff=True
+    )
+    colleague.groups.add(Group.objects.get(name=SUPPORT))
+    colleague = django_user_model.objects.get(pk=colleague.pk)
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+
+    def refund_25(staff: Any) -> Any:
+        return lambda: do_refund_dispute(dispute, amount=2500, staff=staff, now=now)
+
+    # when each refunds HK$25 at the same moment (HK$50 together)
+    results = race_all([refund_25(support), refund_25(colleague)])
+    # then one refund is made and the other refused by the limit
+    made = [r for r in results if isinstance(r, Refund)]
+    refused = [r for r in results if isinstance(r, DisputeError)]
+    assert len(made) == 1 and len(refused) == 1, results
+    assert refused[0].code == "limit"
+    assert Refund.objects.filter(attempt__order=order).count() == 1
+    assert balance_by_code(f"wallet:line:{order.line_id}") == 2500
+    ledger_ok()
+
+
+# --- The subscriber is told each step -------------------------------------------------
+
+
+def dispute_messages() -> list[Any]:
+    from leb.notifications.models import Notification
+
+    return list(Notification.objects.filter(kind__startswith="dispute_").order_by("pk"))
+
+
+def text_of(row: Any) -> str:
+    from leb.notifications.render import render
+
+    rendered = render(row)
+    return f"{rendered.subject}\n{rendered.body}\n{rendered.sms}"
+
+
+def test_the_subscriber_is_told_each_step_once_in_their_language(
+    make_line: Any,
+    hkd_plan: Any,
+    support: Any,
+    settings: Any,
+    now: datetime,
+    ledger_ok: Any,
+) -> None:
+    from leb.payments.tasks import deliver_sandbox_webhook, use_transport
+    from leb.payments.tests.conftest import ClientTransport
+
+    # given a guest's ticket written in Traditional Chinese, about their line
+    settings.PAYMENTS_SANDBOX_REFUNDS = "webhook"
+    line = make_line()
+    order = paid_order(line, hkd_plan, None, now)
+    ticket = do_open_ticket(
+        user=None,
+        subject="退款",
+        category="payment",
+        body="請退款",
+        contact_email="guest@example.com",
+        line=line,
+        language="zh-hant",
+        now=now,
+    )
+    # when support escalates it
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    # then the guest is emailed that it is a dispute, in their language, with their link
+    [opened] = dispute_messages()
+    assert (opened.kind, opened.channel, opened.destination, opened.language) == (
+        "dispute_opened",
+        "email",
+        "guest@example.com",
+        "zh-hant",
+    )
+    assert opened.secret_keys == "url" and "/support/t/" in opened.context["url"]
+    text = text_of(opened)
+    assert f"#{order.receipt_number}" in text and "HK$50.00" in text
+    assert "爭議" in text
+    # when HK$20 is refunded and the provider's webhook confirms it, twice
+    do_refund_dispute(dispute, amount=2000, staff=support, now=now)
+    assert [m.kind for m in dispute_messages()] == ["dispute_opened"]
+    (body,) = pending_webhooks()[0].args_kwargs["args"]
+    with use_transport(ClientTransport()):
+        assert deliver_pending_webhooks() == ["delivered"]
+        assert deliver_sandbox_webhook.call(body) == "delivered"
+    # then the guest is told of the confirmed refund once
+    confirmed = [m for m in dispute_messages() if m.kind == "dispute_refund_confirmed"]
+    assert len(confirmed) == 1
+    assert confirmed[0].language == "zh-hant"
+    assert "HK$20.00" in text_of(confirmed[0])
+    # when the dispute is closed, and closed again
+    do_close_dispute(dispute, staff=support, note="已退款。", now=now)
+    do_close_dispute(dispute, staff=support, now=now)
+    # then the guest is told once, with the note
+    closed = [m for m in dispute_messages() if m.kind == "dispute_closed"]
+    assert len(closed) == 1 and "已退款。" in text_of(closed[0])
+    ledger_ok()
+
+
+def test_a_refund_confirmed_at_once_is_told_to_the_account(
+    ticket: Any, order: TopUpOrder, support: Any, now: datetime
+) -> None:
+    # given a dispute on the owner's ticket (written in English)
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    # when support refunds HK$20 and the card gateway confirms at once
+    do_refund_dispute(dispute, amount=2000, staff=support, now=now)
+    # then the owner is emailed at their proven address, with the card wording
+    confirmed = [m for m in dispute_messages() if m.kind == "dispute_refund_confirmed"]
+    assert len(confirmed) == 1
+    row = confirmed[0]
+    assert (row.destination, row.language, row.secret_keys) == ("owner@example.com", "en", "")
+    assert row.context["url"].endswith(f"/{ticket.public_id}/")
+    text = text_of(row)
+    assert "Refund of HK$20.00 confirmed" in text
+    assert "it can take 5 to 10 working days to show on your statement" in text
+    assert row.context["url"] in text
+
+
+def test_a_rejection_is_told_with_its_reason(
+    ticket: Any, order: TopUpOrder, support: Any, now: datetime
+) -> None:
+    # given an open dispute
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    # when it is rejected, and a second rejection is refused
+    do_reject_dispute(dispute, note="The top-up reached your line.", staff=support, now=now)
+    with pytest.raises(DisputeError):
+        do_reject_dispute(dispute, note="again", staff=support, now=now)
+    # then the subscriber is told once, with why
+    rejected = [m for m in dispute_messages() if m.kind == "dispute_rejected"]
+    assert len(rejected) == 1
+    text = text_of(rejected[0])
+    assert "Your dispute was rejected" in text and "The top-up reached your line." in text
+
+
+def test_a_subscriber_without_a_proven_address_is_texted_or_not_told(
+    make_line: Any, hkd_plan: Any, support: Any, now: datetime
+) -> None:
+    # given a guest who left only a mobile number
+    line = make_line()
+    order = paid_order(line, hkd_plan, None, now)
+    ticket = do_open_ticket(
+        user=None,
+        subject="Refund",
+        category="payment",
+        body="Please",
+        contact_phone="+85291234567",
+        line=line,
+        language="zh-hans",
+        now=now,
+    )
+    # when support escalates it
+    do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    # then the guest is texted in Simplified Chinese
+    [row] = dispute_messages()
+    assert (row.channel, row.destination, row.language) == ("sms", "+85291234567", "zh-hans")
+    assert "争议" in text_of(row) and "/support/t/" in text_of(row)
+
+
+# --- A failed refund shown to the subscriber ------------------------------------------
+
+
+def test_a_failed_refund_is_shown_to_the_subscriber_until_the_retry_succeeds(
+    ticket: Any,
+    order: TopUpOrder,
+    support: Any,
+    owner_client: Any,
+    settings: Any,
+    now: datetime,
+    ledger_ok: Any,
+) -> None:
+    # given a refund of HK$20 the provider failed, twice
+    settings.PAYMENTS_SANDBOX_REFUNDS = "unavailable"
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    refund = do_refund_dispute(dispute, amount=2000, staff=support, now=now)
+    do_retry_dispute_refund(dispute, refund, staff=support, now=now)
+    page = reverse("support:ticket", args=[ticket.public_id])
+    # when the subscriber opens their ticket
+    text = owner_client.get(page).content.decode()
+    # then they read, once, in plain words, that it is being tried again
+    assert text.count("We could not refund HK$20.00 yet; we are trying again.") == 1
+    assert "sandbox gateway did not answer" not in text
+    # when the retry succeeds
+    settings.PAYMENTS_SANDBOX_REFUNDS = "instant"
+    do_retry_dispute_refund(dispute, refund, staff=support, now=now)
+    # then the failure is gone and the confirmation is there
+    text = owner_client.get(page).content.decode()
+    assert "We could not refund" not in text
+    assert "Refund of HK$20.00 confirmed by the card issuer" in text
+    ledger_ok()
+
+
+def test_a_failed_refund_reads_in_the_subscribers_language(
+    ticket: Any, order: TopUpOrder, support: Any, owner_client: Any, settings: Any, now: datetime
+) -> None:
+    # given a failed refund
+    settings.PAYMENTS_SANDBOX_REFUNDS = "unavailable"
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    do_refund_dispute(dispute, amount=2000, staff=support, now=now)
+    # when the subscriber reads their ticket in Simplified Chinese
+    page = owner_client.get(
+        reverse("support:ticket", args=[ticket.public_id]), HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    # then the failure is said in Chinese
+    assert "暂未能退款" in page.content.decode()
+
+
+def test_a_refund_whose_webhook_was_lost_refunds_the_dispute_through_the_job(
+    ticket: Any, order: TopUpOrder, support: Any, settings: Any, now: datetime, ledger_ok: Any
+) -> None:
+    from datetime import timedelta
+
+    from leb.payments.actions import reconcile_pending_refunds
+
+    # given a dispute refund the sandbox answered "pending", its webhook lost
+    settings.PAYMENTS_SANDBOX_REFUNDS = "webhook"
+    dispute = do_escalate_ticket(ticket, order=order, reason="x", staff=support, now=now)
+    do_refund_dispute(dispute, amount=2000, staff=support, now=now)
+    # when the refunds job runs later, twice
+    later = now + timedelta(seconds=settings.REFUNDS_RECONCILE_AFTER_SECONDS)
+    reconcile_pending_refunds(later)
+    reconcile_pending_refunds(later)
+    # then the dispute is refunded and the subscriber told, once
+    dispute.refresh_from_db()
+    assert dispute.status == DisputeStatus.REFUNDED
+    assert kinds(dispute) == ["escalated", "refund_requested", "refund_confirmed"]
+    assert [m.kind for m in dispute_messages()] == ["dispute_opened", "dispute_refund_confirmed"]
     ledger_ok()
