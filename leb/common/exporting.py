@@ -123,15 +123,25 @@ def date_hierarchy_filters(field_name: str, label: Any = "") -> list[Filter]:
     ]
 
 
+def search_lookup(field: str) -> str:
+    """The admin's lookup for a search field: "=name" matches the whole value,
+    "^name" its start, a plain name any part of it (case ignored)."""
+    if field.startswith("="):
+        return f"{field[1:]}__iexact"
+    if field.startswith("^"):
+        return f"{field[1:]}__istartswith"
+    return f"{field}__icontains"
+
+
 def search_q(fields: Sequence[str], text: str) -> Q:
-    """The admin's search: every word must match one of the fields (icontains)."""
+    """The admin's search: every word must match one of the fields."""
     query = Q()
     for bit in smart_split(text):
         if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
             bit = unescape_string_literal(bit)
         any_field = Q()
         for name in fields:
-            any_field |= Q(**{f"{name}__icontains": bit})
+            any_field |= Q(**{search_lookup(name): bit})
         query &= any_field
     return query
 
