@@ -10,11 +10,11 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
@@ -179,7 +179,7 @@ def test_settlement_runs_as_csv_have_both_sides_in_decimal_money_and_local_times
         "Currency": "HKD",
         "Captured per leb": "200.00",
         "Refunded per leb": "50.00",
-        "Paid, awaiting fulfilment, per leb": day["Paid, awaiting fulfilment, per leb"],
+        "Paid, awaiting fulfilment, per leb": "0.00",
         "Captures per leb": "4",
         "Refunds per leb": "1",
         "Captured per provider": "249.00",
@@ -193,9 +193,8 @@ def test_settlement_runs_as_csv_have_both_sides_in_decimal_money_and_local_times
         RECONCILED: "2026-06-01 12:00:00",
         "Reconciled by": "staff:fin",
     }
-    # and the figures are the run's own, in currency units
+    # and the figures are the run's own minor units in currency units
     run = SettlementRun.objects.get(date=DAY)
-    assert day["Paid, awaiting fulfilment, per leb"] == f"{Decimal(run.leb_pending) / 100:.2f}"
     assert (run.leb_captured, run.provider_captured) == (20000, 24900)
     assert before["Captured per provider"] == "48.00" and before["Mismatches"] == "1"
     # a day on which nothing was booked has no currency, so no amounts, only counts
@@ -400,6 +399,21 @@ def test_the_mismatch_export_follows_a_runs_link_and_the_lists_exact_search(
         assert {r["Payment attempt"] for r in rows} == {
             str(m.attempt_id) for m in Mismatch.objects.filter(pk__in=listed)
         }
+
+
+def test_an_exports_search_reads_the_lists_search_field_prefixes_as_the_admin_does() -> None:
+    from leb.common.exporting import search_lookup, search_q
+
+    # "=" a whole value, "^" its start, nothing any part (case ignored, as the admin)
+    assert search_lookup("=reference") == "reference__iexact"
+    assert search_lookup("^reference") == "reference__istartswith"
+    assert search_lookup("reference") == "reference__icontains"
+    # and every word of the search must match one of the fields
+    query = search_q(("=reference", "^detail"), 'sbx_1 "two words"')
+    assert str(query) == str(
+        (Q(reference__iexact="sbx_1") | Q(detail__istartswith="sbx_1"))
+        & (Q(reference__iexact="two words") | Q(detail__istartswith="two words"))
+    )
 
 
 # --- The links, refusals and permissions --------------------------------------------
