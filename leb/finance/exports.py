@@ -58,7 +58,8 @@ class SettlementRunsDataset(Dataset):
     # and `date`, which reconciling a day sends the list back with.
     filters = (
         text_filter("provider__exact", label=_("provider"), max_length=20),
-        text_filter("currency__exact", label=_("currency"), max_length=3),
+        # The list offers the runs without a currency (nothing booked) as "currency__exact=".
+        text_filter("currency__exact", label=_("currency"), max_length=3, blank=True),
         _day_filter("date", _("day")),
         *_day_range_filters("date", _("day")),
         *date_hierarchy_filters("date", label=_("day")),

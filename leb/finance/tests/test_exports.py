@@ -249,6 +249,8 @@ def _exported_runs(job: ExportJob) -> list[str]:
             ["2026-05-30 HKD", "2026-05-31 HKD"],
         ),
         ({"provider__exact": "stripe"}, []),
+        # the list's choice of the runs without a currency (nothing booked)
+        ({"currency__exact": ""}, ["2026-05-29 "]),
         # the list's ordering and page do not change which rows it holds
         ({"o": "-3", "date__month": "5"}, ["2026-05-29 ", "2026-05-30 HKD", "2026-05-31 HKD"]),
     ],
@@ -443,6 +445,27 @@ def test_the_settlement_lists_offer_their_export_with_the_lists_filters(
     assert f"{request_url}?dataset=settlement_mismatches&amp;kind__exact=amount_differs" in (
         mismatches
     )
+
+
+def test_the_runs_without_a_currency_are_exported_as_the_list_shows_them(
+    finance: Any, three_days: dict[str, Any]
+) -> None:
+    client = signed_in(finance)
+    request_url = reverse("admin:exports_exportjob_request")
+    # when finance lists the runs without a currency and follows the Export link
+    listing = client.get(reverse("admin:finance_settlementrun_changelist"), {"currency__exact": ""})
+    assert f"{request_url}?dataset=settlement_runs&amp;currency__exact=" in listing.content.decode()
+    form = client.get(request_url, {"dataset": "settlement_runs", "currency__exact": ""})
+    assert 'name="currency__exact" value=""' in form.content.decode()
+    client.post(request_url, {"dataset": "settlement_runs", "currency__exact": "", "format": "csv"})
+
+    # then the job keeps the empty currency as a filter, and the file holds
+    # only the run the list shows
+    job = ExportJob.objects.get()
+    assert job.filters == {"currency__exact": ""}
+    do_run_export(job.pk)
+    job.refresh_from_db()
+    assert _exported_runs(job) == ["2026-05-29 "]
 
 
 @pytest.mark.parametrize(
