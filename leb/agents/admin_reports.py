@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
@@ -186,7 +186,7 @@ class SalesReportViews:
         self._check(request)
         agent = Agent.objects.filter(code=code).first()
         if agent is None:
-            raise Http404(_t("There is no agent with this code."))
+            raise Http404(gettext("There is no agent with this code."))
         form = self._form(request)
         context = self._context(request, _("Sales of %(agent)s") % {"agent": str(agent)}, form)
         context["agent"] = agent

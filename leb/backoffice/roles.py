@@ -15,8 +15,8 @@ keep every permission.
   payments, agents' deposits (record and approve), agent top-up reversals,
   the agent sales report, voucher batches and distributors, manual top-ups
   and refunds (disputes too) of any amount, the audit log; exports of
-  orders, receipts, the ledger and agents' statements; the daily settlement
-  with the providers (runs, mismatches, reconciling a day).
+  orders, receipts, the ledger, agents' statements and the settlement; the
+  daily settlement with the providers (runs, mismatches, reconciling a day).
 - admin: the catalog (plans, promotions, free-amount rules), number policies
   and numbers, agents, their keys and their portal members, announcements,
   staff accounts and their roles, periodic jobs; and everything support and
@@ -104,12 +104,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_crud("vouchers.distributor", "view", "add", "change"),
         *_crud("vouchers.distributorpayment", "view", "add"),
         *_crud("audit.auditentry", "view"),
-        # exports: orders and receipts, and the books and agents' statements
+        # exports: orders and receipts, and the books, agents' statements and
+        # the settlement runs and mismatches
         *_crud("exports.exportjob", "view"),
         "exports.export_orders",
         "exports.export_receipts",
         "exports.export_ledger",
         "exports.export_agent_statements",
+        "exports.export_settlement",
         *_crud("finance.settlementrun", "view"),
         *_crud("finance.mismatch", "view"),
         "finance.reconcile_settlement",

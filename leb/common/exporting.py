@@ -67,6 +67,9 @@ class Filter:
     label: Any = ""
     # Asked on the export form (a statement's period) rather than taken from the list.
     asked: bool = False
+    # An empty value is the list's choice of a blank field ("currency__exact="
+    # lists the rows without a currency), not the filter left out.
+    blank: bool = False
 
     def clean(self, raw: Any) -> Any:
         try:
@@ -82,8 +85,12 @@ def choice_filter(param: str, choices: Any, lookup: str = "", label: Any = "") -
     return Filter(param, forms.ChoiceField(choices=choices), lookup or param, label)
 
 
-def text_filter(param: str, lookup: str = "", label: Any = "", max_length: int = 200) -> Filter:
-    return Filter(param, forms.CharField(max_length=max_length), lookup or param, label)
+def text_filter(
+    param: str, lookup: str = "", label: Any = "", max_length: int = 200, blank: bool = False
+) -> Filter:
+    return Filter(
+        param, forms.CharField(max_length=max_length), lookup or param, label, blank=blank
+    )
 
 
 def boolean_filter(param: str, lookup: str = "", label: Any = "") -> Filter:
@@ -123,15 +130,25 @@ def date_hierarchy_filters(field_name: str, label: Any = "") -> list[Filter]:
     ]
 
 
+def search_lookup(field: str) -> str:
+    """The admin's lookup for a search field: "=name" matches the whole value,
+    "^name" its start, a plain name any part of it (case ignored)."""
+    if field.startswith("="):
+        return f"{field[1:]}__iexact"
+    if field.startswith("^"):
+        return f"{field[1:]}__istartswith"
+    return f"{field}__icontains"
+
+
 def search_q(fields: Sequence[str], text: str) -> Q:
-    """The admin's search: every word must match one of the fields (icontains)."""
+    """The admin's search: every word must match one of the fields."""
     query = Q()
     for bit in smart_split(text):
         if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
             bit = unescape_string_literal(bit)
         any_field = Q()
         for name in fields:
-            any_field |= Q(**{f"{name}__icontains": bit})
+            any_field |= Q(**{search_lookup(name): bit})
         query &= any_field
     return query
 
@@ -159,14 +176,32 @@ class Dataset:
             return text_filter("q", label=_("search"))
         return None
 
+    def blank_allowed(self, param: str) -> bool:
+        """Whether an empty value of `param` filters (a blank field) rather
+        than being left out."""
+        spec = self.filter_for(param)
+        return spec is not None and spec.blank
+
+    def kept(self, param: str, value: Any) -> bool:
+        """Whether a parameter of the list is one of the export's filters as
+        it stands: not the list's ordering or page, and not left empty
+        (unless empty means a blank field)."""
+        if param in IGNORED_PARAMS or value is None:
+            return False
+        return value != "" or self.blank_allowed(param)
+
     def clean_filters(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """The stored filters, checked: every parameter known and valid
         (ValidationError listing what is wrong otherwise). Empty values are
-        dropped, as the changelist drops them."""
+        dropped, as the changelist drops them, except where empty means a
+        blank field."""
         cleaned: dict[str, Any] = {}
         errors: list[ValidationError] = []
         for param, value in raw.items():
-            if param in IGNORED_PARAMS or value in ("", None):
+            if not self.kept(param, value):
+                continue
+            if value == "":
+                cleaned[param] = ""
                 continue
             spec = self.filter_for(param)
             if spec is None:

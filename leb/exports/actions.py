@@ -19,7 +19,6 @@ from django.utils.translation import gettext as _
 from leb.audit.actions import record
 from leb.audit.models import AuditAction
 from leb.common import clock
-from leb.common.exporting import IGNORED_PARAMS
 from leb.common.transactions import one_transaction, own_transactions
 
 from .files import exports_dir, path_of
@@ -71,11 +70,7 @@ def do_request_export(
         raise ExportRefused(" ".join(exc.messages)) from exc
     # As the list's own parameters (ordering, page) do not change its rows,
     # they are not kept.
-    stored = {
-        key: value
-        for key, value in filters.items()
-        if value not in ("", None) and key not in IGNORED_PARAMS
-    }
+    stored = {key: value for key, value in filters.items() if dataset.kept(key, value)}
     now = now or clock.now()
     job = ExportJob.objects.create(
         dataset=dataset.name,

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from leb.common import clock
 from leb.common.admin import ReadOnlyAdmin, format_when
-from leb.common.exporting import IGNORED_PARAMS, Dataset
+from leb.common.exporting import Dataset
 
 from .actions import ExportRefused, do_record_export_download, do_request_export
 from .files import path_of
@@ -164,9 +164,7 @@ class ExportJobAdmin(ReadOnlyAdmin):
         filters = {
             key: value
             for key, value in source.items()
-            if key not in ("dataset", "format", "csrfmiddlewaretoken")
-            and key not in IGNORED_PARAMS
-            and value != ""
+            if key not in ("dataset", "format", "csrfmiddlewaretoken") and dataset.kept(key, value)
         }
         form = FormatForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():

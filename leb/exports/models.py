@@ -61,6 +61,7 @@ class ExportJob(models.Model):
             ("export_receipts", _("Can export receipts")),
             ("export_ledger", _("Can export ledger transfers")),
             ("export_agent_statements", _("Can export agents' statements")),
+            ("export_settlement", _("Can export settlement runs and mismatches")),
         ]
 
     def __str__(self) -> str:

@@ -293,6 +293,8 @@ EXPORT_DATASETS = {
     "receipts": "exports.export_receipts",
     "ledger": "exports.export_ledger",
     "agent_statements": "exports.export_agent_statements",
+    "settlement_runs": "exports.export_settlement",
+    "settlement_mismatches": "exports.export_settlement",
 }
 
 
@@ -313,7 +315,8 @@ def test_the_exports_pages_answer_each_role_as_its_permissions_say(
 
     # then the page is served to every role, and each form exactly when the
     # role may export that dataset: orders and receipts to support, finance
-    # and admin; the ledger and agents' statements to finance and admin
+    # and admin; the ledger, agents' statements and the settlement to
+    # finance and admin
     assert listing == (200 if "exports.view_exportjob" in granted else 403)
     expected = {
         name: 200 if role and permission in granted else 403
@@ -321,7 +324,16 @@ def test_the_exports_pages_answer_each_role_as_its_permissions_say(
     }
     assert forms == expected
     if role == SUPPORT:
-        assert forms == {"orders": 200, "receipts": 200, "ledger": 403, "agent_statements": 403}
+        assert forms == {
+            "orders": 200,
+            "receipts": 200,
+            "ledger": 403,
+            "agent_statements": 403,
+            "settlement_runs": 403,
+            "settlement_mismatches": 403,
+        }
+    if role in (FINANCE, ADMIN):
+        assert set(forms.values()) == {200}
 
 
 # Finance's own pages beyond the model lists (the lists themselves are walked
