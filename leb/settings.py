@@ -267,7 +267,7 @@ QUOTE_TTL_MINUTES = int(env("QUOTE_TTL_MINUTES", "15"))
 ORDER_PAYMENT_TTL_MINUTES = int(env("ORDER_PAYMENT_TTL_MINUTES", "30"))
 # A paid order still unfulfilled after this many seconds is finished by recovery.
 RECOVERY_GRACE_SECONDS = int(env("RECOVERY_GRACE_SECONDS", "30"))
-SWEEP_BATCH_SIZE = int(env("SWEEP_BATCH_SIZE", "500"))
+SWEEP_BATCH_SIZE = int(env("SWEEP_BATCH_SIZE", "1000"))
 
 # --- Cache (rate limits) ----------------------------------------------------
 # A file cache is shared by every process on one machine only. With several

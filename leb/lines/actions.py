@@ -670,7 +670,7 @@ def release_quarantined_numbers(now: datetime) -> int:
     ).update(status=NumberStatus.AVAILABLE, quarantined_until=None, updated_at=now)
 
 
-def sweep_lines(now: datetime | None = None, *, batch_size: int = 500) -> SweepResult:
+def sweep_lines(now: datetime | None = None, *, batch_size: int = 1000) -> SweepResult:
     """Persist every transition that is due. Each batch is its own transaction,
     so a crash loses nothing and the next run resumes; it selects by the indexed
     next_transition_at, so its cost follows the due lines, not all lines."""

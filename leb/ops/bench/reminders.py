@@ -39,7 +39,7 @@ from leb.reminders import actions
 from leb.reminders.actions import SCAN_MARK, ScanResult, scan_reminders
 from leb.reminders.models import ReminderKind, ReminderOutcome, ScanMark, SentReminder
 
-from .sweep import _Dialect, _insert, _max_id
+from .sweep import MOBILE_PREFIXES, _Dialect, _insert, _max_id
 
 CURRENCY = "HKD"
 POLICY_CODE = "bench-reminders"
@@ -125,7 +125,8 @@ def seed(lines: int, due: int, now: datetime) -> None:
     )
     number = f"({phone_base} + i - 1)"
     msisdn = (
-        f"'+852' || substr('6163646569', 2 * ({number} / 1000000) + 1, 2) || "
+        # Room for 20,000,000 lines.
+        f"'+852' || substr('{MOBILE_PREFIXES}', 2 * ({number} / 1000000) + 1, 2) || "
         f"{sql.pad(mod(number, 1000000), 6)}"
     )
     long_ago = sql.days("-400")

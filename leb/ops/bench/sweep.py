@@ -45,6 +45,8 @@ from . import procs
 
 CURRENCY = "HKD"
 POLICY_CODE = "bench-sweep"
+# Hong Kong mobile prefixes for seeded numbers, a million numbers each.
+MOBILE_PREFIXES = "5152535455565961626364656667686990919293"
 GRACE_DAYS = 30
 SUSPENSION_DAYS = 60
 # (first category, last category) of j % 20 for each kind of due line.
@@ -219,7 +221,8 @@ def seed(lines: int, due: int, now: datetime) -> dict[str, int]:
     balance = f"CASE WHEN {c} = 17 THEN 0 ELSE 500 + {mod(j, 10)} * 100 END"
     number = f"({phone_base} + i - 1)"
     msisdn = (
-        f"'+852' || substr('6163646569', 2 * ({number} / 1000000) + 1, 2) || "
+        # Room for 20,000,000 lines.
+        f"'+852' || substr('{MOBILE_PREFIXES}', 2 * ({number} / 1000000) + 1, 2) || "
         f"{sql.pad(mod(number, 1000000), 6)}"
     )
     long_ago = sql.days("-400")

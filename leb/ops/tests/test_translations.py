@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCALES = ["zh_Hans", "zh_Hant"]
 KEYWORDS = {
     "_": None,
+    # modules that already use _ for gettext_lazy import gettext as _t
+    "_t": None,
     "gettext": None,
     "gettext_lazy": None,
     "ngettext": (1, 2),
