@@ -49,6 +49,12 @@ def _pg_columns(
             params.append("%b::text[]")
             reads.append(f"c{i}::jsonb")
         else:
+            # An explicit cast to varchar(n) would cut a longer value short
+            # without a word; to plain varchar, the column refuses it instead.
+            if db_type is None:
+                raise ValueError(f"{field} has no database column")
+            if db_type.startswith("varchar("):
+                db_type = "varchar"
             params.append(f"%b::{db_type}[]")
             reads.append(f"c{i}")
         values.append(column_values)
@@ -87,7 +93,8 @@ def insert_rows(
 
             # Server-side binding: the arrays travel as binary parameters,
             # not quoted into the SQL text.
-            with psycopg.Cursor(cursor.connection) as raw:
+            # wrap_database_errors: callers get Django's exceptions, as from the ORM.
+            with connection.wrap_database_errors, psycopg.Cursor(cursor.connection) as raw:
                 raw.execute(
                     f"INSERT INTO {table} ({names}) "  # noqa: S608 - names are ours
                     f"SELECT {', '.join(reads)} FROM unnest({', '.join(params)}) "
@@ -129,7 +136,7 @@ def update_rows(
             )
             import psycopg
 
-            with psycopg.Cursor(cursor.connection) as raw:
+            with connection.wrap_database_errors, psycopg.Cursor(cursor.connection) as raw:
                 raw.execute(
                     f"UPDATE {table} AS t SET {assignments} "  # noqa: S608 - names are ours
                     f"FROM unnest({', '.join(params)}) AS v({aliases}) "

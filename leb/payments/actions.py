@@ -532,7 +532,13 @@ def do_request_refund(
             order = TopUpOrder.objects.get(pk=attempt.order_id)
             try:
                 if taken + amount == attempt.amount:
-                    _do_refund_order(order, reason=reason, actor=actor, now=now)
+                    _do_refund_order(
+                        order,
+                        reason=reason,
+                        actor=actor,
+                        now=now,
+                        completes_partial_refunds=True,
+                    )
                 else:
                     do_refund_order_part(
                         order,
@@ -561,6 +567,11 @@ def do_request_refund(
     return _send_refund(refund, actor=actor, now=now)
 
 
+# Stripe keeps an idempotency key for 24 hours: a retry within this window
+# gets the first refund back instead of a second one.
+REFUND_RETRY_WINDOW = timedelta(hours=23)
+
+
 @outside_transaction
 def do_retry_refund(refund: Refund, *, actor: str, now: datetime | None = None) -> Refund:
     """Ask the provider again for a refund that failed, under its first
@@ -572,6 +583,17 @@ def do_retry_refund(refund: Refund, *, actor: str, now: datetime | None = None) 
         refund = Refund.objects.select_for_update().get(pk=refund.pk)
         if refund.status != RefundStatus.FAILED:
             raise PaymentError(_("Only a failed refund can be asked again."), code="not_retryable")
+        if now - refund.created_at > REFUND_RETRY_WINDOW:
+            # A refund that timed out may have been made. Past this, Stripe no
+            # longer knows its idempotency key, so asking again could pay twice.
+            raise PaymentError(
+                _(
+                    "This refund was first asked for more than 23 hours ago, so the provider "
+                    "may no longer recognise it: asking again could refund twice. Check the "
+                    "payment at the provider and finish the refund there."
+                ),
+                code="retry_window_passed",
+            )
         refund.status = RefundStatus.REQUESTED
         refund.updated_at = now
         refund.save(update_fields=["status", "updated_at"])
@@ -598,7 +620,9 @@ def _send_refund(refund: Refund, *, actor: str, now: datetime) -> Refund:
         )
     except (LookupError, PaymentProviderError) as exc:
         logger.error("refund %s failed at %s: %s", refund.public_id, attempt.provider, exc)
-        _refund_failed(refund, str(exc), actor=actor, now=now)
+        # Only while still waiting: a webhook may have confirmed the refund
+        # while this call was timing out, and a confirmed refund stays so.
+        _refund_failed(refund, str(exc), actor=actor, now=now, if_requested=True)
     else:
         if answer.status == SUCCEEDED:
             _confirm_refund(refund, answer.reference, actor=actor, now=now)

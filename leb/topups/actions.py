@@ -344,10 +344,19 @@ def do_fail_order(order: TopUpOrder, *, reason: str, now: datetime | None = None
 
 @one_transaction
 def do_refund_order(
-    order: TopUpOrder, *, reason: str, actor: str, now: datetime | None = None
+    order: TopUpOrder,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+    completes_partial_refunds: bool = False,
 ) -> TopUpOrder:
     """Reverse a fulfilled top-up: the ledger postings are reversed (the wallet
-    must still hold the credit) and validity follows the line's policy."""
+    must still hold the credit) and validity follows the line's policy. A
+    top-up already refunded in part is only reversed by the refund that
+    completes its payment at the provider (`completes_partial_refunds`):
+    reversed in the books alone, the rest would be owed with nothing to
+    send it."""
     now = now or clock.now()
     order = _lock_order(order.pk)
     if order.status == OrderStatus.REFUNDED:
@@ -361,7 +370,16 @@ def do_refund_order(
     # Partial refunds already gave part of the money back: fold them back
     # into the books first, so this reversal leaves them exactly as one full
     # refund would (the money they returned is in the payment reversal).
-    for key in _partial_refund_keys(order):
+    partial_keys = _partial_refund_keys(order)
+    if partial_keys and not completes_partial_refunds:
+        raise OrderError(
+            _(
+                "This top-up was refunded in part through its payment provider: refund the "
+                "rest the same way, from its dispute."
+            ),
+            code="partly_refunded",
+        )
+    for key in partial_keys:
         reverse_group(key, f"{key}:folded", now=now)
     try:
         reverse_group(f"{order.order_ref}:fulfil", f"{order.order_ref}:fulfil:reversal", now=now)

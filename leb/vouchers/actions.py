@@ -165,6 +165,15 @@ def do_record_distributor_payment(
         raise VoucherError(_("The amount must be more than zero."), code="amount_invalid")
     if not reference:
         raise VoucherError(_("Give the payment's reference."), code="reference_required")
+    # Refused, not cut short: a cut reference or key would not find the
+    # payment it names when the form is sent again.
+    if len(reference) > 100:
+        raise VoucherError(
+            _("The payment's reference is too long (at most 100 characters)."),
+            code="reference_too_long",
+        )
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise ValueError("an idempotency key of 1 to 200 characters is required")
     # One payment at a time per distributor: the owed check and the posting
     # must see the same receivable.
     distributor = Distributor.objects.select_for_update().get(pk=distributor.pk)
@@ -202,8 +211,8 @@ def do_record_distributor_payment(
         distributor=distributor,
         amount=amount,
         currency=currency,
-        reference=reference[:100],
-        idempotency_key=idempotency_key[:200],
+        reference=reference,
+        idempotency_key=idempotency_key,
         recorded_by=actor[:100],
         created_at=now,
     )

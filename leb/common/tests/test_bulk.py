@@ -157,3 +157,20 @@ def test_nothing_to_write_is_no_statement(django_assert_num_queries: Any) -> Non
     with django_assert_num_queries(0):
         assert insert_rows(LineEvent, EVENT_COLUMNS, []) == 0
         update_rows(Line, ["status"], [])
+
+
+@pytest.mark.django_db
+def test_a_value_too_long_for_its_column_is_refused_not_cut(make_line: Any, now: datetime) -> None:
+    from django.db import DataError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce varchar lengths")
+    line = make_line()
+    too_long = "x" * 101  # actor is varchar(100)
+    with pytest.raises(DataError), transaction.atomic():
+        insert_rows(
+            LineEvent,
+            EVENT_COLUMNS,
+            [(line.pk, "note", "", "", now, now, None, too_long, {})],
+        )
+    assert not LineEvent.objects.filter(actor__startswith="xxx").exists()

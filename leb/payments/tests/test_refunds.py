@@ -425,3 +425,83 @@ def test_a_refund_through_a_provider_no_longer_enabled_is_refused_before_the_boo
     assert not Refund.objects.exists()
     assert wallet(attempt) == 5000
     ledger_ok()
+
+
+def test_a_refund_confirmed_while_its_call_timed_out_stays_confirmed(
+    make_order: Any, now: datetime, monkeypatch: Any, ledger_ok: Any
+) -> None:
+    from leb.payments import actions
+    from leb.payments.providers.base import PaymentProviderError
+    from leb.payments.providers.sandbox import SandboxProvider
+
+    # given a gateway that makes the refund and confirms it by webhook, while
+    # its answer to the call itself is lost (the call times out)
+    attempt = paid_attempt(make_order, now)
+    make_refund = SandboxProvider.refund
+
+    def made_then_answer_lost(self: Any, paid: Any, amount: int, **keys: Any) -> Any:
+        made = make_refund(self, paid, amount, **keys)
+        confirmed = Refund.objects.get(public_id=keys["refund_id"])
+        actions._confirm_refund(confirmed, made.reference, actor="provider:sandbox", now=now)
+        raise PaymentProviderError("the gateway did not answer in time")
+
+    monkeypatch.setattr(SandboxProvider, "refund", made_then_answer_lost)
+
+    # when HK$20 is refunded
+    refund = do_request_refund(attempt, amount=2000, reason="x", actor="staff:s", now=now)
+
+    # then the late error does not undo the confirmation: nothing is due,
+    # and nothing invites staff to ask again
+    assert refund.status == RefundStatus.CONFIRMED
+    assert not order_of(attempt).refund_due
+    assert not AuditEntry.objects.filter(action="payment.refund.fail").exists()
+    ledger_ok()
+
+
+def test_a_failed_refund_older_than_a_day_is_not_asked_again(
+    make_order: Any, now: datetime, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    # given a refund that failed (perhaps made: the call timed out) a day ago
+    attempt = paid_attempt(make_order, now)
+    settings.PAYMENTS_SANDBOX_REFUNDS = "unavailable"
+    refund = do_request_refund(attempt, amount=2000, reason="x", actor="staff:s", now=now)
+    settings.PAYMENTS_SANDBOX_REFUNDS = "instant"
+
+    # when it is asked again 24 hours later, past the provider's memory of its key
+    with pytest.raises(PaymentError) as refused:
+        do_retry_refund(refund, actor="staff:s", now=now + timedelta(hours=24))
+
+    # then it is refused, saying why, and nothing was sent or written
+    assert refused.value.code == "retry_window_passed"
+    refund.refresh_from_db()
+    assert (refund.status, refund.tries) == (RefundStatus.FAILED, 1)
+    assert not AuditEntry.objects.filter(action="payment.refund.retry").exists()
+    gateway = PaymentAttempt.objects.get(pk=attempt.pk).provider_data.get("gateway_refunds")
+    assert not gateway
+
+
+def test_a_top_up_refunded_in_part_is_not_reversed_in_the_books_alone(
+    make_order: Any, now: datetime, ledger_ok: Any
+) -> None:
+    from leb.topups.actions import OrderError, do_refund_order
+
+    # given a HK$50 top-up of which HK$20 went back through the provider
+    attempt = paid_attempt(make_order, now)
+    do_request_refund(attempt, amount=2000, reason="x", actor="staff:s", now=now)
+
+    # when staff reverse the whole top-up in the books (the order list's action)
+    with pytest.raises(OrderError) as refused:
+        do_refund_order(order_of(attempt), reason="by hand", actor="staff:s", now=now)
+
+    # then it is refused: the rest must go back through the provider too
+    assert refused.value.code == "partly_refunded"
+    assert order_of(attempt).status == OrderStatus.FULFILLED
+    assert wallet(attempt) == 3000
+    # and the refund that completes the payment still reverses it whole
+    last = do_request_refund(attempt, reason="x", actor="staff:s", now=now)
+    assert last.amount == 3000 and last.status == RefundStatus.CONFIRMED
+    assert order_of(attempt).status == OrderStatus.REFUNDED
+    assert not order_of(attempt).refund_due
+    ledger_ok()

@@ -67,6 +67,16 @@ def test_the_same_payment_twice_is_booked_once(
     assert balance_by_code(RECEIVABLE) == -20000
 
 
+def test_the_same_payment_with_the_longest_reference_and_key_is_booked_once(
+    distributor: Distributor, make_batch: Callable[..., Any]
+) -> None:
+    make_batch()
+    first = pay(distributor, 30000, reference="R" * 100, key="k" * 200)
+    again = pay(distributor, 30000, reference="R" * 100, key="k" * 200)
+    assert first.pk == again.pk
+    assert balance_by_code(RECEIVABLE) == -20000
+
+
 @pytest.mark.parametrize(
     ("amount", "currency", "reference", "key", "code"),
     [
@@ -77,6 +87,7 @@ def test_the_same_payment_twice_is_booked_once(
         (60000, "HKD", "B2", "k2", "more_than_owed"),
         (100, "HKD", "BANK-1", "k2", "reference_taken"),
         (200, "HKD", "BANK-1", "k1", "idempotency_conflict"),
+        (100, "HKD", "R" * 101, "k2", "reference_too_long"),
     ],
 )
 def test_a_bad_payment_is_refused_and_nothing_is_written(
