@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from leb.ledger.models import Account, AccountKind, Transfer
-from leb.payments.models import PaymentAttempt
+from leb.payments.models import PaymentAttempt, Refund, RefundStatus
 from leb.payments.providers.base import CAPTURE, REFUND, ProviderTransaction
 from leb.topups.models import OrderStatus, TopUpOrder
 
@@ -346,6 +346,8 @@ def _unmatched_provider_records(
                 found.detail = "captured at the provider, no top-up in leb"
             mismatches.append(found)
             continue
+        if attempt is not None and _refund_booked_another_day(attempt, record):
+            continue  # leb booked this refund (or its request) on a neighbouring day
         if attempt is not None and attempt.failure_code in NEVER_A_TOPUP:
             if record.amount == attempt.amount:
                 continue  # money that never became a top-up, given back
@@ -362,3 +364,26 @@ def _unmatched_provider_records(
             else "refunded at the provider, not reversed in leb"
         )
         mismatches.append(found)
+
+
+# How far apart leb's request of a refund and the provider's booking of it
+# may be: a failed refund asked again the next day, one the provider kept
+# pending for a few days.
+REFUND_BOOKING_SPREAD = timedelta(days=7)
+
+
+def _refund_booked_another_day(attempt: PaymentAttempt, record: ProviderTransaction) -> bool:
+    """Whether leb holds a refund of this payment for this amount, requested
+    on another day within REFUND_BOOKING_SPREAD of the provider's booking and
+    not failed: the same refund, booked by each side on its own day."""
+    start, end = day_window(record.occurred_at.astimezone(operator_zone()).date())
+    return (
+        Refund.objects.filter(attempt=attempt, amount=record.amount)
+        .exclude(status=RefundStatus.FAILED)
+        .filter(
+            created_at__gte=record.occurred_at - REFUND_BOOKING_SPREAD,
+            created_at__lte=record.occurred_at + REFUND_BOOKING_SPREAD,
+        )
+        .exclude(created_at__gte=start, created_at__lt=end)
+        .exists()
+    )

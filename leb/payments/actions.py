@@ -8,13 +8,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -959,15 +959,13 @@ def reconcile_pending_refunds(
     now = now or clock.now()
     after = timedelta(seconds=settings.REFUNDS_RECONCILE_AFTER_SECONDS)
     result = RefundReconcileResult()
-    refunds = list(
-        Refund.objects.filter(status=RefundStatus.REQUESTED, updated_at__lte=now - after)
-        .select_related("attempt")
-        .order_by("updated_at", "pk")[:batch_size]
-    )
-    for refund in refunds:
+    for refund in _waiting_refunds(now - after, batch_size):
         result.checked += 1
         provider_name = refund.attempt.provider
         actor = f"payments:{provider_name}"
+        if not refund.provider_reference:
+            _resend_unanswered(refund, actor=actor, now=now, result=result)
+            continue
         try:
             answer = get_provider(provider_name).fetch_refund(refund)
         except (LookupError, PaymentProviderError) as exc:
@@ -997,3 +995,52 @@ def reconcile_pending_refunds(
             logger.exception("could not reconcile refund %s", refund.public_id)
             result.errors += 1
     return result
+
+
+def _waiting_refunds(cutoff: datetime, batch_size: int) -> Iterator[Refund]:
+    """Every refund still waiting since before `cutoff`, oldest first, read
+    `batch_size` at a time: refunds a provider keeps pending for days never
+    hold the newer ones back."""
+    after: tuple[datetime, int] | None = None
+    while True:
+        waiting = Refund.objects.filter(status=RefundStatus.REQUESTED, updated_at__lte=cutoff)
+        if after is not None:
+            waiting = waiting.filter(
+                Q(updated_at__gt=after[0]) | Q(updated_at=after[0], pk__gt=after[1])
+            )
+        batch = list(waiting.select_related("attempt").order_by("updated_at", "pk")[:batch_size])
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        after = (batch[-1].updated_at, batch[-1].pk)
+
+
+def _resend_unanswered(
+    refund: Refund, *, actor: str, now: datetime, result: RefundReconcileResult
+) -> None:
+    """A refund with no answer from the provider at all (the process stopped
+    between writing it and the provider's reply): there is nothing to ask the
+    provider about, so it is sent again under its own idempotency key, which
+    returns the first refund if there was one. Past the window in which the
+    provider remembers the key, it is failed instead, for finance to check at
+    the provider: sending it again then could refund twice."""
+    try:
+        if now - refund.created_at > REFUND_RETRY_WINDOW:
+            message = "the provider never answered; check the payment at the provider"
+            if (
+                _refund_failed(refund, message, actor=actor, now=now, if_requested=True)
+                != DUPLICATE
+            ):
+                result.failed += 1
+            return
+        sent = _send_refund(refund, actor=actor, now=now)
+    except Exception:
+        logger.exception("could not send refund %s again", refund.public_id)
+        result.errors += 1
+        return
+    if sent.status == RefundStatus.CONFIRMED:
+        result.confirmed += 1
+    elif sent.status == RefundStatus.FAILED:
+        result.failed += 1
+    else:
+        result.pending += 1

@@ -459,6 +459,11 @@ def do_refund_dispute(
         raise DisputeError(
             gettext_lazy("This dispute is decided; it cannot be refunded."), code="decided"
         )
+    if dispute.status == DisputeStatus.REFUNDED and _another_live_dispute(dispute).exists():
+        raise DisputeError(
+            gettext_lazy("Another dispute about this top-up is open: refund from that one."),
+            code="another_open",
+        )
     attempt = refunded_attempt(dispute.order)
     if attempt is None:
         raise DisputeError(
@@ -505,7 +510,13 @@ def do_refund_dispute(
             {"refund": str(refund.public_id), "amount": refund.amount, "currency": refund.currency},
             now=now,
         )
-        if locked.status != DisputeStatus.REFUND_REQUESTED:
+        # The money has gone out: the event and the audit entry stand whatever
+        # happened to the dispute meanwhile. Its status follows the refund,
+        # unless another dispute about the order became the live one.
+        if (
+            locked.status != DisputeStatus.REFUND_REQUESTED
+            and not _another_live_dispute(locked).exists()
+        ):
             locked.status = DisputeStatus.REFUND_REQUESTED
             locked.updated_at = now
             locked.save(update_fields=["status", "updated_at"])
@@ -514,6 +525,13 @@ def do_refund_dispute(
         _note_refund_outcome(locked, refund, actor=actor, now=now)
         _touch_ticket(locked.ticket_id, now)
     return refund
+
+
+def _another_live_dispute(dispute: Dispute) -> Any:
+    return Dispute.objects.filter(
+        order_id=dispute.order_id,
+        status__in=[DisputeStatus.OPEN, DisputeStatus.REFUND_REQUESTED],
+    ).exclude(pk=dispute.pk)
 
 
 @outside_transaction

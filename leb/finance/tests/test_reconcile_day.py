@@ -267,3 +267,31 @@ def test_a_partial_refund_the_gateway_never_made_is_refund_differs(
     mismatch = _only_mismatch()
     assert mismatch.kind == MismatchKind.REFUND_DIFFERS
     assert (mismatch.leb_amount, mismatch.provider_amount) == (1500, None)
+
+
+def test_a_refund_made_at_the_provider_the_day_after_leb_booked_it_is_not_a_mismatch_then(
+    pay: Callable[..., Any], at_hour: Callable[[float], datetime], settings: Any
+) -> None:
+    from leb.common import clock
+    from leb.payments.actions import do_request_refund, do_retry_refund
+
+    # given a partial refund booked in leb on DAY while the gateway did not
+    # answer, and asked again successfully the next morning
+    attempt = pay(at_hour(1))
+    settings.PAYMENTS_SANDBOX_REFUNDS = "unavailable"
+    with clock.frozen(at_hour(20)):
+        refund = do_request_refund(attempt, amount=1500, reason="disputed", actor="staff:fin")
+    settings.PAYMENTS_SANDBOX_REFUNDS = "instant"
+    with clock.frozen(at_hour(24 + 10)):
+        do_retry_refund(refund, actor="staff:fin")
+
+    # when both days are reconciled
+    later = at_hour(24 * 2 + 1)
+    do_reconcile_day(DAY, "sandbox", actor="staff:fin", now=later)
+    do_reconcile_day(DAY + timedelta(days=1), "sandbox", actor="staff:fin", now=later)
+
+    # then DAY says what was true that day (booked in leb, not yet at the
+    # gateway) and the next day's gateway refund is leb's own, not a mismatch
+    mismatch = _only_mismatch()
+    assert (mismatch.run.date, mismatch.kind) == (DAY, MismatchKind.REFUND_DIFFERS)
+    assert (mismatch.leb_amount, mismatch.provider_amount) == (1500, None)

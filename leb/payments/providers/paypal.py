@@ -330,9 +330,12 @@ SEARCH_PAGE_SIZE = 500
 # A day of an operator's PayPal payments fits many times over; this stops a
 # misbehaving answer from paging forever.
 SEARCH_MAX_PAGES = 200
-# Transaction event codes: T00xx are payments received, T11xx refunds and reversals.
-CAPTURE_EVENT_PREFIX = "T00"
-REFUND_EVENT_PREFIX = "T11"
+# Transaction event codes (developer.paypal.com, "Transaction event codes"):
+# leb's captures are PayPal Checkout payments, T0006; its refunds are
+# payment refunds, T1107. Other T00xx (mass pay, subscriptions) and T11xx
+# (dispute holds and releases, fee reversals) are not leb's and are left out.
+CAPTURE_EVENT_CODES = frozenset({"T0006"})
+REFUND_EVENT_CODES = frozenset({"T1107"})
 
 
 def _search_time(moment: datetime) -> str:
@@ -343,9 +346,9 @@ def _searched_transaction(info: dict[str, Any]) -> ProviderTransaction | None:
     """A capture or refund from one Transaction Search row; None for the other
     kinds (withdrawals, conversions, holds) and for denied transactions."""
     code = str(info.get("transaction_event_code") or "")
-    if code.startswith(CAPTURE_EVENT_PREFIX):
+    if code in CAPTURE_EVENT_CODES:
         kind = CAPTURE
-    elif code.startswith(REFUND_EVENT_PREFIX):
+    elif code in REFUND_EVENT_CODES:
         kind = REFUND
     else:
         return None

@@ -339,6 +339,10 @@ def paypal_books(settings: Any) -> Iterator[FakePayPalSearch]:
             ),
             _info("REF1", "T1107", "-20.00", paypal_reference_id="CAP0"),
             _info("WD1", "T0400", "-100.00"),
+            # not leb's: a mass payment, a dispute hold and a fee reversal
+            _info("MP1", "T0001", "-10.00"),
+            _info("HOLD1", "T1110", "-30.00"),
+            _info("FEE1", "T1108", "1.00"),
             _info("CAP2", "T0006", "30.00", status="P"),
             _info("CAP3", "T0006", "30.00", status="D"),
         ]
@@ -354,7 +358,8 @@ def paypal_books(settings: Any) -> Iterator[FakePayPalSearch]:
 def test_paypal_lists_the_days_captures_and_refunds(paypal_books: FakePayPalSearch) -> None:
     # when PayPal's books are listed for the day
     records = get_provider("paypal").list_transactions(DAY_START, DAY_END)
-    # then captures and refunds come back; withdrawals and denied ones do not
+    # then leb's captures and refunds come back; withdrawals, mass payments,
+    # dispute holds, fee reversals and denied ones do not
     assert [
         (r.transaction_id, r.kind, r.amount, r.reference, r.fee, r.pending) for r in records
     ] == [
@@ -365,7 +370,7 @@ def test_paypal_lists_the_days_captures_and_refunds(paypal_books: FakePayPalSear
     assert records[0].attempt_id == "6f1c3d0e-0000-4000-8000-000000000001"
     # and every page was asked for the day with the client's token
     searches = [r for r in paypal_books.requests if r["path"] == "/v1/reporting/transactions"]
-    assert [r["query"]["page"] for r in searches] == [["1"], ["2"], ["3"], ["4"], ["5"]]
+    assert [r["query"]["page"] for r in searches] == [[str(n)] for n in range(1, 9)]
     assert searches[0]["query"]["start_date"] == ["2026-03-01T16:00:00+0000"]
     assert searches[0]["query"]["end_date"] == ["2026-03-02T15:59:59+0000"]
     assert searches[0]["headers"]["Authorization"] == "Bearer A21-search"

@@ -262,3 +262,69 @@ def test_the_task_runs_the_job(make_order: Any, now: datetime, settings: Any) ->
         summary = reconcile_refunds_task.call()
     assert summary["confirmed"] == 1
     assert Refund.objects.get().status == RefundStatus.CONFIRMED
+
+
+def _refund_never_sent(make_order: Any, now: datetime, monkeypatch: Any) -> Any:
+    """A refund written, and the process stopped before the provider call."""
+    from leb.payments import actions
+
+    attempt = paid_attempt(make_order, now)
+    with monkeypatch.context() as patch:
+        patch.setattr(actions, "_send_refund", lambda refund, **_kwargs: refund)
+        refund = do_request_refund(attempt, amount=2000, reason="x", actor="staff:s", now=now)
+    assert refund.status == RefundStatus.REQUESTED and not refund.provider_reference
+    return attempt, refund
+
+
+def test_a_refund_never_sent_is_sent_under_its_key_by_the_job(
+    make_order: Any, now: datetime, settings: Any, monkeypatch: Any, ledger_ok: Any
+) -> None:
+    # given a refund the process never sent to the gateway
+    attempt, refund = _refund_never_sent(make_order, now, monkeypatch)
+    # when the job runs, twice
+    first = reconcile_pending_refunds(later(settings, now))
+    second = reconcile_pending_refunds(later(settings, now))
+    # then it was sent once under its own key and confirmed
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.CONFIRMED and refund.provider_reference
+    assert (first.confirmed, second.checked) == (1, 0)
+    gateway = PaymentAttempt.objects.get(pk=attempt.pk).provider_data["gateway_refunds"]
+    assert list(gateway) == [refund.idempotency_key]
+    assert not order_of(attempt).refund_due
+    ledger_ok()
+
+
+def test_a_refund_never_answered_for_a_day_is_failed_for_finance(
+    make_order: Any, now: datetime, monkeypatch: Any
+) -> None:
+    # given a refund never sent, found a day later
+    attempt, refund = _refund_never_sent(make_order, now, monkeypatch)
+    # when the job runs then
+    result = reconcile_pending_refunds(now + timedelta(hours=24))
+    # then it is not sent (the provider may have forgotten its key): it is
+    # failed, the order still due a refund, for finance to check
+    refund.refresh_from_db()
+    assert (result.failed, refund.status) == (1, RefundStatus.FAILED)
+    assert "never answered" in refund.failure_message
+    assert order_of(attempt).refund_due
+    assert not PaymentAttempt.objects.get(pk=attempt.pk).provider_data.get("gateway_refunds")
+
+
+def test_every_waiting_refund_is_looked_at_whatever_the_batch_size(
+    make_order: Any, now: datetime, settings: Any
+) -> None:
+    # given three refunds the sandbox keeps pending (their webhooks lost)
+    settings.PAYMENTS_SANDBOX_REFUNDS = "webhook"
+    for n in range(3):
+        do_request_refund(
+            paid_attempt(make_order, now),
+            amount=1000,
+            reason="x",
+            actor="staff:s",
+            now=now + timedelta(seconds=n),
+        )
+    # when the job runs once, reading one refund at a time
+    result = reconcile_pending_refunds(later(settings, now) + timedelta(seconds=5), batch_size=1)
+    # then all three were asked about and confirmed
+    assert (result.checked, result.confirmed) == (3, 3)
+    assert not Refund.objects.exclude(status=RefundStatus.CONFIRMED).exists()

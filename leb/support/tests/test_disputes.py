@@ -680,3 +680,29 @@ def test_a_refund_whose_webhook_was_lost_refunds_the_dispute_through_the_job(
     assert kinds(dispute) == ["escalated", "refund_requested", "refund_confirmed"]
     assert [m.kind for m in dispute_messages()] == ["dispute_opened", "dispute_refund_confirmed"]
     ledger_ok()
+
+
+def test_a_refunded_dispute_is_not_refunded_again_while_another_about_the_order_is_open(
+    ticket: Any, order: TopUpOrder, owner: Any, finance: Any, support: Any, now: datetime
+) -> None:
+    # given a dispute refunded in part, then a second ticket about the same
+    # top-up escalated to a dispute of its own
+    first = do_escalate_ticket(ticket, order=order, reason="Wrong plan", staff=support, now=now)
+    do_refund_dispute(first, staff=finance, amount=1000, now=now)
+    first.refresh_from_db()
+    assert first.status == DisputeStatus.REFUNDED
+    again = do_open_ticket(
+        user=owner, subject="Still charged", category="payment", body="The rest, please.", now=now
+    )
+    do_escalate_ticket(again, order=order, reason="The rest", staff=support, now=now)
+    refunds = Refund.objects.count()
+
+    # when finance refunds from the first dispute
+    with pytest.raises(DisputeError) as refused:
+        do_refund_dispute(first, staff=finance, amount=1000, now=now)
+
+    # then it is refused before any money moves: the open dispute is the one
+    assert refused.value.code == "another_open"
+    assert Refund.objects.count() == refunds
+    first.refresh_from_db()
+    assert first.status == DisputeStatus.REFUNDED
