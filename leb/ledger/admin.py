@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from leb.common.admin import ReadOnlyAdmin, ReadOnlyMixin
 
@@ -30,8 +31,20 @@ class TransferGroupAdmin(ReadOnlyAdmin):
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
-    list_display = ("pk", "group", "debit_account", "credit_account", "amount", "currency", "code")
+    list_display = (
+        "transfer_id",
+        "group",
+        "debit_account",
+        "credit_account",
+        "amount",
+        "currency",
+        "code",
+    )
     list_filter = ("currency", "code", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("group", "debit_account", "credit_account")
     search_fields = ("group__idempotency_key", "debit_account__code", "credit_account__code")
     raw_id_fields = ("group", "debit_account", "credit_account", "reverses")
+
+    @admin.display(description=_("transfer ID"), ordering="pk")
+    def transfer_id(self, transfer: Transfer) -> int:
+        return transfer.pk

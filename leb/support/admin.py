@@ -366,7 +366,7 @@ class DisputeEventInline(ReadOnlyMixin, admin.TabularInline):
 @admin.register(Dispute)
 class DisputeAdmin(FilterErrorsMixin, admin.ModelAdmin):
     list_display = (
-        "reference",
+        "reference_display",
         "status",
         "order",
         "amount_display",
@@ -378,6 +378,10 @@ class DisputeAdmin(FilterErrorsMixin, admin.ModelAdmin):
     search_fields = ("=public_id", "=order__public_id", "order__receipt_number", "ticket__subject")
     list_select_related = ("order", "ticket")
     ordering = ("-updated_at",)
+
+    @admin.display(description=_("reference"), ordering="public_id")
+    def reference_display(self, dispute: Dispute) -> str:
+        return dispute.reference
     inlines = (DisputeEventInline,)
     fields = (
         "public_id",
