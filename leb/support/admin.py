@@ -382,6 +382,7 @@ class DisputeAdmin(FilterErrorsMixin, admin.ModelAdmin):
     @admin.display(description=_("reference"), ordering="public_id")
     def reference_display(self, dispute: Dispute) -> str:
         return dispute.reference
+
     inlines = (DisputeEventInline,)
     fields = (
         "public_id",
