@@ -81,19 +81,29 @@ def system_account(kind: AccountKind | str, currency: str, name: str = "") -> Ac
     return get_account(code, str(kind), currency)
 
 
-def system_accounts(currency: str, *specs: tuple[AccountKind | str, str]) -> list[Account]:
+def system_accounts(
+    currency: str,
+    *specs: tuple[AccountKind | str, str],
+    known: dict[str, Account] | None = None,
+) -> list[Account]:
     """system_account for several (kind, name) pairs in one query; a missing
-    account is created as system_account would."""
+    account is created as system_account would. `known` (code to account)
+    carries accounts already read in this transaction from one call to the
+    next, so they are not read again."""
+    known = {} if known is None else known
     codes = [
         (f"{kind}:{name}:{currency}" if name else f"{kind}:{currency}", str(kind))
         for kind, name in specs
     ]
-    found = {a.code: a for a in Account.objects.filter(code__in=[code for code, _k in codes])}
+    wanted = [code for code, _k in codes if code not in known]
+    if wanted:
+        known.update((a.code, a) for a in Account.objects.filter(code__in=wanted))
     accounts = []
     for code, kind in codes:
-        account = found.get(code) or get_account(code, kind, currency)
+        account = known.get(code) or get_account(code, kind, currency)
         if account.currency != currency:
             raise InvalidTransfer(f"account {code} is in {account.currency}, not {currency}")
+        known[code] = account
         accounts.append(account)
     return accounts
 
@@ -185,6 +195,8 @@ def post_transfers(
     now = now or clock.now()
     digest = content_hash(legs)
     with transaction.atomic(savepoint=savepoint):
+        if connection.vendor == "postgresql":
+            return _post_in_one_call(key, legs, digest, description[:200], now)
         group_id = _claim_key(key, digest, description, now)
         if group_id is None:
             existing = TransferGroup.objects.get(idempotency_key=key)
@@ -212,6 +224,54 @@ def post_transfers(
     return group
 
 
+def _post_in_one_call(
+    key: str, legs: Sequence[Leg], digest: str, description: str, now: datetime
+) -> TransferGroup:
+    """post_transfers on PostgreSQL: one call of `leb_post_transfers`
+    (migration ledger.0005), which does what the statements below do."""
+    deltas, accounts = _net_deltas(legs)
+    changes = sorted((pk, delta) for pk, delta in deltas.items() if delta)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT group_id, existing_hash, short_account FROM leb_post_transfers("
+            "%s, %s, %s, %s, %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], "
+            "%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])",
+            [
+                key,
+                digest,
+                description,
+                now,
+                [leg.debit.pk for leg in legs],
+                [leg.credit.pk for leg in legs],
+                [leg.amount for leg in legs],
+                [leg.debit.currency for leg in legs],
+                [leg.code for leg in legs],
+                [leg.reverses_id for leg in legs],
+                [pk for pk, _delta in changes],
+                [delta for _pk, delta in changes],
+                [_floor(accounts[pk], delta) for pk, delta in changes],
+            ],
+        )
+        group_id, existing_hash, short_account = cursor.fetchone()
+    if short_account is not None:
+        raise InsufficientFunds(accounts[short_account])
+    if existing_hash is not None:
+        if existing_hash != digest:
+            raise IdempotencyConflict(key)
+        return TransferGroup.objects.get(pk=group_id)
+    group = TransferGroup(
+        pk=group_id, idempotency_key=key, content_hash=digest, description=description
+    )
+    group.created_at = now
+    return group
+
+
+def _floor(account: Account, delta: int) -> int:
+    """The lowest balance a change may start from: an unchecked account
+    gets a floor no balance reaches."""
+    return -delta if delta < 0 and account.no_negative else -(2**62)
+
+
 class _Short(Exception):
     pass
 
@@ -219,12 +279,7 @@ class _Short(Exception):
 def _apply_deltas(deltas: list[tuple[int, int]], accounts: dict[int, Account]) -> None:
     table = connection.ops.quote_name(Account._meta.db_table)
     sql = f"UPDATE {table} SET balance = balance + %s WHERE id = %s AND balance >= %s"  # noqa: S608
-    # An unchecked account gets a floor no balance reaches.
-    rows = [
-        (delta, pk, -delta if delta < 0 and accounts[pk].no_negative else -(2**62))
-        for pk, delta in deltas
-        if delta
-    ]
+    rows = [(delta, pk, _floor(accounts[pk], delta)) for pk, delta in deltas if delta]
     if not rows:
         return
     with connection.cursor() as cursor:

@@ -382,18 +382,18 @@ def _insert(rows: list[Row]) -> int:
     return insert_rows(Notification, COLUMNS, rows, ignore_conflicts=True)
 
 
-def _deliver_on_commit(ids: Iterable[int] | None) -> None:
+def _queue_delivery(ids: Iterable[int] | None) -> None:
+    """Enqueue the delivery in the caller's transaction: the task row commits
+    or rolls back with the messages (the database task backend writes it in
+    the same transaction), and no second commit is spent on it."""
     from .tasks import deliver_due_notifications_task, deliver_notifications_task
 
-    id_list = sorted(ids) if ids is not None else None
-
-    def enqueue() -> None:
-        if id_list is None:
-            deliver_due_notifications_task.enqueue()
-        elif id_list:
-            deliver_notifications_task.enqueue(id_list)
-
-    transaction.on_commit(enqueue)
+    if ids is None:
+        deliver_due_notifications_task.enqueue()
+        return
+    id_list = sorted(ids)
+    if id_list:
+        deliver_notifications_task.enqueue(id_list)
 
 
 def notify(
@@ -419,7 +419,9 @@ def notify(
         deliver_by=deliver_by,
         skip_if_validity_changed=skip_if_validity_changed,
     )
-    with transaction.atomic():
+    # No savepoint: inside an event's transaction (the usual case) a failure
+    # here fails the event too, and the two round trips are saved.
+    with transaction.atomic(savepoint=False):
         known: dict[int, LineInfo] = {}
         if line is not None and Line.phone_number.is_cached(line):
             # The caller holds the line (often row-locked): no need to read it again.
@@ -434,7 +436,7 @@ def notify(
                 dedupe_key=dedupe_key, kind=kind, recipient=rows[0][0]
             ).order_by("pk")
         )
-        _deliver_on_commit(
+        _queue_delivery(
             row.pk
             for row in stored
             if row.status == Status.PENDING
@@ -487,7 +489,7 @@ def queue_document_webhook(
             dedupe_key=dedupe_key, kind=kind, recipient=recipient, channel=Channel.WEBHOOK
         )
         if stored.status == Status.PENDING:
-            _deliver_on_commit([stored.pk])
+            _queue_delivery([stored.pk])
     return stored
 
 
@@ -556,7 +558,7 @@ def queue_message(
             dedupe_key=dedupe_key, kind=kind, recipient=recipient, channel=channel
         )
         if stored.status == Status.PENDING:
-            _deliver_on_commit([stored.pk])
+            _queue_delivery([stored.pk])
     return stored
 
 
@@ -579,7 +581,7 @@ def notify_many(
             rows = [row for request in chunk for row in _rows_for(request, lookups, now)]
             created += _insert(rows)
         if created:
-            _deliver_on_commit(None)
+            _queue_delivery(None)
     return created
 
 

@@ -28,9 +28,9 @@ from leb.topups.actions import (
     OrderError,
     do_fail_order,
     do_fulfil_order,
-    do_mark_paid,
     do_mark_refund_due,
     do_mark_refund_returned,
+    do_pay_and_fulfil,
     do_refund_order_part,
 )
 from leb.topups.actions import do_refund_order as _do_refund_order
@@ -336,7 +336,7 @@ def _settle_success(attempt: PaymentAttempt, outcome: Outcome, now: datetime) ->
         return _refuse(attempt, outcome, AttemptStatus.FAILED, AMOUNT_MISMATCH, now)
     reference = attempt.provider_reference or str(attempt.public_id)
     try:
-        order = do_mark_paid(
+        do_pay_and_fulfil(
             order,
             amount=attempt.amount,
             currency=attempt.currency,
@@ -356,7 +356,6 @@ def _settle_success(attempt: PaymentAttempt, outcome: Outcome, now: datetime) ->
     attempt.save(
         update_fields=["status", "failure_code", "failure_message", "provider_data", "updated_at"]
     )
-    do_fulfil_order(order, now=now)
     return FULFILLED
 
 

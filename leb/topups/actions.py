@@ -33,7 +33,6 @@ from leb.ledger.actions import (
     Leg,
     post_transfers,
     reverse_group,
-    system_account,
     system_accounts,
 )
 from leb.ledger.models import Account, AccountKind, TransferGroup
@@ -144,6 +143,48 @@ def do_mark_paid(
     is too low raises InsufficientFunds and nothing is written."""
     now = now or clock.now()
     order = _lock_order(order.pk)
+    changed = _record_payment(order, amount, currency, provider, reference, paid_from, now, {})
+    if changed:
+        order.save(update_fields=changed)
+    return order
+
+
+@one_transaction
+def do_pay_and_fulfil(
+    order: TopUpOrder,
+    *,
+    amount: int,
+    currency: str,
+    provider: str,
+    reference: str,
+    paid_from: Account | None = None,
+    now: datetime | None = None,
+) -> TopUpOrder:
+    """do_mark_paid, then do_fulfil_order, in one transaction: what a channel
+    does once the money is confirmed. The order is locked and written once,
+    and the system accounts are read once for both postings. Same rules and
+    errors as the two actions; a repeated payment returns the order as it is."""
+    now = now or clock.now()
+    order = _lock_order(order.pk)
+    accounts: dict[str, Account] = {}
+    changed = _record_payment(
+        order, amount, currency, provider, reference, paid_from, now, accounts
+    )
+    return _fulfil(order, now, accounts, changed)
+
+
+def _record_payment(
+    order: TopUpOrder,
+    amount: int,
+    currency: str,
+    provider: str,
+    reference: str,
+    paid_from: Account | None,
+    now: datetime,
+    accounts: dict[str, Account],
+) -> list[str]:
+    """The payment posted and set on the locked order; returns the order's
+    fields to save (none for a repeat of the same payment)."""
     if order.paid_at is not None:
         if (
             order.paid_amount,
@@ -151,7 +192,7 @@ def do_mark_paid(
             order.payment_provider,
             order.payment_reference,
         ) == (amount, currency.upper(), provider, reference):
-            return order
+            return []
         raise OrderError(
             _("This order is already paid; a second, different payment was refused."),
             code="paid_twice",
@@ -170,12 +211,15 @@ def do_mark_paid(
         logger.warning("late payment for %s order %s honoured", order.status, order.pk)
     if paid_from is None:
         source, suspense = system_accounts(
-            order.currency, (AccountKind.CLEARING, provider), (AccountKind.SUSPENSE, "")
+            order.currency,
+            (AccountKind.CLEARING, provider),
+            (AccountKind.SUSPENSE, ""),
+            known=accounts,
         )
         code = "payment"
     else:
         source = paid_from
-        suspense = system_account(AccountKind.SUSPENSE, order.currency)
+        (suspense,) = system_accounts(order.currency, (AccountKind.SUSPENSE, ""), known=accounts)
         code = f"{provider}.payment"
     post_transfers(
         f"{order.order_ref}:payment",
@@ -191,21 +235,24 @@ def do_mark_paid(
     order.payment_reference = reference
     order.finished_at = None
     order.failure_reason = ""
-    order.save(
-        update_fields=[
-            "status",
-            "paid_at",
-            "paid_amount",
-            "payment_provider",
-            "payment_reference",
-            "finished_at",
-            "failure_reason",
-        ]
-    )
-    return order
+    return [
+        "status",
+        "paid_at",
+        "paid_amount",
+        "payment_provider",
+        "payment_reference",
+        "finished_at",
+        "failure_reason",
+    ]
 
 
-def _fulfil_legs(order: TopUpOrder, frozen: Quote, line: Line, restore_fee: int) -> list[Leg]:
+def _fulfil_legs(
+    order: TopUpOrder,
+    frozen: Quote,
+    line: Line,
+    restore_fee: int,
+    known: dict[str, Account],
+) -> list[Leg]:
     currency = order.currency
     wallet = wallet_for(line)
     paid = order.price
@@ -219,7 +266,9 @@ def _fulfil_legs(order: TopUpOrder, frozen: Quote, line: Line, restore_fee: int)
         specs["promotion"] = (AccountKind.PROMOTION_EXPENSE, "")
     if restore_fee:
         specs["restore"] = (AccountKind.REVENUE, "restore")
-    accounts = dict(zip(specs, system_accounts(currency, *specs.values()), strict=True))
+    accounts = dict(
+        zip(specs, system_accounts(currency, *specs.values(), known=known), strict=True)
+    )
     legs = []
     if from_payment:
         legs.append(Leg(accounts["suspense"], wallet, from_payment, "topup.credit"))
@@ -250,7 +299,14 @@ def next_receipt_number(now: datetime) -> str:
 def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpOrder:
     """Turn a paid order into balance and validity, exactly once."""
     now = now or clock.now()
-    order = _lock_order(order.pk)
+    return _fulfil(_lock_order(order.pk), now, {}, [])
+
+
+def _fulfil(
+    order: TopUpOrder, now: datetime, accounts: dict[str, Account], unsaved: list[str]
+) -> TopUpOrder:
+    """Fulfil the locked order; `unsaved` are its fields changed by the caller
+    in this transaction, written with the fulfilment's own."""
     if order.status in (OrderStatus.FULFILLED, OrderStatus.REFUNDED):
         return order
     if order.status != OrderStatus.PAID:
@@ -259,13 +315,13 @@ def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpO
     frozen = Quote.from_dict(order.quote)
     status = lifecycle.effective_status(line, now)
     if status in (LineStatus.TERMINATED, LineStatus.INVENTORY):
-        return _fail_paid_order(order, now, str(_("The line can no longer be topped up.")))
+        return _fail_paid_order(order, now, str(_("The line can no longer be topped up.")), unsaved)
     restore_fee = 0
     if status == LineStatus.SUSPENDED and line.policy.restore_fee:
         restore_fee = min(line.policy.restore_fee, frozen.credit + frozen.bonus_credit)
     post_transfers(
         f"{order.order_ref}:fulfil",
-        _fulfil_legs(order, frozen, line, restore_fee),
+        _fulfil_legs(order, frozen, line, restore_fee, accounts),
         description=f"top-up {order.public_id}",
         now=now,
         savepoint=False,
@@ -288,21 +344,16 @@ def do_fulfil_order(order: TopUpOrder, *, now: datetime | None = None) -> TopUpO
     order.valid_until_after = change.extension.valid_until
     order.days_added = change.extension.days_added
     order.receipt_number = next_receipt_number(now)
-    order.save(
-        update_fields=[
-            "status",
-            "fulfilled_at",
-            "valid_until_after",
-            "days_added",
-            "receipt_number",
-        ]
-    )
+    fields = ["status", "fulfilled_at", "valid_until_after", "days_added", "receipt_number"]
+    order.save(update_fields=[*dict.fromkeys([*unsaved, *fields])])
     # The receipt message is queued by the outbox's receiver, in this transaction.
     order_fulfilled.send(TopUpOrder, order=order, line=line, quote=frozen, now=now)
     return order
 
 
-def _fail_paid_order(order: TopUpOrder, now: datetime, reason: str) -> TopUpOrder:
+def _fail_paid_order(
+    order: TopUpOrder, now: datetime, reason: str, unsaved: list[str]
+) -> TopUpOrder:
     """Paid, but impossible to fulfil: the money goes back towards the payer."""
     reverse_group(f"{order.order_ref}:payment", f"{order.order_ref}:payment:return", now=now)
     catalog_actions.release_promotion(order.order_ref)
@@ -310,7 +361,8 @@ def _fail_paid_order(order: TopUpOrder, now: datetime, reason: str) -> TopUpOrde
     order.finished_at = now
     order.failure_reason = reason[:200]
     order.refund_due = True
-    order.save(update_fields=["status", "finished_at", "failure_reason", "refund_due"])
+    fields = ["status", "finished_at", "failure_reason", "refund_due"]
+    order.save(update_fields=[*dict.fromkeys([*unsaved, *fields])])
     return order
 
 
@@ -602,7 +654,9 @@ def do_admin_topup(
             actor=actor,
             now=now,
         )
-        order = do_mark_paid(
+        if order.status == OrderStatus.FULFILLED:
+            return order  # a replay of the same manual top-up
+        order = do_pay_and_fulfil(
             order,
             amount=order.price,
             currency=order.currency,
@@ -610,9 +664,6 @@ def do_admin_topup(
             reference=idempotency_key,
             now=now,
         )
-        if order.status == OrderStatus.FULFILLED:
-            return order  # a replay of the same manual top-up
-        order = do_fulfil_order(order, now=now)
         record(
             actor,
             AuditAction.TOPUP_MANUAL,

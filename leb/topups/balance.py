@@ -2,7 +2,8 @@
 
 The wallet pays the order the way a provider would: the plan's price moves
 from the wallet to the payment suspense account under the order's payment
-key, then the ordinary fulfilment (`do_fulfil_order`) runs, so the credit,
+key, then the ordinary fulfilment runs in the same transaction
+(`do_pay_and_fulfil`), so the credit,
 validity, line history, receipt and notification are exactly those of any
 other top-up. The net effect on the books: the wallet pays the plan's price,
 regains the plan's credit (if any), and the difference is top-up revenue.
@@ -23,7 +24,7 @@ from leb.lines import lifecycle
 from leb.lines.actions import lock_line, wallet_for
 from leb.lines.models import Line, LineStatus
 
-from .actions import do_create_order, do_fulfil_order, do_mark_paid
+from .actions import do_create_order, do_pay_and_fulfil
 from .models import OrderStatus, TopUpOrder
 
 PROVIDER = "balance"
@@ -99,7 +100,7 @@ def do_buy_plan_from_balance(
             code="balance_short",
         )
     try:
-        order = do_mark_paid(
+        return do_pay_and_fulfil(
             order,
             amount=order.price,
             currency=order.currency,
@@ -112,5 +113,3 @@ def do_buy_plan_from_balance(
         raise BalanceRefused(
             _("The balance is too low for this plan."), code="balance_short"
         ) from exc
-    order = do_fulfil_order(order, now=now)
-    return order

@@ -7,8 +7,8 @@ The books (see docs/vouchers.md):
   credit `voucher_liability:<CUR>` (what we owe the card holders);
 - redemption, under idempotency key `voucher:<serial>:redeem`:
   debit `voucher_liability`, credit `clearing:voucher` (the voucher "pays"),
-  then the ordinary top-up path: `do_mark_paid` (clearing:voucher to
-  suspense) and `do_fulfil_order` (suspense to the line's wallet). When the
+  then the ordinary top-up path, `do_pay_and_fulfil`: clearing:voucher to
+  suspense, then suspense to the line's wallet. When the
   order's price differs from the voucher's value (a discount promotion, a
   plan whose price changed since printing), the difference is booked to
   `revenue:voucher-surplus` or `promotion_expense`, so clearing:voucher
@@ -48,7 +48,7 @@ from leb.ledger.models import AccountKind
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus
 from leb.security import lockouts
-from leb.topups.actions import OrderError, do_create_order, do_fulfil_order, do_mark_paid
+from leb.topups.actions import OrderError, do_create_order, do_pay_and_fulfil
 from leb.topups.models import OrderStatus, TopUpOrder
 
 from . import pins
@@ -937,7 +937,7 @@ def do_redeem_voucher(
                 description=f"voucher {voucher.serial}",
                 now=now,
             )
-            order = do_mark_paid(
+            order = do_pay_and_fulfil(
                 order,
                 amount=order.price,
                 currency=order.currency,
@@ -945,7 +945,6 @@ def do_redeem_voucher(
                 reference=voucher.serial,
                 now=now,
             )
-            order = do_fulfil_order(order, now=now)
             if order.status != OrderStatus.FULFILLED:
                 # The line left service between the checks and the lock: undo it all.
                 raise _refused(

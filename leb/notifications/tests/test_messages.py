@@ -15,6 +15,7 @@ from django.core import mail
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
 
 import leb.sms
 from leb.accounts.models import CodePurpose, PhoneCode
@@ -257,13 +258,13 @@ def test_the_code_and_its_message_roll_back_with_the_request(now: datetime) -> N
     assert leb.sms.outbox == []
 
 
-def test_delivery_is_queued_when_the_event_commits(
-    now: datetime, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_delivery_is_queued_in_the_events_transaction(now: datetime) -> None:
     user = make_user(phone=PHONE)
-    with django_capture_on_commit_callbacks() as callbacks:
-        send_code(CodePurpose.VERIFY_PHONE, user, PHONE, now)
-    assert len(callbacks) == 1
+    send_code(CodePurpose.VERIFY_PHONE, user, PHONE, now)
+    # the delivery task is stored with the code, to run once that commits
+    (message,) = Notification.objects.all()
+    task = DBTaskResult.objects.get(task_path="leb.notifications.tasks.deliver_notifications_task")
+    assert task.args_kwargs["args"] == [[message.pk]]
     # nothing is sent inside the request itself
     assert leb.sms.outbox == []
 

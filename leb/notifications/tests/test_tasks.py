@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 
 import leb.sms
@@ -17,32 +18,44 @@ from .helpers import receipt_context
 
 
 @pytest.mark.django_db
-def test_notify_queues_an_immediate_delivery_on_commit(
+def test_notify_queues_an_immediate_delivery_in_its_transaction(
     make_line: Any, now: datetime, django_capture_on_commit_callbacks: Any
 ) -> None:
     # given
     line = make_line()
 
     # when
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_capture_on_commit_callbacks() as callbacks:
         (row,) = notify(kind="topup_succeeded", context={}, dedupe_key="a", line=line, now=now)
 
-    # then
-    assert len(callbacks) == 1
+    # then the task row is written with the message, not by a second commit
+    assert callbacks == []
     task = DBTaskResult.objects.get(task_path="leb.notifications.tasks.deliver_notifications_task")
     assert task.args_kwargs["args"] == [[row.pk]]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_notify_leaves_no_delivery_task(make_line: Any, now: datetime) -> None:
+    # given
+    line = make_line()
+
+    # when the event's transaction fails after the message was queued
+    with pytest.raises(RuntimeError), transaction.atomic():
+        notify(kind="topup_succeeded", context={}, dedupe_key="a", line=line, now=now)
+        raise RuntimeError
+
+    # then neither the message nor its delivery task exists
+    assert not Notification.objects.exists()
+    assert not DBTaskResult.objects.exists()
+
+
 @pytest.mark.django_db
-def test_notify_many_queues_one_delivery_run(
-    make_line: Any, now: datetime, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_notify_many_queues_one_delivery_run(make_line: Any, now: datetime) -> None:
     lines = [make_line() for _ in range(3)]
-    with django_capture_on_commit_callbacks(execute=True):
-        notify_many(
-            [NotifyRequest(kind="k", context={}, dedupe_key="b", line_id=x.pk) for x in lines],
-            now=now,
-        )
+    notify_many(
+        [NotifyRequest(kind="k", context={}, dedupe_key="b", line_id=x.pk) for x in lines],
+        now=now,
+    )
     assert (
         DBTaskResult.objects.filter(
             task_path="leb.notifications.tasks.deliver_due_notifications_task"

@@ -1,5 +1,7 @@
 """Top-up throughput: orders per second, where an order is what a paying
-subscriber causes: do_create_order + do_mark_paid + do_fulfil_order.
+subscriber causes: do_create_order, then do_pay_and_fulfil (payment and
+fulfilment in one transaction, as every channel does once the money is
+confirmed).
 
 Two phases on the same seeded lines, one order per line per phase:
 - spread: a plan no promotion applies to, so orders share no row but the
@@ -29,7 +31,7 @@ from leb.ledger.models import AccountKind, TransferGroup
 from leb.ledger.queries import verify_ledger
 from leb.lines.actions import do_activate_line, do_create_line
 from leb.lines.models import Line, LineStatus, NumberPolicy
-from leb.topups.actions import do_create_order, do_fulfil_order, do_mark_paid
+from leb.topups.actions import do_create_order, do_pay_and_fulfil
 from leb.topups.models import OrderStatus, TopUpOrder
 
 from . import procs, replay
@@ -177,14 +179,14 @@ def place_order(
     before_each: Callable[[], None] = lambda: None,
 ) -> TopUpOrder:
     """One paid and fulfilled top-up, through the same actions every channel
-    uses; `before_each` runs before each of the three (transactions)."""
+    uses; `before_each` runs before each of the two (transactions)."""
     key = f"bench:{tag}:{phase}:{line_id}"
     before_each()
     order = do_create_order(
         line=Line(pk=line_id), channel=CHANNEL, idempotency_key=key, plan=plan, now=now
     )
     before_each()
-    order = do_mark_paid(
+    order = do_pay_and_fulfil(
         order,
         amount=order.price,
         currency=order.currency,
@@ -192,8 +194,6 @@ def place_order(
         reference=key,
         now=now,
     )
-    before_each()
-    order = do_fulfil_order(order, now=now)
     if order.status != OrderStatus.FULFILLED:
         raise procs.BenchError(f"order {order.pk} ended {order.status}, not fulfilled")
     if (phase == "hot") != bool(order.quote["promotion_id"]):
