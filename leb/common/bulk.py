@@ -79,12 +79,40 @@ def insert_rows(
     """Insert `rows` (one value per column, in `columns`' order); returns how
     many rows were written (with `ignore_conflicts`, the rows a unique
     constraint turned away are not counted)."""
+    return _insert(model, columns, rows, ignore_conflicts, ())[0] if rows else 0
+
+
+def insert_rows_returning(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    returning: Sequence[str],
+    *,
+    ignore_conflicts: bool = False,
+) -> list[tuple[Any, ...]]:
+    """insert_rows, returning the `returning` columns of each row written
+    (in no particular order; a row a unique constraint turned away returns
+    nothing), so the caller need not read them back."""
     if not rows:
-        return 0
+        return []
+    names = [connection.ops.quote_name(c) for c in returning]
+    return _insert(model, columns, rows, ignore_conflicts, names)[1]
+
+
+def _insert(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    ignore_conflicts: bool,
+    returning: Sequence[str],
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """The rows written: how many, and their `returning` columns if any."""
     fields = _fields(model, columns)
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
-    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    tail = (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + (
+        " RETURNING " + ", ".join(returning) if returning else ""
+    )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             params, reads, values = _pg_columns(fields, rows)
@@ -98,22 +126,31 @@ def insert_rows(
                 raw.execute(
                     f"INSERT INTO {table} ({names}) "  # noqa: S608 - names are ours
                     f"SELECT {', '.join(reads)} FROM unnest({', '.join(params)}) "
-                    f"AS t({aliases}){conflict}",
+                    f"AS t({aliases}){tail}",
                     values,
                 )
-                return int(raw.rowcount)
+                if returning:
+                    found = [tuple(row) for row in raw.fetchall()]
+                    return len(found), found
+                return int(raw.rowcount), []
         one_row = "(" + ", ".join(["%s"] * len(columns)) + ")"
         written = 0
+        found: list[tuple[Any, ...]] = []
         for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
             chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
             cursor.execute(
                 f"INSERT INTO {table} ({names}) VALUES "  # noqa: S608 - names are ours
                 + ", ".join([one_row] * len(chunk))
-                + conflict,
+                + tail,
                 [_sqlite_value(f, v) for row in chunk for f, v in zip(fields, row, strict=True)],
             )
-            written += int(cursor.rowcount)
-        return written
+            if returning:
+                chunk_found = [tuple(row) for row in cursor.fetchall()]
+                written += len(chunk_found)
+                found.extend(chunk_found)
+            else:
+                written += int(cursor.rowcount)
+        return written, found
 
 
 def update_rows(

@@ -25,11 +25,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, CharField, F, Value, When
 
 from leb.common import clock
-from leb.common.bulk import insert_rows
+from leb.common.bulk import insert_rows, insert_rows_returning
 from leb.common.transactions import one_transaction, own_transactions
 from leb.lines.models import Line
 
@@ -382,6 +382,32 @@ def _insert(rows: list[Row]) -> int:
     return insert_rows(Notification, COLUMNS, rows, ignore_conflicts=True)
 
 
+def _insert_one_event(rows: list[Row]) -> list[Notification]:
+    """One event's rows (one per channel): inserted as _insert does, then
+    returned, whether this call wrote them or an earlier one. When all are
+    new, they are built from what was written instead of read back."""
+    written = insert_rows_returning(
+        Notification, COLUMNS, rows, ("id", "channel"), ignore_conflicts=True
+    )
+    if len(written) < len(rows):
+        recipient, kind, dedupe_key = rows[0][0], rows[0][7], rows[0][9]
+        return list(
+            Notification.objects.filter(
+                dedupe_key=dedupe_key, kind=kind, recipient=recipient
+            ).order_by("pk")
+        )
+    ids = {channel: pk for pk, channel in written}
+    stored = []
+    for row in rows:
+        notification = Notification(
+            id=ids[row[3]], sent_at=None, **dict(zip(COLUMNS, row, strict=True))
+        )
+        notification._state.adding = False
+        notification._state.db = connection.alias
+        stored.append(notification)
+    return sorted(stored, key=lambda n: n.pk)
+
+
 def _queue_delivery(ids: Iterable[int] | None) -> None:
     """Enqueue the delivery in the caller's transaction: the task row commits
     or rolls back with the messages (the database task backend writes it in
@@ -430,12 +456,7 @@ def notify(
         rows = _rows_for(request, _lookups([request], known_lines=known), now)
         if not rows:
             return []
-        _insert(rows)
-        stored = list(
-            Notification.objects.filter(
-                dedupe_key=dedupe_key, kind=kind, recipient=rows[0][0]
-            ).order_by("pk")
-        )
+        stored = _insert_one_event(rows)
         _queue_delivery(
             row.pk
             for row in stored
