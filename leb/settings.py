@@ -105,14 +105,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "leb.portal.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # leb.common.middleware: Django's and django-otp's own, except that an
+    # API call without the session cookie skips them (no session, no user).
+    "leb.common.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "leb.common.middleware.CsrfViewMiddleware",
+    "leb.common.middleware.AuthenticationMiddleware",
+    "leb.common.middleware.OTPMiddleware",
     "leb.accounts.middleware.SessionEpochMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "leb.common.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so its process_exception sees a view's error first.
     "leb.portal.middleware.BusyDatabaseMiddleware",

@@ -7,6 +7,7 @@ own Content-Security-Policy header, which is then left alone."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -57,6 +58,17 @@ def site_origin() -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+_ASK = object()
+
+
+def _checked_host(request: HttpRequest) -> str | None:
+    """The request's host, or None when the host check refuses it."""
+    try:
+        return request.get_host()
+    except DisallowedHost:
+        return None
+
+
 def _host_port(scheme: str, netloc: str) -> tuple[str, str]:
     parts = urlsplit(f"{scheme}://{netloc}")
     try:
@@ -71,23 +83,37 @@ class HostMismatchWarning:
     other than SITE_URL's: every link leb builds (payment returns, receipts,
     messages) then points somewhere the visitor did not come from."""
 
+    # Addresses already found to be the site's own, so a request under one
+    # costs a set lookup; bounded, as ALLOWED_HOSTS may allow any host.
+    KNOWN_GOOD = 64
+
     def __init__(self) -> None:
         self.warned = False
         self._lock = threading.Lock()
+        self._good: set[tuple[str, str, str]] = set()
 
-    def observe(self, request: HttpRequest) -> None:
+    def observe(self, request: HttpRequest, seen: object = _ASK) -> None:
+        """`seen`: the request's host if the caller has it already (None:
+        refused by the host check)."""
         if self.warned:
             return
-        site = urlsplit(str(getattr(settings, "SITE_URL", "")))
+        site_url = str(getattr(settings, "SITE_URL", ""))
+        if seen is _ASK:
+            seen = _checked_host(request)
+        if seen is None:
+            return  # refused by Django anyway; not a site URL question
+        scheme = request.scheme or "http"
+        key = (site_url, scheme, str(seen))
+        if key in self._good:
+            return
+        site = urlsplit(site_url)
         if not site.netloc:
             return
-        try:
-            seen = request.get_host()
-        except DisallowedHost:
-            return  # refused by Django anyway; not a site URL question
         expected = _host_port(site.scheme, site.netloc)
-        actual = _host_port(request.scheme or "http", seen)
+        actual = _host_port(scheme, str(seen))
         if actual == expected:
+            if len(self._good) < self.KNOWN_GOOD:
+                self._good.add(key)
             return
         with self._lock:
             if self.warned:
@@ -107,10 +133,8 @@ host_mismatch = HostMismatchWarning()
 
 
 def request_origin(request: HttpRequest) -> str:
-    try:
-        return f"{request.scheme}://{request.get_host()}"
-    except DisallowedHost:
-        return ""
+    host = _checked_host(request)
+    return f"{request.scheme}://{host}" if host is not None else ""
 
 
 def exempt_prefixes() -> tuple[str, ...]:
@@ -119,7 +143,30 @@ def exempt_prefixes() -> tuple[str, ...]:
     return tuple(getattr(settings, "CSP_EXEMPT_PATH_PREFIXES", ("/api/docs",)))
 
 
+_NONCE = "\x00nonce\x00"
+
+
 def content_security_policy(nonce: str, request_origin: str = "") -> str:
+    hosts = getattr(settings, "PAYMENT_FORM_ACTION_HOSTS", ()) or ()
+    before, after = _policy_around_nonce(
+        str(getattr(settings, "SITE_URL", "")),
+        hosts if isinstance(hosts, str) else tuple(hosts),
+        request_origin,
+    )
+    return before + nonce + after
+
+
+@functools.lru_cache(maxsize=64)
+def _policy_around_nonce(
+    site_url: str, hosts: str | tuple[str, ...], request_origin: str
+) -> tuple[str, str]:
+    """The policy's text before and after the nonce, for these settings and
+    this origin (the key: the function reads the same settings)."""
+    before, _nonce, after = _build_policy(_NONCE, request_origin).partition(_NONCE)
+    return before, after
+
+
+def _build_policy(nonce: str, request_origin: str) -> str:
     # A form posted here may be answered with a redirect to SITE_URL (payment
     # returns), which form-action also governs: allow it when it is not 'self'.
     site = site_origin()
@@ -144,13 +191,16 @@ class SecurityHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        host_mismatch.observe(request)
+        # Asked once: the host check costs more than the rest of this.
+        host = _checked_host(request)
+        host_mismatch.observe(request, host)
         nonce = secrets.token_urlsafe(16)
         request.csp_nonce = nonce  # type: ignore[attr-defined]
         response = self.get_response(request)
         if not request.path.startswith(exempt_prefixes()):
+            origin = f"{request.scheme}://{host}" if host is not None else ""
             response.headers.setdefault(
-                "Content-Security-Policy", content_security_policy(nonce, request_origin(request))
+                "Content-Security-Policy", content_security_policy(nonce, origin)
             )
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")

@@ -127,3 +127,34 @@ def test_staff_revoke_tokens_in_admin(owner: Any, django_user_model: Any) -> Non
     # then
     assert response.status_code == 200
     assert authenticate_token(clear) is None
+
+
+def _fields(instance: Any) -> dict[str, Any]:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def test_a_token_comes_with_its_user_as_the_models_load_them(owner: Any) -> None:
+    # given: a token used once (its last use written)
+    token, clear = do_create_personal_token(owner, "laptop")
+    authenticate_token(clear)
+
+    # when
+    found = authenticate_token(clear)
+
+    # then
+    assert found is not None
+    stored = PersonalToken.objects.select_related("user").get(pk=token.pk)
+    assert _fields(found) == _fields(stored)
+    assert _fields(found.user) == _fields(stored.user)
+    assert found.user.is_active is True and found.last_used_at is not None
+    assert found._state.adding is False and found.user._state.adding is False
+
+
+def test_a_token_of_a_deactivated_user_does_not_authenticate(owner: Any) -> None:
+    # given
+    _token, clear = do_create_personal_token(owner, "laptop")
+    owner.is_active = False
+    owner.save(update_fields=["is_active"])
+
+    # then
+    assert authenticate_token(clear) is None

@@ -5,7 +5,10 @@ from typing import Any
 
 from django.test import Client, override_settings
 
+from leb.apiv1.schemas import LineCheckOut
 from leb.common import clock
+from leb.lines.actions import sweep_lines
+from leb.lines.models import NumberStatus
 from leb.testing import assert_problem
 
 URL = "/api/v1/lines/check"
@@ -170,3 +173,76 @@ def test_check_rate_limit_ignores_spoofed_forwarded_for(anonymous: Client, db: A
 
     # then
     assert_problem(response, 429, "rate_limited")
+
+
+def test_check_terminated_line_is_404_before_and_after_the_sweep(
+    anonymous: Client, make_line: Any
+) -> None:
+    # given: validity, grace and suspension all ran out
+    line = make_line()
+    clock.advance(timedelta(days=121))
+
+    # when
+    before_sweep = anonymous.get(URL, {"number": line.msisdn})
+    sweep_lines(clock.now())
+    after_sweep = anonymous.get(URL, {"number": line.msisdn})
+
+    # then
+    assert_problem(before_sweep, 404, "line_not_found")
+    assert_problem(after_sweep, 404, "line_not_found")
+
+
+def test_check_quarantined_number_is_404(anonymous: Client, make_line: Any) -> None:
+    # given
+    line = make_line()
+    clock.advance(timedelta(days=121))
+    sweep_lines(clock.now())
+    line.phone_number.refresh_from_db()
+    assert line.phone_number.status == NumberStatus.QUARANTINED
+
+    # when
+    response = anonymous.get(URL, {"number": line.msisdn}, HTTP_ACCEPT_LANGUAGE="zh-hant")
+
+    # then
+    body = assert_problem(response, 404, "line_not_found")
+    assert body["detail"] != "No line in service has this number."
+
+
+def test_check_suspended_line_can_still_be_topped_up(anonymous: Client, make_line: Any) -> None:
+    # given
+    line = make_line()
+    clock.advance(timedelta(days=61))
+
+    # when
+    response = anonymous.get(URL, {"number": line.msisdn}, HTTP_ACCEPT_LANGUAGE="zh-hant")
+
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "suspended" and body["can_top_up"] is True
+    assert body["status_label"] != "Suspended"
+    assert body["days_left"] == 0
+
+
+def test_check_letters_are_a_field_problem(anonymous: Client, db: Any) -> None:
+    # when
+    response = anonymous.get(URL, {"number": "9123 abcd"})
+
+    # then
+    body = assert_problem(response, 422, "msisdn_chars")
+    assert [error["field"] for error in body["errors"]] == ["number"]
+
+
+def test_check_answers_with_the_same_document_as_its_schema(
+    anonymous: Client, make_line: Any
+) -> None:
+    # given
+    line = make_line()
+    clock.advance(timedelta(hours=5, microseconds=123456))
+
+    # when
+    body = anonymous.get(URL, {"number": line.msisdn}).json()
+
+    # then: the documented schema gives the same document
+    assert LineCheckOut.model_validate(body).model_dump(mode="json") == body
+    assert body["valid_until"].endswith("Z")

@@ -113,3 +113,17 @@ def test_no_template_carries_code_the_policy_would_block() -> None:
 
     # then there is none
     assert not found, found
+
+
+def test_the_policy_follows_the_site_url_from_one_request_to_the_next(secured: Any) -> None:
+    # when
+    before = directives(Client().get("/")["Content-Security-Policy"])
+    secured.SITE_URL = "https://return.example"
+    after = directives(Client().get("/")["Content-Security-Policy"])
+    secured.SITE_URL = "http://testserver"
+    again = directives(Client().get("/")["Content-Security-Policy"])
+
+    # then
+    assert before["form-action"] == ["'self'"] == again["form-action"]
+    assert after["form-action"] == ["'self'", "https://return.example"]
+    assert before["script-src"] != again["script-src"]  # a fresh nonce each time
