@@ -337,20 +337,24 @@ def quote(
     promo: Promotion | None = None
     promo_code = (promo_code or "").strip()
     if promo_code:
-        promo = Promotion.objects.filter(promo_code__iexact=promo_code).first()
+        promo = Promotion.objects.filter(promo_code__iexact=promo_code).with_budget_used().first()
         if promo is None:
             raise QuoteError(_("This promo code is not valid."), code="promo_unknown")
         problem = _promotion_problem(promo, line, plan, channel, now, list_price, credit)
         if problem:
             raise QuoteError(problem, code="promo_not_applicable")
     else:
-        candidates = Promotion.objects.filter(
-            Q(promo_code=""),
-            is_active=True,
-            currency=line.currency,
-            starts_at__lte=now,
-            ends_at__gt=now,
-        ).prefetch_related("plans")
+        candidates = (
+            Promotion.objects.filter(
+                Q(promo_code=""),
+                is_active=True,
+                currency=line.currency,
+                starts_at__lte=now,
+                ends_at__gt=now,
+            )
+            .with_budget_used()
+            .prefetch_related("plans")
+        )
         best_value = -1
         for candidate in candidates:
             if _promotion_problem(candidate, line, plan, channel, now, list_price, credit) is None:
