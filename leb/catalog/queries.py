@@ -8,10 +8,9 @@ checkout would refuse (ended, switched off, budget used up) counts as ended."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-
-from collections.abc import Iterable
 
 from django.db.models import Q, Sum
 
