@@ -202,15 +202,13 @@ class PromotionBudgetSlice(models.Model):
         related_name="budget_slices",
         verbose_name=_("promotion"),
     )
-    # Internal rows, never shown to staff (the promotion's page shows the sum):
-    # their names are not translated.
-    slot = models.PositiveSmallIntegerField("slot")
-    allotment = models.PositiveBigIntegerField("allotment (minor units)", default=0)
+    slot = models.PositiveSmallIntegerField(_("slot"))
+    allotment = models.PositiveBigIntegerField(_("allotment (minor units)"), default=0)
     used = models.PositiveBigIntegerField(_("budget reserved or used"), default=0)
 
     class Meta:
-        verbose_name = "promotion budget slice"
-        verbose_name_plural = "promotion budget slices"
+        verbose_name = _("promotion budget slice")
+        verbose_name_plural = _("promotion budget slices")
         constraints = [
             models.UniqueConstraint(
                 fields=["promotion", "slot"], name="catalog_budget_slice_unique"
@@ -247,8 +245,8 @@ class PromotionRedemption(models.Model):
     cost = models.PositiveBigIntegerField(_("cost (minor units)"))
     state = models.CharField(_("state"), max_length=10, choices=RedemptionState.choices)
     # The budget slice its cost is charged to; null when nothing is charged
-    # (no budget, or no cost). Internal: not shown on the redemption's page.
-    slot = models.PositiveSmallIntegerField("budget slice", null=True, blank=True)
+    # (no budget, or no cost).
+    slot = models.PositiveSmallIntegerField(_("budget slice"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"))
 
     class Meta:
