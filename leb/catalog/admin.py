@@ -28,7 +28,14 @@ from leb.common.admin import (
 )
 
 from . import actions
-from .models import Channel, FreeAmountRule, Plan, Promotion, PromotionRedemption
+from .models import (
+    Channel,
+    FreeAmountRule,
+    Plan,
+    Promotion,
+    PromotionRedemption,
+    with_budget_used,
+)
 
 
 class ChannelsField(forms.MultipleChoiceField):
@@ -290,7 +297,7 @@ class PromotionAdmin(ActionAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Promotion]:
         # The budget use is a sum over the budget's slices: one query for the list.
-        return super().get_queryset(request).with_budget_used()  # type: ignore[attr-defined,no-any-return]
+        return with_budget_used(super().get_queryset(request))
 
     @admin.action(description=_("End selected promotions now"), permissions=["change"])
     def end_promotions(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> None:

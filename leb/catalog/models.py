@@ -96,24 +96,6 @@ class FreeAmountRule(models.Model):
         return days
 
 
-class PromotionQuerySet(QuerySet["Promotion"]):
-    def with_budget_used(self) -> PromotionQuerySet:
-        """Each promotion's budget use (the sum over its slices) read in the
-        same query, so a list costs no query per promotion."""
-        used = (
-            PromotionBudgetSlice.objects.filter(promotion=models.OuterRef("pk"))
-            .order_by()
-            .values("promotion")
-            .annotate(total=Sum("used"))
-            .values("total")
-        )
-        return self.annotate(
-            budget_used_total=Coalesce(
-                models.Subquery(used, output_field=models.BigIntegerField()), 0
-            )
-        )
-
-
 class Promotion(TranslatedNameMixin):
     code = models.SlugField(_("internal code"), max_length=40, unique=True)
     # Empty: applied automatically when it matches. Otherwise the subscriber types it.
@@ -137,8 +119,6 @@ class Promotion(TranslatedNameMixin):
     )
     is_active = models.BooleanField(_("active"), default=True)
 
-    objects = PromotionQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("promotion")
         verbose_name_plural = _("promotions")
@@ -151,6 +131,17 @@ class Promotion(TranslatedNameMixin):
                 condition=Q(ends_at__gt=models.F("starts_at")), name="catalog_promotion_window"
             ),
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from . import budgets
+
+        adding = self._state.adding
+        update_fields = kwargs.get("update_fields")
+        super().save(*args, **kwargs)
+        self.__dict__.pop("budget_used_total", None)
+        if adding or update_fields is None or "budget" in update_fields:
+            # Every way a budget is set or changed keeps its slices summing to it.
+            budgets.sync_slices(self, opening_used=self.__dict__.pop("_opening_budget_used", 0))
 
     # The budget is held in slices (PromotionBudgetSlice) so that concurrent
     # top-ups reserve from different rows; its use is the sum over them.
@@ -176,17 +167,6 @@ class Promotion(TranslatedNameMixin):
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         self.__dict__.pop("budget_used_total", None)
         super().refresh_from_db(*args, **kwargs)
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        from . import budgets
-
-        adding = self._state.adding
-        update_fields = kwargs.get("update_fields")
-        super().save(*args, **kwargs)
-        self.__dict__.pop("budget_used_total", None)
-        if adding or update_fields is None or "budget" in update_fields:
-            # Every way a budget is set or changed keeps its slices summing to it.
-            budgets.sync_slices(self, opening_used=self.__dict__.pop("_opening_budget_used", 0))
 
 
 class PromotionBudgetSlice(models.Model):
@@ -217,6 +197,21 @@ class PromotionBudgetSlice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.promotion_id}#{self.slot}: {self.used}/{self.allotment}"
+
+
+def with_budget_used(promotions: QuerySet[Promotion]) -> QuerySet[Promotion]:
+    """Each promotion's budget use (the sum over its slices) read in the same
+    query, so a list costs no query per promotion."""
+    used = (
+        PromotionBudgetSlice.objects.filter(promotion=models.OuterRef("pk"))
+        .order_by()
+        .values("promotion")
+        .annotate(total=Sum("used"))
+        .values("total")
+    )
+    return promotions.annotate(
+        budget_used_total=Coalesce(models.Subquery(used, output_field=models.BigIntegerField()), 0)
+    )
 
 
 class RedemptionState(models.TextChoices):

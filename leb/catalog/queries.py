@@ -14,7 +14,9 @@ from datetime import datetime
 
 from django.db.models import Q, Sum
 
-from .models import Plan, Promotion, PromotionBudgetSlice
+from .models import Plan, Promotion, PromotionBudgetSlice, with_budget_used
+
+__all__ = ["attach_budget_used", "with_budget_used"]
 from .quotes import _promotion_value
 
 
@@ -139,9 +141,11 @@ def promotion_view(promo: Promotion, now: datetime) -> PromotionView:
 def current_promotions(now: datetime) -> list[PromotionView]:
     """Running promotions, soonest ending first (three queries in all)."""
     promotions = list(
-        Promotion.objects.filter(is_active=True, starts_at__lte=now, ends_at__gt=now)
-        .filter(Q(budget__isnull=True) | Q(budget__gt=0))
-        .with_budget_used()
+        with_budget_used(
+            Promotion.objects.filter(is_active=True, starts_at__lte=now, ends_at__gt=now).filter(
+                Q(budget__isnull=True) | Q(budget__gt=0)
+            )
+        )
         .prefetch_related("plans")
         .order_by("ends_at", "pk")
     )
