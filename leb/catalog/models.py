@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import translation
@@ -137,11 +137,14 @@ class Promotion(TranslatedNameMixin):
 
         adding = self._state.adding
         update_fields = kwargs.get("update_fields")
-        super().save(*args, **kwargs)
-        self.__dict__.pop("budget_used_total", None)
-        if adding or update_fields is None or "budget" in update_fields:
-            # Every way a budget is set or changed keeps its slices summing to it.
-            budgets.sync_slices(self, opening_used=self.__dict__.pop("_opening_budget_used", 0))
+        # One transaction: the budget and its slices change together.
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            self.__dict__.pop("budget_used_total", None)
+            if adding or update_fields is None or "budget" in update_fields:
+                # Every way a budget is set or changed keeps its slices summing to it.
+                opening = self.__dict__.pop("_opening_budget_used", 0)
+                budgets.sync_slices(self, opening_used=opening)
 
     # The budget is held in slices (PromotionBudgetSlice) so that concurrent
     # top-ups reserve from different rows; its use is the sum over them.
