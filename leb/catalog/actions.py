@@ -1,5 +1,6 @@
 """Every write to the catalog: promotion budgets (each reservation is one
-conditional UPDATE, so budgets hold under concurrency) and the back
+conditional UPDATE of one of the budget's slices, so budgets hold under
+concurrency without a single hot row) and the back
 office's edits of plans, free-amount rules and promotions (each one
 transaction with its audit entry)."""
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Model, ProtectedError, Q, RestrictedError
+from django.db.models import Model, ProtectedError, RestrictedError
 from django.utils.translation import gettext_lazy as _
 
 from leb.audit.actions import record
@@ -22,6 +23,7 @@ from leb.common.admin import validate_currency
 from leb.common.transactions import one_transaction
 from leb.lines.models import Line
 
+from . import budgets
 from .models import (
     Channel,
     FreeAmountRule,
@@ -37,7 +39,9 @@ def reserve_promotion(
     promotion_id: int, line: Line, order_ref: str, cost: int, now: datetime
 ) -> PromotionRedemption:
     """Hold `cost` of the promotion's budget for an order. The caller holds the
-    line's lock, which makes the per-line limit count exact."""
+    line's lock, which makes the per-line limit count exact. The cost is taken
+    from one of the budget's slices (leb.catalog.budgets), so top-ups on
+    different lines do not wait for each other."""
     promo = Promotion.objects.get(pk=promotion_id)
     if promo.per_line_limit is not None:
         used = PromotionRedemption.objects.filter(
@@ -50,20 +54,21 @@ def reserve_promotion(
                 _("This line has already used this promotion the maximum number of times."),
                 code="promo_line_limit",
             )
+    slot = None
     if promo.budget is not None and cost:
-        won = Promotion.objects.filter(
-            Q(budget_used__lte=F("budget") - cost), pk=promotion_id
-        ).update(budget_used=F("budget_used") + cost)
-        if not won:
+        try:
+            slot = budgets.take(promotion_id, cost, preferred=line.pk)
+        except budgets.BudgetShort:
             raise QuoteError(
                 _("This promotion has ended: its budget is used up."), code="promo_budget"
-            )
+            ) from None
     return PromotionRedemption.objects.create(
         promotion_id=promotion_id,
         line=line,
         order_ref=order_ref,
         cost=cost,
         state=RedemptionState.RESERVED,
+        slot=slot,
         created_at=now,
     )
 
@@ -76,7 +81,8 @@ def use_promotion(order_ref: str) -> None:
 
 def release_promotion(order_ref: str, *, include_used: bool = False) -> None:
     """Give the budget back: the order expired, failed or was cancelled, or
-    (include_used) its top-up was refunded."""
+    (include_used) its top-up was refunded. The cost goes back to the slice
+    it was taken from."""
     states = (
         [RedemptionState.RESERVED, RedemptionState.USED]
         if include_used
@@ -85,17 +91,14 @@ def release_promotion(order_ref: str, *, include_used: bool = False) -> None:
     redemption = (
         PromotionRedemption.objects.select_for_update()
         .filter(order_ref=order_ref, state__in=states)
-        .select_related("promotion")
         .first()
     )
     if redemption is None:
         return
     redemption.state = RedemptionState.RELEASED
     redemption.save(update_fields=["state"])
-    if redemption.promotion.budget is not None and redemption.cost:
-        Promotion.objects.filter(pk=redemption.promotion_id).update(
-            budget_used=F("budget_used") - redemption.cost
-        )
+    if redemption.slot is not None and redemption.cost:
+        budgets.give_back(redemption.promotion_id, redemption.slot, redemption.cost)
 
 
 def reclaim_promotion(order_ref: str) -> None:
@@ -112,11 +115,12 @@ def reclaim_promotion(order_ref: str) -> None:
     if redemption is None:
         return
     redemption.state = RedemptionState.RESERVED
-    redemption.save(update_fields=["state"])
+    redemption.slot = None
     if redemption.promotion.budget is not None and redemption.cost:
-        Promotion.objects.filter(pk=redemption.promotion_id).update(
-            budget_used=F("budget_used") + redemption.cost
+        redemption.slot = budgets.take(
+            redemption.promotion_id, redemption.cost, preferred=redemption.line_id, force=True
         )
+    redemption.save(update_fields=["state", "slot"])
 
 
 # --- Catalog edits (the back office's plan, free-amount and promotion pages) -----

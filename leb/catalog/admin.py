@@ -28,7 +28,14 @@ from leb.common.admin import (
 )
 
 from . import actions
-from .models import Channel, FreeAmountRule, Plan, Promotion, PromotionRedemption
+from .models import (
+    Channel,
+    FreeAmountRule,
+    Plan,
+    Promotion,
+    PromotionRedemption,
+    with_budget_used,
+)
 
 
 class ChannelsField(forms.MultipleChoiceField):
@@ -288,6 +295,10 @@ class PromotionAdmin(ActionAdmin):
             )
         obj.pk = saved.pk
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Promotion]:
+        # The budget use is a sum over the budget's slices: one query for the list.
+        return with_budget_used(super().get_queryset(request))
+
     @admin.action(description=_("End selected promotions now"), permissions=["change"])
     def end_promotions(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> None:
         actor = staff_actor(request)
@@ -360,6 +371,7 @@ class PromotionAdmin(ActionAdmin):
 class PromotionRedemptionAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "promotion", "line", "order_ref", "cost_display", "state")
     list_filter = ("state", "promotion")
+    exclude = ("slot",)
     list_select_related = ("promotion", "line__phone_number")
     search_fields = ("order_ref", "promotion__code", "line__iccid", "line__phone_number__msisdn")
     date_hierarchy = "created_at"

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from django.db import models
-from django.db.models import Q
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
@@ -114,7 +117,6 @@ class Promotion(TranslatedNameMixin):
     budget = models.PositiveBigIntegerField(
         _("budget (minor units)"), null=True, blank=True, help_text=_("bonus credit plus discounts")
     )
-    budget_used = models.PositiveBigIntegerField(_("budget reserved or used"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -129,6 +131,90 @@ class Promotion(TranslatedNameMixin):
                 condition=Q(ends_at__gt=models.F("starts_at")), name="catalog_promotion_window"
             ),
         ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from . import budgets
+
+        adding = self._state.adding
+        update_fields = kwargs.get("update_fields")
+        # One transaction: the budget and its slices change together.
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            self.__dict__.pop("budget_used_total", None)
+            if adding or update_fields is None or "budget" in update_fields:
+                # Every way a budget is set or changed keeps its slices summing to it.
+                opening = self.__dict__.pop("_opening_budget_used", 0)
+                budgets.sync_slices(self, opening_used=opening)
+
+    # The budget is held in slices (PromotionBudgetSlice) so that concurrent
+    # top-ups reserve from different rows; its use is the sum over them.
+    @property
+    def budget_used(self) -> int:
+        """Budget reserved by unpaid orders or used by fulfilled ones."""
+        known = self.__dict__.get("budget_used_total")
+        if known is not None:
+            return int(known)
+        if self.pk is None:
+            return int(self.__dict__.get("_opening_budget_used", 0))
+        total = self.budget_slices.aggregate(total=Sum("used"))["total"]
+        return int(total or 0)
+
+    @budget_used.setter
+    def budget_used(self, value: int) -> None:
+        # Only a promotion not yet saved may start with budget already spent
+        # (carried over from elsewhere); after that it moves with orders.
+        if not self._state.adding:
+            raise AttributeError("budget use moves with orders: reserve, use, release")
+        self.__dict__["_opening_budget_used"] = int(value)
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.pop("budget_used_total", None)
+        super().refresh_from_db(*args, **kwargs)
+
+
+class PromotionBudgetSlice(models.Model):
+    """One of the rows a promotion's budget is split into. The allotments sum
+    to the budget and each slice's use stays within its allotment, so a
+    reservation locks one slice, not the whole budget. When use is above the
+    budget (the budget was lowered, or a late payment took its bonus back)
+    every allotment is 0 and each reservation takes the exact path."""
+
+    promotion = models.ForeignKey(
+        Promotion,
+        on_delete=models.CASCADE,
+        related_name="budget_slices",
+        verbose_name=_("promotion"),
+    )
+    slot = models.PositiveSmallIntegerField(_("slot"))
+    allotment = models.PositiveBigIntegerField(_("allotment (minor units)"), default=0)
+    used = models.PositiveBigIntegerField(_("budget reserved or used"), default=0)
+
+    class Meta:
+        verbose_name = _("promotion budget slice")
+        verbose_name_plural = _("promotion budget slices")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["promotion", "slot"], name="catalog_budget_slice_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promotion_id}#{self.slot}: {self.used}/{self.allotment}"
+
+
+def with_budget_used(promotions: QuerySet[Promotion]) -> QuerySet[Promotion]:
+    """Each promotion's budget use (the sum over its slices) read in the same
+    query, so a list costs no query per promotion."""
+    used = (
+        PromotionBudgetSlice.objects.filter(promotion=models.OuterRef("pk"))
+        .order_by()
+        .values("promotion")
+        .annotate(total=Sum("used"))
+        .values("total")
+    )
+    return promotions.annotate(
+        budget_used_total=Coalesce(models.Subquery(used, output_field=models.BigIntegerField()), 0)
+    )
 
 
 class RedemptionState(models.TextChoices):
@@ -156,6 +242,9 @@ class PromotionRedemption(models.Model):
     order_ref = models.CharField(_("order"), max_length=64, unique=True)
     cost = models.PositiveBigIntegerField(_("cost (minor units)"))
     state = models.CharField(_("state"), max_length=10, choices=RedemptionState.choices)
+    # The budget slice its cost is charged to; null when nothing is charged
+    # (no budget, or no cost).
+    slot = models.PositiveSmallIntegerField(_("budget slice"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"))
 
     class Meta:

@@ -8,12 +8,15 @@ checkout would refuse (ended, switched off, budget used up) counts as ended."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Q, Sum
 
-from .models import Plan, Promotion
+from .models import Plan, Promotion, PromotionBudgetSlice, with_budget_used
+
+__all__ = ["attach_budget_used", "with_budget_used"]
 from .quotes import _promotion_value
 
 
@@ -83,6 +86,27 @@ class PromotionView:
         return discount, bonus, self.promotion.bonus_days
 
 
+def attach_budget_used(promotions: Iterable[Promotion]) -> None:
+    """Read the budget use of the budgeted promotions that do not know it yet
+    (loaded without `with_budget_used()`), in one query for all of them."""
+    missing = {
+        p.pk: p
+        for p in promotions
+        if p.pk is not None and p.budget is not None and "budget_used_total" not in p.__dict__
+    }
+    if not missing:
+        return
+    totals = dict(
+        PromotionBudgetSlice.objects.filter(promotion_id__in=missing)
+        .order_by()
+        .values("promotion_id")
+        .annotate(total=Sum("used"))
+        .values_list("promotion_id", "total")
+    )
+    for pk, promo in missing.items():
+        promo.budget_used_total = totals.get(pk) or 0  # type: ignore[attr-defined]
+
+
 def _applicable_plans(promo: Promotion, plans: list[Plan], now: datetime) -> tuple[Plan, ...]:
     chosen = {p.pk for p in promo.plans.all()}
     found = []
@@ -104,6 +128,7 @@ def _applicable_plans(promo: Promotion, plans: list[Plan], now: datetime) -> tup
 def promotion_views(promotions: list[Promotion], now: datetime) -> list[PromotionView]:
     """Views of several promotions: their plans in one query (prefetch the
     promotions' own plan lists to keep it at that)."""
+    attach_budget_used(promotions)
     currencies = {p.currency for p in promotions}
     plans = list(Plan.objects.filter(currency__in=currencies)) if currencies else []
     return [PromotionView(p, _applicable_plans(p, plans, now), now) for p in promotions]
@@ -116,8 +141,11 @@ def promotion_view(promo: Promotion, now: datetime) -> PromotionView:
 def current_promotions(now: datetime) -> list[PromotionView]:
     """Running promotions, soonest ending first (three queries in all)."""
     promotions = list(
-        Promotion.objects.filter(is_active=True, starts_at__lte=now, ends_at__gt=now)
-        .filter(Q(budget__isnull=True) | Q(budget__gt=0))
+        with_budget_used(
+            Promotion.objects.filter(is_active=True, starts_at__lte=now, ends_at__gt=now).filter(
+                Q(budget__isnull=True) | Q(budget__gt=0)
+            )
+        )
         .prefetch_related("plans")
         .order_by("ends_at", "pk")
     )

@@ -17,7 +17,14 @@ from django.utils.translation import gettext_lazy as _
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus
 
-from .models import FreeAmountRule, Plan, Promotion, PromotionRedemption, RedemptionState
+from .models import (
+    FreeAmountRule,
+    Plan,
+    Promotion,
+    PromotionRedemption,
+    RedemptionState,
+    with_budget_used,
+)
 
 
 class QuoteError(ValidationError):
@@ -337,19 +344,21 @@ def quote(
     promo: Promotion | None = None
     promo_code = (promo_code or "").strip()
     if promo_code:
-        promo = Promotion.objects.filter(promo_code__iexact=promo_code).first()
+        promo = with_budget_used(Promotion.objects.filter(promo_code__iexact=promo_code)).first()
         if promo is None:
             raise QuoteError(_("This promo code is not valid."), code="promo_unknown")
         problem = _promotion_problem(promo, line, plan, channel, now, list_price, credit)
         if problem:
             raise QuoteError(problem, code="promo_not_applicable")
     else:
-        candidates = Promotion.objects.filter(
-            Q(promo_code=""),
-            is_active=True,
-            currency=line.currency,
-            starts_at__lte=now,
-            ends_at__gt=now,
+        candidates = with_budget_used(
+            Promotion.objects.filter(
+                Q(promo_code=""),
+                is_active=True,
+                currency=line.currency,
+                starts_at__lte=now,
+                ends_at__gt=now,
+            )
         ).prefetch_related("plans")
         best_value = -1
         for candidate in candidates:
