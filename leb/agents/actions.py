@@ -15,10 +15,14 @@ The books (see docs/agents.md), for an agent with code C in currency X:
 - staff reversal: `do_refund_order`, then the sale group is reversed
   (`…:reversal`), so the float and the commission account are made whole.
 
-A sale holds the agent's row lock for its whole transaction: that
-serialises one agent's sales (its float is one hot row anyway) and makes the
-daily limits and the external-id check free of read-then-write races.
-Lock order: agent, agent top-up, line, order, accounts.
+Sales of one agent overlap (docs/agents.md, "Concurrency"): each holds the
+agent's row FOR SHARE, so a change of the agent waits for them; the unique
+(agent, external_id) index makes each external id sell once; the line's lock
+makes the repeat window exact; an agent with daily limits has its float row
+locked for the whole sale, so its limits are exact; any other agent's float
+is debited last, so its hot row is locked for one statement and the commit.
+Lock order: agent, the top-up's external id, the float (daily limits only),
+line, order, wallet, the float (otherwise).
 """
 
 from __future__ import annotations
