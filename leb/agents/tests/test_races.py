@@ -522,3 +522,37 @@ def test_a_suspension_under_sixteen_selling_clients_stops_every_one_of_them(
     _each_completed_once(agent)
     _float_is_deposits_less_sales(agent, 10_000_000)
     ledger_ok()
+
+
+def test_a_different_request_in_flight_under_the_same_external_id_is_refused(
+    make_agent: Callable[..., Agent],
+    fund: Any,
+    make_line: Callable[..., Any],
+    hkd_plan: Any,
+    ledger_ok: Any,
+) -> None:
+    # given: half the clients ask for one line, half for another, one external id
+    agent = make_agent()
+    fund(agent, 100_000)
+    lines = [make_line(), make_line()]
+
+    # when
+    results = race(
+        CLIENTS,
+        lambda i: do_create_agent_topup(
+            agent, external_id="shared", msisdn=lines[i % 2].msisdn, plan_code=hkd_plan.code
+        ),
+    )
+
+    # then one sale; the requests like it get it, the others a conflict
+    topup = AgentTopUp.objects.get()
+    sold_to = 0 if topup.msisdn == lines[0].msisdn else 1
+    for i, result in enumerate(results):
+        if i % 2 == sold_to:
+            assert result.topup.pk == topup.pk
+        else:
+            assert isinstance(result, AgentRefused) and result.code == "external_id_conflict"
+    assert sum(1 for r in results if not isinstance(r, Exception) and not r.replayed) == 1
+    _each_completed_once(agent)
+    _float_is_deposits_less_sales(agent, 100_000)
+    ledger_ok()
