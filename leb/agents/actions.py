@@ -89,6 +89,7 @@ from .models import (
     FailureReason,
     TopUpMode,
 )
+from .queries import float_code, reservation_code
 
 logger = logging.getLogger(__name__)
 
@@ -153,13 +154,9 @@ def reason_text(reason: str) -> str:
 # --- Accounts -------------------------------------------------------------------
 
 
-def float_code(code: str, currency: str) -> str:
-    return f"agent_float:{code}:{currency}"
-
-
 def float_account(agent: Agent) -> Account:
     return get_account(
-        float_code(agent.code, agent.currency),
+        float_code(agent),
         AccountKind.AGENT_FLOAT,
         agent.currency,
         no_negative=True,
@@ -169,7 +166,7 @@ def float_account(agent: Agent) -> Account:
 
 def reservation_account(agent: Agent) -> Account:
     return get_account(
-        f"agent_reservation:{agent.code}:{agent.currency}",
+        reservation_code(agent),
         AccountKind.AGENT_RESERVATION,
         agent.currency,
         no_negative=True,
@@ -710,11 +707,7 @@ def _hold_float(agent: Agent) -> Account:
     """For an agent with daily limits, its float row locked from here to the
     commit: one sale at a time, so today's count and amount are exact (the
     limits cannot change meanwhile: that waits for the agent's row)."""
-    account = (
-        Account.objects.select_for_update()
-        .filter(code=float_code(agent.code, agent.currency))
-        .first()
-    )
+    account = Account.objects.select_for_update().filter(code=float_code(agent)).first()
     return account if account is not None else float_account(agent)
 
 
@@ -781,7 +774,7 @@ def _sale_accounts(agent: Agent, *codes: str) -> dict[str, Account]:
     agent's accounts named, in one query (a missing one is created)."""
     currency = agent.currency
     wanted = {
-        float_code(agent.code, currency): float_account,
+        float_code(agent): float_account,
         f"{AccountKind.AGENT_COMMISSION}:{agent.code}:{currency}": commission_account,
         f"{AccountKind.CLEARING}:{PROVIDER}:{currency}": lambda a: sale_clearing(a.currency),
         **{code: reservation_account for code in codes},
@@ -853,7 +846,7 @@ def _sale_legs(
     accounts: dict[str, Account], agent: Agent, wholesale: int, retail: int
 ) -> list[Leg]:
     currency = agent.currency
-    float_acc = accounts[float_code(agent.code, currency)]
+    float_acc = accounts[float_code(agent)]
     clearing = accounts[f"{AccountKind.CLEARING}:{PROVIDER}:{currency}"]
     legs = [Leg(float_acc, clearing, wholesale, "agent.sale")]
     if retail > wholesale:
@@ -907,7 +900,7 @@ def _pay_and_fulfil(order: TopUpOrder, key: str, now: datetime) -> TopUpOrder:
 def _covers(agent: Agent, accounts: dict[str, Account], wholesale: int, now: datetime) -> bool:
     """Whether the float (as last read; the debit checks again) covers the
     sale, after giving back this agent's overdue two-step holds if short."""
-    float_acc = accounts[float_code(agent.code, agent.currency)]
+    float_acc = accounts[float_code(agent)]
     if float_acc.balance >= wholesale:
         return True
     if release_expired_for(agent, now):
@@ -941,7 +934,8 @@ def _sell(
     _check_amount_limits(agent, wholesale, now)
     if not allow_repeat:
         _check_repeat(agent, line.msisdn, plan.code, now)
-    reservation = reservation_account(agent).code if topup.mode == TopUpMode.TWO_STEP else ""
+    two_step = topup.mode == TopUpMode.TWO_STEP
+    reservation = reservation_code(agent) if two_step else ""
     accounts = _sale_accounts(agent, *([reservation] if reservation else []))
     if held is not None:
         accounts[held.code] = held
@@ -963,7 +957,7 @@ def _sell(
     if topup.mode == TopUpMode.INSTANT:
         _post_sale(accounts, agent, wholesale, order.price, key, topup.external_id, now)
     else:
-        float_acc = accounts[float_code(agent.code, agent.currency)]
+        float_acc = accounts[float_code(agent)]
         try:
             post_transfers(
                 f"{key}:reserve",
