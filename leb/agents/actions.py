@@ -941,20 +941,23 @@ def _sell(
         accounts[held.code] = held
     if not _covers(agent, accounts, wholesale, now):
         raise _Declined(FailureReason.INSUFFICIENT_FLOAT)
+    # The top-up's row as it ends, written before fulfilment: from the
+    # receipt number on (a row every order takes) only the callback and the
+    # float's debit remain before the commit.
+    topup.order = order
     fields = ["status", "order", "wholesale_price", "retail_price"]
     if topup.mode == TopUpMode.INSTANT:
-        topup.order = _pay_and_fulfil(order, key, now)
         topup.status = AgentTopUpStatus.COMPLETED
         topup.confirmed_at = topup.completed_at = now
         fields += ["confirmed_at", "completed_at"]
     else:
-        topup.order = order
         topup.status = AgentTopUpStatus.CREATED
         topup.expires_at = now + timedelta(minutes=settings.AGENTS_TWO_STEP_MINUTES)
         fields.append("expires_at")
     topup.save(update_fields=fields)
-    callbacks.queue_callback(topup, now)
     if topup.mode == TopUpMode.INSTANT:
+        topup.order = _pay_and_fulfil(order, key, now)
+        callbacks.queue_callback(topup, now)
         _post_sale(accounts, agent, wholesale, order.price, key, topup.external_id, now)
     else:
         float_acc = accounts[float_code(agent)]
