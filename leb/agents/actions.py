@@ -15,10 +15,14 @@ The books (see docs/agents.md), for an agent with code C in currency X:
 - staff reversal: `do_refund_order`, then the sale group is reversed
   (`…:reversal`), so the float and the commission account are made whole.
 
-A sale holds the agent's row lock for its whole transaction: that
-serialises one agent's sales (its float is one hot row anyway) and makes the
-daily limits and the external-id check free of read-then-write races.
-Lock order: agent, agent top-up, line, order, accounts.
+Sales of one agent overlap (docs/agents.md, "Concurrency"): each holds the
+agent's row FOR SHARE, so a change of the agent waits for them; the unique
+(agent, external_id) index makes each external id sell once; the line's lock
+makes the repeat window exact; an agent with daily limits has its float row
+locked for the whole sale, so its limits are exact; any other agent's float
+is debited last, so its hot row is locked for one statement and the commit.
+Lock order: agent, the top-up's external id, the float (daily limits only),
+line, order, wallet, the float (otherwise).
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -55,7 +59,6 @@ from leb.ledger.actions import (
     post_transfers,
     reverse_group,
     system_account,
-    system_accounts,
 )
 from leb.ledger.models import Account, AccountKind
 from leb.lines.identifiers import normalize_msisdn
@@ -78,6 +81,7 @@ from .models import (
     AgentApiKey,
     AgentDeposit,
     AgentMember,
+    AgentPlanDiscount,
     AgentStatus,
     AgentTopUp,
     AgentTopUpStatus,
@@ -85,6 +89,7 @@ from .models import (
     FailureReason,
     TopUpMode,
 )
+from .queries import float_code, reservation_code
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +156,7 @@ def reason_text(reason: str) -> str:
 
 def float_account(agent: Agent) -> Account:
     return get_account(
-        f"agent_float:{agent.code}:{agent.currency}",
+        float_code(agent),
         AccountKind.AGENT_FLOAT,
         agent.currency,
         no_negative=True,
@@ -161,7 +166,7 @@ def float_account(agent: Agent) -> Account:
 
 def reservation_account(agent: Agent) -> Account:
     return get_account(
-        f"agent_reservation:{agent.code}:{agent.currency}",
+        reservation_code(agent),
         AccountKind.AGENT_RESERVATION,
         agent.currency,
         no_negative=True,
@@ -222,7 +227,7 @@ def do_set_agent_status(
     if status not in AgentStatus.values:
         raise AgentError(_("Unknown status."), code="status_unknown")
     with transaction.atomic():
-        agent = Agent.objects.select_for_update().get(pk=agent.pk)
+        agent = lock_agent(agent.pk)
         if agent.status == status:
             return agent
         if agent.status == AgentStatus.TERMINATED:
@@ -504,9 +509,11 @@ def discount_percent(agent: Agent, plan_code: str) -> Decimal:
 
 def wholesale_price(agent: Agent, plan_code: str, retail: int) -> int:
     """Retail less the agent's discount, rounded in leb's favour."""
-    discount = (Decimal(retail) * discount_percent(agent, plan_code) / 100).to_integral_value(
-        rounding=ROUND_FLOOR
-    )
+    return _discounted(retail, discount_percent(agent, plan_code))
+
+
+def _discounted(retail: int, percent: Decimal) -> int:
+    discount = (Decimal(retail) * percent / 100).to_integral_value(rounding=ROUND_FLOOR)
     return retail - int(discount)
 
 
@@ -658,8 +665,50 @@ def _request_hash(**fields: Any) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
-def _lock_agent(agent_id: int) -> Agent:
+# PostgreSQL advisory lock class of an agent (the second key is its id): sales
+# take it shared, changes of the agent exclusive. A row lock FOR SHARE lets a
+# new sharer past a waiting FOR UPDATE, so under steady sales a suspension
+# could wait for ever; the lock manager queues a later sale behind it.
+_AGENT_GATE = 0x1EB_A6E7
+
+
+def _gate(agent_id: int, *, exclusive: bool) -> None:
+    if connection.vendor != "postgresql":
+        return  # SQLite: the IMMEDIATE transaction already holds the write lock
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s::int4, %s::int4)", [_AGENT_GATE, agent_id % 2**31])
+
+
+def lock_agent(agent_id: int) -> Agent:
+    """The agent's row for a change of the agent (status, terms, callback URL,
+    a reversal): waits for the sales in flight, and sales after it wait for
+    its commit, then see the change."""
+    _gate(agent_id, exclusive=True)
     return Agent.objects.select_for_update().get(pk=agent_id)
+
+
+def _share_agent(agent_id: int) -> Agent:
+    """The agent's row for a sale, confirmation or expiry, FOR SHARE: sales of
+    one agent run side by side, a change of the agent waits for them."""
+    if connection.vendor != "postgresql":
+        return Agent.objects.get(pk=agent_id)
+    _gate(agent_id, exclusive=False)
+    table = connection.ops.quote_name(Agent._meta.db_table)
+    query = f"SELECT * FROM {table} WHERE id = %s FOR SHARE"  # noqa: S608
+    return next(iter(Agent.objects.raw(query, [agent_id])))
+
+
+def _has_daily_limits(agent: Agent) -> bool:
+    return agent.daily_count_limit is not None or agent.daily_amount_limit is not None
+
+
+def _hold_float(agent: Agent) -> Account:
+    """For an agent with daily limits, its float row locked from here to the
+    commit: one sale at a time, so today's count and amount are exact (the
+    limits cannot change meanwhile: that waits for the agent's row)."""
+    account = Account.objects.select_for_update().filter(code=float_code(agent)).first()
+    return account if account is not None else float_account(agent)
 
 
 def _check_active(agent: Agent) -> None:
@@ -676,53 +725,116 @@ def _day_start(now: datetime) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _check_limits(agent: Agent, priced: AgentQuote, allow_repeat: bool, now: datetime) -> None:
-    if agent.max_transaction_amount is not None and priced.wholesale > agent.max_transaction_amount:
+def _check_amount_limits(agent: Agent, wholesale: int, now: datetime) -> None:
+    if agent.max_transaction_amount is not None and wholesale > agent.max_transaction_amount:
         raise _Declined(FailureReason.LIMIT_REACHED, "per_transaction")
-    if agent.daily_count_limit is not None or agent.daily_amount_limit is not None:
+    if _has_daily_limits(agent):
         today = AgentTopUp.objects.filter(
             agent=agent, status__in=OPEN, created_at__gte=_day_start(now)
         ).aggregate(count=Count("pk"), amount=Sum("wholesale_price"))
         if agent.daily_count_limit is not None and today["count"] + 1 > agent.daily_count_limit:
             raise _Declined(FailureReason.LIMIT_REACHED, "daily_count")
         spent = today["amount"] or 0
-        if (
-            agent.daily_amount_limit is not None
-            and spent + priced.wholesale > agent.daily_amount_limit
-        ):
+        if agent.daily_amount_limit is not None and spent + wholesale > agent.daily_amount_limit:
             raise _Declined(FailureReason.LIMIT_REACHED, "daily_amount")
-    if not allow_repeat:
-        window = timedelta(minutes=settings.AGENTS_REPEAT_WINDOW_MINUTES)
-        recent = AgentTopUp.objects.filter(
-            agent=agent,
-            msisdn=priced.line.msisdn,
-            plan_code=priced.plan.code,
-            status__in=OPEN,
-            created_at__gte=now - window,
-        )
-        if recent.exists():
-            raise _Declined(FailureReason.RECENTLY_TOPPED_UP)
 
 
-def _sale_legs(agent: Agent, float_acc: Account, wholesale: int, retail: int) -> list[Leg]:
-    commission, clearing = system_accounts(
-        agent.currency,
-        (AccountKind.AGENT_COMMISSION, agent.code),
-        (AccountKind.CLEARING, PROVIDER),
+def _check_repeat(agent: Agent, msisdn: str, plan_code: str, now: datetime) -> None:
+    """Exact while the caller holds the line's lock: the sale before it on
+    this line has committed."""
+    window = timedelta(minutes=settings.AGENTS_REPEAT_WINDOW_MINUTES)
+    recent = AgentTopUp.objects.filter(
+        agent=agent,
+        msisdn=msisdn,
+        plan_code=plan_code,
+        status__in=OPEN,
+        created_at__gte=now - window,
     )
-    legs = [Leg(float_acc, clearing, wholesale, "agent.sale")]
-    if retail > wholesale:
-        legs.append(Leg(commission, clearing, retail - wholesale, "agent.commission"))
-    return legs
+    if recent.exists():
+        raise _Declined(FailureReason.RECENTLY_TOPPED_UP)
 
 
-def _create_order(agent: Agent, priced: AgentQuote, key: str, now: datetime) -> TopUpOrder:
+def _sale_plan(agent: Agent, plan_code: str) -> tuple[Plan, Decimal]:
+    """The plan and this agent's discount on it, in one query; _Declined if
+    the agent may not sell it."""
+    override = AgentPlanDiscount.objects.filter(agent=agent, plan_code=OuterRef("code")).values(
+        "discount_percent"
+    )[:1]
+    plan = Plan.objects.filter(code=plan_code).annotate(override=Subquery(override)).first()
+    if plan is None or plan.currency != agent.currency:
+        raise _Declined(FailureReason.PLAN_NOT_ALLOWED, "plan_unknown" if plan is None else "")
+    if agent.allowed_plan_codes and plan.code not in agent.allowed_plan_codes:
+        raise _Declined(FailureReason.PLAN_NOT_ALLOWED, "not_in_agent_plans")
+    found = plan.override
+    return plan, (agent.discount_percent if found is None else Decimal(found))
+
+
+def _sale_accounts(agent: Agent, *codes: str) -> dict[str, Account]:
+    """The float, the commission account, sale clearing and any other of the
+    agent's accounts named, in one query (a missing one is created)."""
+    currency = agent.currency
+    wanted = {
+        float_code(agent): float_account,
+        f"{AccountKind.AGENT_COMMISSION}:{agent.code}:{currency}": commission_account,
+        f"{AccountKind.CLEARING}:{PROVIDER}:{currency}": lambda a: sale_clearing(a.currency),
+        **{code: reservation_account for code in codes},
+    }
+    found = {a.code: a for a in Account.objects.filter(code__in=list(wanted))}
+    for code, make in wanted.items():
+        if code not in found:
+            found[code] = make(agent)
+        if found[code].currency != currency:
+            raise AgentError(_("An account of this agent is in another currency."), code="currency")
+    return found
+
+
+def _insert_once(topup: AgentTopUp) -> bool:
+    """Insert the top-up unless its agent already has one with its external id.
+    A concurrent insert of the same id is waited for on the unique index: if
+    it commits, this one inserts nothing (False); if it rolls back, this one
+    goes in. One statement, no savepoint."""
+    meta = AgentTopUp._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    name = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {name(meta.db_table)} ({', '.join(name(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({name('agent_id')}, {name('external_id')}) DO NOTHING "
+        f"RETURNING {name(meta.pk.column)}"
+    )
+    values = [f.get_db_prep_save(getattr(topup, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    topup.pk = row[0]
+    topup._state.adding = False
+    topup._state.db = connection.alias
+    return True
+
+
+def _first_result(agent: Agent, external_id: str, digest: str, now: datetime) -> SaleResult:
+    """What a request under an external id already used gets."""
+    existing = AgentTopUp.objects.select_related("agent", "order").get(
+        agent=agent, external_id=external_id
+    )
+    if existing.request_hash != digest:
+        raise AgentRefused(
+            _("This external_id was already used for a different top-up."),
+            "external_id_conflict",
+            status=409,
+        )
+    return SaleResult(_expire_if_due(existing, now), replayed=True)
+
+
+def _create_order(agent: Agent, line: Line, plan: Plan, key: str, now: datetime) -> TopUpOrder:
     try:
         return do_create_order(
-            line=priced.line,
+            line=line,
             channel=Channel.AGENT,
             idempotency_key=key,
-            plan=priced.plan,
+            plan=plan,
             actor=agent.actor,
             now=now,
         )
@@ -730,24 +842,46 @@ def _create_order(agent: Agent, priced: AgentQuote, key: str, now: datetime) -> 
         raise _declined_from_quote(exc) from exc
 
 
-def _pay_and_fulfil(
+def _sale_legs(
+    accounts: dict[str, Account], agent: Agent, wholesale: int, retail: int
+) -> list[Leg]:
+    currency = agent.currency
+    float_acc = accounts[float_code(agent)]
+    clearing = accounts[f"{AccountKind.CLEARING}:{PROVIDER}:{currency}"]
+    legs = [Leg(float_acc, clearing, wholesale, "agent.sale")]
+    if retail > wholesale:
+        commission = accounts[f"{AccountKind.AGENT_COMMISSION}:{agent.code}:{currency}"]
+        legs.append(Leg(commission, clearing, retail - wholesale, "agent.commission"))
+    return legs
+
+
+def _post_sale(
+    accounts: dict[str, Account],
     agent: Agent,
-    float_acc: Account,
-    order: TopUpOrder,
     wholesale: int,
+    retail: int,
     key: str,
     external_id: str,
     now: datetime,
-) -> TopUpOrder:
+) -> None:
+    """The float debit: the sale's last write, so the float row stays locked
+    for this statement and the commit only. The checked UPDATE refuses an
+    overdraft; the caller's transaction then rolls back whole."""
     try:
         post_transfers(
             key,
-            _sale_legs(agent, float_acc, wholesale, order.price),
+            _sale_legs(accounts, agent, wholesale, retail),
             description=f"agent sale {agent.code} {external_id}"[:200],
             now=now,
+            savepoint=False,
         )
     except InsufficientFunds as exc:
         raise _Declined(FailureReason.INSUFFICIENT_FLOAT) from exc
+
+
+def _pay_and_fulfil(order: TopUpOrder, key: str, now: datetime) -> TopUpOrder:
+    """The ordinary order path, paid from sale clearing (credited by the
+    sale's posting, made after this, in the same transaction)."""
     order = do_mark_paid(
         order,
         amount=order.price,
@@ -763,6 +897,107 @@ def _pay_and_fulfil(
     return order
 
 
+def _covers(agent: Agent, accounts: dict[str, Account], wholesale: int, now: datetime) -> bool:
+    """Whether the float (as last read; the debit checks again) covers the
+    sale, after giving back this agent's overdue two-step holds if short."""
+    float_acc = accounts[float_code(agent)]
+    if float_acc.balance >= wholesale:
+        return True
+    if release_expired_for(agent, now):
+        float_acc.refresh_from_db(fields=["balance"])
+    return float_acc.balance >= wholesale
+
+
+def _sell(
+    agent_id: int, topup: AgentTopUp, line: Line, allow_repeat: bool, now: datetime
+) -> SaleResult:
+    """One sale in the caller's transaction; _Declined leaves it to be rolled back.
+
+    Lock order: agent (shared), the external id's index entry, the float
+    (agents with daily limits only), line and order (do_create_order,
+    do_fulfil_order), the wallet, then the float's debit last."""
+    agent = _share_agent(agent_id)
+    topup.agent = agent
+    if agent.status != AgentStatus.ACTIVE:
+        # A request already answered is answered again; a new one is refused.
+        if AgentTopUp.objects.filter(agent=agent, external_id=topup.external_id).exists():
+            return _first_result(agent, topup.external_id, topup.request_hash, now)
+        _check_active(agent)
+    if not _insert_once(topup):
+        return _first_result(agent, topup.external_id, topup.request_hash, now)
+    key = topup.ledger_key
+    plan, percent = _sale_plan(agent, topup.plan_code)
+    held = _hold_float(agent) if _has_daily_limits(agent) else None
+    order = _create_order(agent, line, plan, key, now)  # locks the line; the one quote
+    topup.retail_price = order.price
+    topup.wholesale_price = wholesale = _discounted(order.price, percent)
+    _check_amount_limits(agent, wholesale, now)
+    if not allow_repeat:
+        _check_repeat(agent, line.msisdn, plan.code, now)
+    two_step = topup.mode == TopUpMode.TWO_STEP
+    reservation = reservation_code(agent) if two_step else ""
+    accounts = _sale_accounts(agent, *([reservation] if reservation else []))
+    if held is not None:
+        accounts[held.code] = held
+    if not _covers(agent, accounts, wholesale, now):
+        raise _Declined(FailureReason.INSUFFICIENT_FLOAT)
+    # The top-up's row as it ends, written before fulfilment: from the
+    # receipt number on (a row every order takes) only the callback and the
+    # float's debit remain before the commit.
+    topup.order = order
+    fields = ["status", "order", "wholesale_price", "retail_price"]
+    if topup.mode == TopUpMode.INSTANT:
+        topup.status = AgentTopUpStatus.COMPLETED
+        topup.confirmed_at = topup.completed_at = now
+        fields += ["confirmed_at", "completed_at"]
+    else:
+        topup.status = AgentTopUpStatus.CREATED
+        topup.expires_at = now + timedelta(minutes=settings.AGENTS_TWO_STEP_MINUTES)
+        fields.append("expires_at")
+    topup.save(update_fields=fields)
+    if topup.mode == TopUpMode.INSTANT:
+        topup.order = _pay_and_fulfil(order, key, now)
+        callbacks.queue_callback(topup, now)
+        _post_sale(accounts, agent, wholesale, order.price, key, topup.external_id, now)
+    else:
+        float_acc = accounts[float_code(agent)]
+        try:
+            post_transfers(
+                f"{key}:reserve",
+                [Leg(float_acc, accounts[reservation], wholesale, "agent.reserve")],
+                description=f"agent hold {agent.code} {topup.external_id}"[:200],
+                now=now,
+                savepoint=False,
+            )
+        except InsufficientFunds as exc:
+            raise _Declined(FailureReason.INSUFFICIENT_FLOAT) from exc
+    return SaleResult(topup)
+
+
+def _keep_refusal(
+    agent_id: int, topup: AgentTopUp, declined: _Declined, now: datetime
+) -> SaleResult:
+    """Store a refused sale (its own transaction, after the sale's rolled back)
+    so a retry by external id learns the outcome; a request that took the
+    external id meanwhile is answered instead."""
+    with transaction.atomic():
+        agent = _share_agent(agent_id)
+        _check_active(agent)
+        topup.agent = agent
+        topup.pk = None
+        topup._state.adding = True
+        topup.order = None
+        topup.status = AgentTopUpStatus.FAILED
+        topup.reason = declined.reason
+        topup.reason_detail = declined.detail[:40]
+        topup.confirmed_at = topup.completed_at = topup.expires_at = None
+        topup.finished_at = now
+        if not _insert_once(topup):
+            return _first_result(agent, topup.external_id, topup.request_hash, now)
+        callbacks.queue_callback(topup, now)
+    return SaleResult(topup)
+
+
 @own_transactions
 def do_create_agent_topup(
     agent: Agent,
@@ -776,101 +1011,49 @@ def do_create_agent_topup(
     now: datetime | None = None,
 ) -> SaleResult:
     """Sell a top-up. The same external id with the same request returns the
-    first result; with another request, AgentRefused(external_id_conflict).
+    first result (a concurrent one waits for it); with another request,
+    AgentRefused(external_id_conflict).
     A business refusal is kept as a failed top-up with its reason (the API's
     rule, so a retry by external id learns the outcome); with
     `keep_refused=False` (the portal, where a person reads the answer at once)
     it raises AgentRefused with the reason as its code and writes nothing.
-    Bad input (number, unknown line) raises AgentRefused and writes nothing."""
+    Bad input (number, unknown line) raises AgentRefused and writes nothing.
+
+    Sales of one agent overlap: each holds the agent's row FOR SHARE, claims
+    its external id first and debits the float last (docs/agents.md,
+    "Concurrency")."""
     now = now or clock.now()
     external_id = check_external_id(external_id)
     if mode not in TopUpMode.values:
         raise AgentRefused(_("mode must be instant or two_step."), "mode_invalid")
     line = find_line(msisdn)
     check_plan_code(plan_code)
-    digest = _request_hash(
-        msisdn=line.msisdn, plan_code=plan_code, mode=mode, allow_repeat=allow_repeat
+    topup = AgentTopUp(
+        public_id=uuid.uuid4().hex,
+        agent_id=agent.pk,
+        external_id=external_id,
+        request_hash=_request_hash(
+            msisdn=line.msisdn, plan_code=plan_code, mode=mode, allow_repeat=allow_repeat
+        ),
+        msisdn=line.msisdn,
+        plan_code=plan_code[:40],
+        mode=mode,
+        status=AgentTopUpStatus.FAILED,  # until the sale's end; never seen so
+        currency=agent.currency,
+        created_at=now,
     )
-    with transaction.atomic():
-        agent = _lock_agent(agent.pk)
-        existing = (
-            AgentTopUp.objects.select_related("agent", "order")
-            .filter(agent=agent, external_id=external_id)
-            .first()
-        )
-        if existing is not None:
-            if existing.request_hash != digest:
-                raise AgentRefused(
-                    _("This external_id was already used for a different top-up."),
-                    "external_id_conflict",
-                    status=409,
-                )
-            return SaleResult(_expire_if_due(existing, now), replayed=True)
-        _check_active(agent)
-        release_expired_for(agent, now)
-        topup = AgentTopUp(
-            public_id=uuid.uuid4().hex,
-            agent=agent,
-            external_id=external_id,
-            request_hash=digest,
-            msisdn=line.msisdn,
-            plan_code=plan_code[:40],
-            mode=mode,
-            currency=agent.currency,
-            created_at=now,
-        )
-        key = topup.ledger_key
-        try:
-            with transaction.atomic():
-                priced = _priced(agent, line, plan_code, now)
-                topup.wholesale_price = priced.wholesale
-                topup.retail_price = priced.retail
-                _check_limits(agent, priced, allow_repeat, now)
-                float_acc = float_account(agent)
-                if float_acc.balance < priced.wholesale:
-                    raise _Declined(FailureReason.INSUFFICIENT_FLOAT)
-                order = _create_order(agent, priced, key, now)
-                if mode == TopUpMode.INSTANT:
-                    topup.order = _pay_and_fulfil(
-                        agent, float_acc, order, priced.wholesale, key, external_id, now
-                    )
-                    topup.status = AgentTopUpStatus.COMPLETED
-                    topup.confirmed_at = topup.completed_at = now
-                else:
-                    try:
-                        post_transfers(
-                            f"{key}:reserve",
-                            [
-                                Leg(
-                                    float_acc,
-                                    reservation_account(agent),
-                                    priced.wholesale,
-                                    "agent.reserve",
-                                )
-                            ],
-                            description=f"agent hold {agent.code} {external_id}"[:200],
-                            now=now,
-                        )
-                    except InsufficientFunds as exc:
-                        raise _Declined(FailureReason.INSUFFICIENT_FLOAT) from exc
-                    topup.order = order
-                    topup.status = AgentTopUpStatus.CREATED
-                    topup.expires_at = now + timedelta(minutes=settings.AGENTS_TWO_STEP_MINUTES)
-                topup.save()
-        except _Declined as declined:
-            if not keep_refused:
-                # Leaves the outer transaction too: nothing of this sale stays.
-                raise AgentRefused(
-                    reason_text(declined.reason), str(declined.reason), detail=declined.detail
-                ) from declined
-            topup.order = None
-            topup.status = AgentTopUpStatus.FAILED
-            topup.reason = declined.reason
-            topup.reason_detail = declined.detail[:40]
-            topup.finished_at = now
-            topup.save()
-        callbacks.queue_callback(topup, now)
-    return SaleResult(topup)
+    try:
+        # Outermost (the API) this is the transaction; inside a caller's, a
+        # kept refusal needs a savepoint, while a raised one (the portal)
+        # leaves the caller's transaction too: nothing of the sale stays.
+        with transaction.atomic(savepoint=keep_refused):
+            return _sell(agent.pk, topup, line, allow_repeat, now)
+    except _Declined as declined:
+        if not keep_refused:
+            raise AgentRefused(
+                reason_text(declined.reason), str(declined.reason), detail=declined.detail
+            ) from declined
+        return _keep_refusal(agent.pk, topup, declined, now)
 
 
 def _release(
@@ -893,9 +1076,11 @@ def _release(
 
 def release_expired_for(agent: Agent, now: datetime) -> int:
     """Release this agent's two-step reservations past their time (the
-    caller holds the agent's lock)."""
+    caller holds the agent's row). One another transaction is releasing or
+    confirming is skipped."""
     due = list(
-        AgentTopUp.objects.select_related("agent")
+        AgentTopUp.objects.select_for_update(of=("self",), skip_locked=True)
+        .select_related("agent")
         .filter(agent=agent, status=AgentTopUpStatus.CREATED, expires_at__lte=now)
         .order_by("pk")
     )
@@ -911,8 +1096,12 @@ def _expire_if_due(topup: AgentTopUp, now: datetime) -> AgentTopUp:
         and topup.expires_at <= now
     ):
         with transaction.atomic():
-            _lock_agent(topup.agent_id)
-            topup = AgentTopUp.objects.select_related("agent", "order").get(pk=topup.pk)
+            _share_agent(topup.agent_id)
+            topup = (
+                AgentTopUp.objects.select_for_update(of=("self",))
+                .select_related("agent", "order")
+                .get(pk=topup.pk)
+            )
             if topup.status == AgentTopUpStatus.CREATED:
                 _release(topup, AgentTopUpStatus.EXPIRED, now)
     return topup
@@ -948,7 +1137,7 @@ def do_confirm_agent_topup(
     now = now or clock.now()
     if not PUBLIC_ID_RE.fullmatch(public_id or ""):
         raise AgentRefused(_("There is no such top-up."), "not_found", status=404)
-    agent = _lock_agent(agent.pk)
+    agent = _share_agent(agent.pk)
     topup = (
         AgentTopUp.objects.select_for_update(of=("self",))
         .select_related("agent", "order")
@@ -969,18 +1158,20 @@ def do_confirm_agent_topup(
         return topup
     assert topup.order is not None
     key = topup.ledger_key
+    # The lock order of a sale: an agent with daily limits holds its float
+    # from here, any other takes it last.
+    held = _hold_float(agent) if _has_daily_limits(agent) else None
     try:
         with transaction.atomic():
+            order = _pay_and_fulfil(topup.order, key, now)
+            accounts = _sale_accounts(agent)
+            if held is not None:
+                accounts[held.code] = held
             reverse_group(f"{key}:reserve", f"{key}:release", now=now)
-            topup.order = _pay_and_fulfil(
-                agent,
-                float_account(agent),
-                topup.order,
-                topup.wholesale_price,
-                key,
-                topup.external_id,
-                now,
+            _post_sale(
+                accounts, agent, topup.wholesale_price, order.price, key, topup.external_id, now
             )
+            topup.order = order
             topup.status = AgentTopUpStatus.COMPLETED
             topup.confirmed_at = topup.completed_at = now
             topup.save(update_fields=["status", "confirmed_at", "completed_at", "order"])
@@ -1002,7 +1193,9 @@ def do_reverse_agent_topup(
         raise AgentError(_("Give a reason for the reversal."), code="reason_required")
     actor = _staff_actor(staff)
     with transaction.atomic():
-        _lock_agent(topup.agent_id)
+        # Alone with the agent: no sale of it runs meanwhile, so the refund's
+        # wallet and the float's credit cannot be taken in another order.
+        lock_agent(topup.agent_id)
         topup = (
             AgentTopUp.objects.select_for_update(of=("self",))
             .select_related("agent", "order")
@@ -1107,7 +1300,7 @@ def do_set_callback_url(
     now = now or clock.now()
     cleaned = clean_callback_url(url)
     with transaction.atomic():
-        agent = Agent.objects.select_for_update().get(pk=agent.pk)
+        agent = lock_agent(agent.pk)
         if agent.callback_url == cleaned:
             return agent
         before = agent.callback_url

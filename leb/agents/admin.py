@@ -39,6 +39,7 @@ from .actions import (
     do_rotate_api_key,
     do_set_agent_status,
     float_account,
+    lock_agent,
     new_agent_code,
 )
 from .admin_reports import SalesReportViews, can_view_sales
@@ -197,6 +198,9 @@ class AgentAdmin(AuditedAdmin):
             obj.code = new_agent_code(obj.region)
             obj.created_at = clock.now()
         with transaction.atomic():
+            if change:
+                # New terms apply from the next sale: the ones in flight finish first.
+                lock_agent(obj.pk)
             super().save_model(request, obj, form, change)
             float_account(obj)
 
