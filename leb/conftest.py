@@ -206,6 +206,88 @@ class _MigratedTemplate:
 _migrated_template = _MigratedTemplate()
 
 
+# --- Flushing after a transactional test ------------------------------------------------
+#
+# After each transactional test (live server, other processes) Django empties
+# every table, then sends post_migrate so contenttypes, auth and the back
+# office's roles write their rows again: hundreds of queries, most of the
+# flush's cost. The rows those handlers write do not change within a run, so
+# after the first such flush in a process they are kept, and later flushes
+# empty the tables and put exactly those rows back (same ids, in one
+# transaction; the foreign keys are deferred to its commit).
+
+
+class _AfterFlush:
+    def __init__(self) -> None:
+        self.rows: dict[str, list[tuple[str, list[str], list[tuple[Any, ...]]]]] = {}
+
+    def take(self, alias: str) -> None:
+        from django.db import connections
+
+        connection = connections[alias]
+        taken = []
+        with connection.cursor() as cursor:
+            for table in connection.introspection.django_table_names(only_existing=True):
+                quoted = connection.ops.quote_name(table)
+                cursor.execute(f"SELECT * FROM {quoted}")  # noqa: S608 (a table name)
+                rows = cursor.fetchall()
+                if rows:
+                    columns = [column[0] for column in cursor.description]
+                    taken.append((table, columns, rows))
+        self.rows[alias] = taken
+
+    def put_back(self, alias: str) -> None:
+        from django.contrib.contenttypes.models import ContentType
+        from django.db import connections, transaction
+
+        connection = connections[alias]
+        quote = connection.ops.quote_name
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            for table, columns, rows in self.rows[alias]:
+                names = ", ".join(quote(column) for column in columns)
+                marks = ", ".join(["%s"] * len(columns))
+                cursor.executemany(
+                    f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})",  # noqa: S608
+                    rows,
+                )
+        ContentType.objects.clear_cache()
+
+
+_after_flush = _AfterFlush()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_keeps_the_post_migrate_rows() -> Iterator[None]:
+    from django.core.management import call_command
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self: Any) -> None:
+        if self.available_apps is not None or self.serialized_rollback:
+            original(self)
+            return
+        for alias in self._databases_names(include_mirrors=False):
+            first = alias not in _after_flush.rows
+            call_command(
+                "flush",
+                verbosity=0,
+                interactive=False,
+                database=alias,
+                reset_sequences=False,
+                allow_cascade=False,
+                inhibit_post_migrate=not first,
+            )
+            if first:
+                _after_flush.take(alias)
+            else:
+                _after_flush.put_back(alias)
+
+    TransactionTestCase._fixture_teardown = teardown  # type: ignore[method-assign]
+    yield
+    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
     template = _MigratedTemplate.wait()
