@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from leb.testing import (
     FaultServer,
     HookRequest,
     HookServer,
+    LoadedDemo,
     make_hk_msisdn,
     make_iccid,
     next_serial,
@@ -39,6 +41,20 @@ def pytest_configure(config: pytest.Config) -> None:
     }
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A test marked own_database never reaches the suite's database (it makes
+    # its own SQLite files, or needs none): it runs the same on both runs of
+    # `make test`, so only the SQLite run has it.
+    from django.conf import settings
+
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        return
+    once = [item for item in items if item.get_closest_marker("own_database") is not None]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        items[:] = [item for item in items if item.get_closest_marker("own_database") is None]
+
+
 @pytest.fixture(autouse=True)
 def _production_password_hashers(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("argon2") is not None:
@@ -58,6 +74,227 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pytest.exit(
                 f"LEB_REQUIRE_POSTGRES is set but the database engine is {engine}", returncode=3
             )
+    if not hasattr(session.config, "workerinput"):
+        _migrated_template.start(session.config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        _migrated_template.finish()
+
+
+# --- One migration per PostgreSQL run --------------------------------------------------
+#
+# Migrating a PostgreSQL database takes tens of seconds; each test process
+# used to migrate its own. Now the first process (xdist's controller, or the
+# only one) migrates one template database with `leb migrate` while the test
+# processes start and collect, and each test database is created as a copy of
+# it (CREATE DATABASE ... TEMPLATE, Django's TEST["TEMPLATE"]). Django still
+# runs `migrate` on each copy, which finds nothing left to apply: the schema
+# is exactly the migrated one. If the template cannot be made, each process
+# migrates its own database as before, and shows why that failed.
+
+
+class _MigratedTemplate:
+    MARKER = "LEB_TEST_TEMPLATE_MARKER"
+
+    def __init__(self) -> None:
+        self.thread: Any = None
+        self.process: Any = None
+        self.settings: dict[str, Any] = {}
+        self.folder: Path | None = None
+
+    def start(self, config: pytest.Config) -> None:
+        import tempfile
+        import threading
+
+        from django.conf import settings
+
+        db = settings.DATABASES["default"]
+        if (
+            "postgresql" not in db["ENGINE"]
+            or config.getvalue("reuse_db")
+            or config.getvalue("nomigrations")
+            or os.environ.get(self.MARKER)
+        ):
+            return
+        base = (db.get("TEST") or {}).get("NAME") or f"test_{db['NAME']}"
+        self.settings = {**db, "NAME": f"{base}_migrated"}
+        folder = self.folder = Path(tempfile.mkdtemp(prefix="leb-test-template-"))
+        marker = folder / "template"
+        os.environ[self.MARKER] = str(marker)  # the test processes inherit it
+        self.thread = threading.Thread(target=self._build, args=(folder, marker), daemon=True)
+        self.thread.start()
+
+    def _admin(self) -> Any:
+        import psycopg
+
+        db = self.settings
+        return psycopg.connect(
+            dbname="postgres",
+            user=db.get("USER") or None,
+            password=db.get("PASSWORD") or None,
+            host=db.get("HOST") or None,
+            port=db.get("PORT") or None,
+            autocommit=True,
+        )
+
+    def _build(self, folder: Path, marker: Path) -> None:
+        import subprocess
+        import sys
+
+        from leb.ops.bench.procs import url_from_settings
+
+        name = self.settings["NAME"]
+        try:
+            with self._admin() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
+            env = {
+                **os.environ,
+                "LEB_DATABASE_URL": url_from_settings(self.settings),
+                "LEB_VAR_DIR": str(folder),
+            }
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "leb.cli", "migrate", "--no-input", "-v0"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            output, _ = self.process.communicate()
+            ok = self.process.returncode == 0
+        except Exception as exc:  # the test processes then migrate their own
+            ok, output = False, repr(exc)
+        partial = marker.with_suffix(".partial")
+        partial.write_text(f"ok\n{name}" if ok else f"failed\n{output}")
+        partial.rename(marker)
+
+    def finish(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.thread is not None:
+            self.thread.join(60)
+            try:
+                with self._admin() as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{self.settings["NAME"]}" WITH (FORCE)')
+            except Exception:  # noqa: S110 (a leftover template is dropped by the next run)
+                pass
+        if self.folder is not None:
+            import shutil
+
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    @classmethod
+    def wait(cls) -> str | None:
+        """The template's name once it is migrated; None without one."""
+        import time
+
+        path = os.environ.get(cls.MARKER)
+        if not path:
+            return None
+        marker = Path(path)
+        deadline = time.monotonic() + 900
+        while not marker.exists():
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.1)
+        status, _, detail = marker.read_text().partition("\n")
+        return detail if status == "ok" else None
+
+
+_migrated_template = _MigratedTemplate()
+
+
+# --- Flushing after a transactional test ------------------------------------------------
+#
+# After each transactional test (live server, other processes) Django empties
+# every table, then sends post_migrate so contenttypes, auth and the back
+# office's roles write their rows again: hundreds of queries, most of the
+# flush's cost. The rows those handlers write do not change within a run, so
+# after the first such flush in a process they are kept, and later flushes
+# empty the tables and put exactly those rows back (same ids, in one
+# transaction; the foreign keys are deferred to its commit).
+
+
+class _AfterFlush:
+    def __init__(self) -> None:
+        self.rows: dict[str, list[tuple[str, list[str], list[tuple[Any, ...]]]]] = {}
+
+    def take(self, alias: str) -> None:
+        from django.db import connections
+
+        connection = connections[alias]
+        taken = []
+        with connection.cursor() as cursor:
+            for table in connection.introspection.django_table_names(only_existing=True):
+                quoted = connection.ops.quote_name(table)
+                cursor.execute(f"SELECT * FROM {quoted}")  # noqa: S608 (a table name)
+                rows = cursor.fetchall()
+                if rows:
+                    columns = [column[0] for column in cursor.description]
+                    taken.append((table, columns, rows))
+        self.rows[alias] = taken
+
+    def put_back(self, alias: str) -> None:
+        from django.contrib.contenttypes.models import ContentType
+        from django.db import connections, transaction
+
+        connection = connections[alias]
+        quote = connection.ops.quote_name
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            for table, columns, rows in self.rows[alias]:
+                names = ", ".join(quote(column) for column in columns)
+                marks = ", ".join(["%s"] * len(columns))
+                cursor.executemany(
+                    f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})",  # noqa: S608
+                    rows,
+                )
+        ContentType.objects.clear_cache()
+
+
+_after_flush = _AfterFlush()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_keeps_the_post_migrate_rows() -> Iterator[None]:
+    from django.core.management import call_command
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self: Any) -> None:
+        if self.available_apps is not None or self.serialized_rollback:
+            original(self)
+            return
+        for alias in self._databases_names(include_mirrors=False):
+            first = alias not in _after_flush.rows
+            call_command(
+                "flush",
+                verbosity=0,
+                interactive=False,
+                database=alias,
+                reset_sequences=False,
+                allow_cascade=False,
+                inhibit_post_migrate=not first,
+            )
+            if first:
+                _after_flush.take(alias)
+            else:
+                _after_flush.put_back(alias)
+
+    TransactionTestCase._fixture_teardown = teardown  # type: ignore[method-assign]
+    yield
+    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    template = _MigratedTemplate.wait()
+    if template:
+        from django.conf import settings
+
+        settings.DATABASES["default"].setdefault("TEST", {})["TEMPLATE"] = template
 
 
 @pytest.fixture(autouse=True)
@@ -189,6 +426,40 @@ def make_line(db: Any, hk_policy: Any, now: datetime) -> Callable[..., Any]:
         return line
 
     return factory
+
+
+@pytest.fixture(scope="class")
+def demo(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LoadedDemo]:
+    """`leb demo`'s data, loaded once for the tests of one class (it takes
+    seconds). Each test still runs in its own savepoint inside the transaction
+    that holds the demo, as under Django's setUpTestData: what one test
+    changes is rolled back before the next starts. The class's tests need the
+    database (django_db), and none of them may be transactional."""
+    from contextlib import ExitStack
+
+    from django.test import override_settings
+
+    from leb.common import clock
+    from leb.ops.demo import load_demo
+    from leb.testing import rolled_back
+
+    held = ExitStack()
+    with django_db_blocker.unblock():
+        held.enter_context(rolled_back())
+        try:
+            when = clock.now()
+            with override_settings(VAR_DIR=tmp_path_factory.mktemp("demo") / "var"):
+                summary = load_demo(now=when)
+        except BaseException:
+            held.close()
+            raise
+    try:
+        yield LoadedDemo(summary, when)
+    finally:
+        with django_db_blocker.unblock():
+            held.close()
 
 
 @pytest.fixture

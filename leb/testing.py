@@ -128,6 +128,15 @@ class HookServer:
     status: list[int]
 
 
+@dataclass
+class LoadedDemo:
+    """What the `demo` fixture gives: the demo's summary and the moment it was
+    loaded at."""
+
+    summary: Any  # leb.ops.demo.DemoSummary
+    now: datetime
+
+
 def bearer(token: str) -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 

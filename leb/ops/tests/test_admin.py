@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from leb.audit.models import AuditEntry
 from leb.catalog.models import FreeAmountRule, Plan
 from leb.ledger.queries import balance_by_code, verify_ledger
 from leb.lines.models import Line, LineStatus
-from leb.ops.demo import load_demo
+from leb.testing import LoadedDemo
 from leb.topups.actions import do_admin_topup, do_create_order
 from leb.topups.models import OrderStatus, TopUpOrder
 
@@ -64,50 +63,91 @@ MAY_BE_EMPTY = {
 }
 
 
-def test_staff_can_open_every_registered_model(staff_client: Client, now: datetime) -> None:
-    # given
-    load_demo(now=now)
-    assert Group.objects.filter(name="support").exists()  # the roles migration made it
-    opened = 0
-    empty: set[str] = set()
-
-    # when / then
-    for model, model_admin in admin.site._registry.items():
-        opts = model._meta
-        changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-        assert staff_client.get(changelist).status_code == 200, changelist
-        if model_admin.search_fields:
-            for term in ("+852 9", "8985 200", "zz%_'"):
-                response = staff_client.get(changelist, {"q": term})
-                assert response.status_code == 200, (changelist, term)
-        if model_admin.has_add_permission(_request_for(staff_client)):
-            add = reverse(f"admin:{opts.app_label}_{opts.model_name}_add")
-            assert staff_client.get(add).status_code == 200, add
-        obj = model._default_manager.order_by("-pk").first()
-        if obj is not None:
-            change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
-            assert staff_client.get(change).status_code == 200, change
-            opened += 1
-        else:
-            empty.add(opts.label)
-    # Rows the demo does not make: each is created by its own app's tests.
-    assert empty <= MAY_BE_EMPTY, empty - MAY_BE_EMPTY
-    assert opened == len(admin.site._registry) - len(empty)
-
-
 def _request_for(client: Client) -> Any:
     response = client.get(reverse("admin:index"))
     return response.wsgi_request
 
 
-def test_every_line_change_page_of_the_demo_opens(staff_client: Client, now: datetime) -> None:
-    # given
-    load_demo(now=now)
+class TestOnTheDemo:
+    """The back office over the demo's data, loaded once for these tests."""
 
-    # when / then
-    for line in Line.objects.all():
-        response = staff_client.get(reverse("admin:lines_line_change", args=[line.pk]))
-        assert response.status_code == 200, line.status
+    def test_staff_can_open_every_registered_model(
+        self, demo: LoadedDemo, staff_client: Client
+    ) -> None:
+        # given the demo, loaded
+        assert Group.objects.filter(name="support").exists()  # the roles migration made it
+        opened = 0
+        empty: set[str] = set()
+
+        # when / then
+        for model, model_admin in admin.site._registry.items():
+            opts = model._meta
+            changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+            assert staff_client.get(changelist).status_code == 200, changelist
+            if model_admin.search_fields:
+                for term in ("+852 9", "8985 200", "zz%_'"):
+                    response = staff_client.get(changelist, {"q": term})
+                    assert response.status_code == 200, (changelist, term)
+            if model_admin.has_add_permission(_request_for(staff_client)):
+                add = reverse(f"admin:{opts.app_label}_{opts.model_name}_add")
+                assert staff_client.get(add).status_code == 200, add
+            obj = model._default_manager.order_by("-pk").first()
+            if obj is not None:
+                change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+                assert staff_client.get(change).status_code == 200, change
+                opened += 1
+            else:
+                empty.add(opts.label)
+        # Rows the demo does not make: each is created by its own app's tests.
+        assert empty <= MAY_BE_EMPTY, empty - MAY_BE_EMPTY
+        assert opened == len(admin.site._registry) - len(empty)
+
+    def test_every_line_change_page_of_the_demo_opens(
+        self, demo: LoadedDemo, staff_client: Client
+    ) -> None:
+        # given the demo, loaded
+
+        # when / then
+        for line in Line.objects.all():
+            response = staff_client.get(reverse("admin:lines_line_change", args=[line.pk]))
+            assert response.status_code == 200, line.status
+
+    @pytest.mark.parametrize(
+        "url_name",
+        [
+            "admin:lines_line_changelist",
+            "admin:lines_lineevent_changelist",
+            "admin:lines_phonenumber_changelist",
+            "admin:topups_topuporder_changelist",
+            "admin:catalog_promotionredemption_changelist",
+        ],
+    )
+    def test_list_pages_do_not_query_per_row(
+        self,
+        demo: LoadedDemo,
+        staff_client: Client,
+        url_name: str,
+        django_assert_max_num_queries: Any,
+    ) -> None:
+        # given the demo, loaded
+        staff_client.get(reverse(url_name))  # warm the session and content types
+
+        # when / then
+        with django_assert_max_num_queries(12):
+            assert staff_client.get(reverse(url_name)).status_code == 200
+
+    def test_line_page_has_a_query_budget(
+        self, demo: LoadedDemo, staff_client: Client, django_assert_max_num_queries: Any
+    ) -> None:
+        # given the demo, loaded
+        line = Line.objects.filter(orders__isnull=False).order_by("-pk").first()
+        assert line is not None
+        url = reverse("admin:lines_line_change", args=[line.pk])
+        staff_client.get(url)
+
+        # when / then
+        with django_assert_max_num_queries(10):
+            assert staff_client.get(url).status_code == 200
 
 
 def test_catalog_pages_show_money_in_major_units(staff_client: Client, plan: Plan) -> None:
@@ -511,40 +551,3 @@ def test_non_staff_cannot_top_up(
 
 
 # --- Query budgets -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "url_name",
-    [
-        "admin:lines_line_changelist",
-        "admin:lines_lineevent_changelist",
-        "admin:lines_phonenumber_changelist",
-        "admin:topups_topuporder_changelist",
-        "admin:catalog_promotionredemption_changelist",
-    ],
-)
-def test_list_pages_do_not_query_per_row(
-    staff_client: Client, now: datetime, url_name: str, django_assert_max_num_queries: Any
-) -> None:
-    # given
-    load_demo(now=now)
-    staff_client.get(reverse(url_name))  # warm the session and content types
-
-    # when / then
-    with django_assert_max_num_queries(12):
-        assert staff_client.get(reverse(url_name)).status_code == 200
-
-
-def test_line_page_has_a_query_budget(
-    staff_client: Client, now: datetime, django_assert_max_num_queries: Any
-) -> None:
-    # given
-    load_demo(now=now)
-    line = Line.objects.filter(orders__isnull=False).order_by("-pk").first()
-    assert line is not None
-    url = reverse("admin:lines_line_change", args=[line.pk])
-    staff_client.get(url)
-
-    # when / then
-    with django_assert_max_num_queries(10):
-        assert staff_client.get(url).status_code == 200

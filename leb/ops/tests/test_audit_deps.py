@@ -19,6 +19,9 @@ import pytest
 
 from leb.testing import free_port
 
+# The dependency audit touches no database.
+pytestmark = pytest.mark.own_database
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

@@ -115,6 +115,7 @@ def test_agents_bench_with_worker_processes_on_one_float() -> None:
     assert result.verified.completed == 12
 
 
+@pytest.mark.own_database
 def test_leb_bench_agents_prints_figures_and_the_books_balance(tmp_path: Path) -> None:
     # given a scratch SQLite file (the command recreates it)
     out = io.StringIO()
@@ -156,6 +157,7 @@ def test_leb_bench_agents_prints_figures_and_the_books_balance(tmp_path: Path) -
     assert "ledger verify on the benchmark database: OK" in text
 
 
+@pytest.mark.own_database
 def test_leb_bench_http_prints_both_scenarios_and_the_books_balance(tmp_path: Path) -> None:
     # given a scratch SQLite file (the command recreates it)
     out = io.StringIO()

@@ -16,6 +16,9 @@ from django.core.management.utils import get_random_secret_key
 
 from .test_settings import SAFE_PRODUCTION
 
+# Fresh processes on their own SQLite files: the same on either suite database.
+pytestmark = pytest.mark.own_database
+
 HOST = "topup.example.com"
 PRODUCTION = {
     **SAFE_PRODUCTION,

@@ -55,6 +55,7 @@ def wait_until_served(url: str, process: subprocess.Popen[bytes], seconds: float
     return False
 
 
+@pytest.mark.own_database
 def test_serve_with_worker_serves_and_stops_both_on_sigint(tmp_path: Path) -> None:
     # given: a throwaway SQLite database, so the child processes touch nothing shared
     env = {key: value for key, value in os.environ.items() if key != "LEB_DATABASE_URL"}

@@ -8,6 +8,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+# Settings read in fresh processes, and SQLite's own: nothing here differs on PostgreSQL.
+pytestmark = pytest.mark.own_database
+
 
 def start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Import the settings in a fresh interpreter, as a server process would."""

@@ -12,6 +12,9 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from django.utils.translation.template import templatize
 
+# The catalogs touch no database.
+pytestmark = pytest.mark.own_database
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCALES = ["zh_Hans", "zh_Hant"]
 KEYWORDS = {

@@ -115,6 +115,7 @@ def test_every_group_is_drawn_even_in_a_small_population() -> None:
     assert {CARD_DECLINES, CARD_EXPIRES} <= cards
 
 
+@pytest.mark.own_database
 def test_the_command_runs_on_a_scratch_sqlite_file(tmp_path: Path) -> None:
     # given a scratch file
     url = f"sqlite:///{tmp_path / 'sim.sqlite3'}"
