@@ -130,8 +130,8 @@ def _insert(
                     values,
                 )
                 if returning:
-                    found = [tuple(row) for row in raw.fetchall()]
-                    return len(found), found
+                    inserted = [tuple(row) for row in raw.fetchall()]
+                    return len(inserted), inserted
                 return int(raw.rowcount), []
         one_row = "(" + ", ".join(["%s"] * len(columns)) + ")"
         written = 0
