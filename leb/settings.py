@@ -267,6 +267,8 @@ if EXPORTS_CHUNK_SIZE < 1 or EXPORTS_RETENTION_DAYS < 1:
 # Minutes a quote, and an unpaid order made from it, stays good.
 QUOTE_TTL_MINUTES = int(env("QUOTE_TTL_MINUTES", "15"))
 ORDER_PAYMENT_TTL_MINUTES = int(env("ORDER_PAYMENT_TTL_MINUTES", "30"))
+# Rows a promotion's budget is split into, so concurrent top-ups reserve from different rows.
+PROMOTION_BUDGET_SLICES = int(env("PROMOTION_BUDGET_SLICES", "16"))
 # A paid order still unfulfilled after this many seconds is finished by recovery.
 RECOVERY_GRACE_SECONDS = int(env("RECOVERY_GRACE_SECONDS", "30"))
 SWEEP_BATCH_SIZE = int(env("SWEEP_BATCH_SIZE", "1000"))

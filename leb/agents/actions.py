@@ -7,8 +7,8 @@ The books (see docs/agents.md), for an agent with code C in currency X:
   `agent_float:C:X` (a liability: what leb owes the agent);
 - sale (key `agent:C:<external_id>`): debit the float the wholesale price
   and `agent_commission:C:X` the discount, both credit `clearing:agent:X`;
-  then the ordinary order path: `do_mark_paid` (clearing:agent to suspense,
-  the retail price) and `do_fulfil_order` (suspense to the line's wallet);
+  then the ordinary order path, `do_pay_and_fulfil` (clearing:agent to
+  suspense, the retail price; then suspense to the line's wallet);
 - two-step: the wholesale price first moves from the float to
   `agent_reservation:C:X` (key `…:reserve`); confirming reverses that hold
   (`…:release`) and posts the sale as above; expiry only reverses it;
@@ -69,8 +69,7 @@ from leb.topups.actions import (
     OrderError,
     do_cancel_order,
     do_create_order,
-    do_fulfil_order,
-    do_mark_paid,
+    do_pay_and_fulfil,
     do_refund_order,
 )
 from leb.topups.models import OrderStatus, TopUpOrder
@@ -179,7 +178,7 @@ def commission_account(agent: Agent) -> Account:
 
 
 def sale_clearing(currency: str) -> Account:
-    # The same code do_mark_paid uses for provider "agent".
+    # The same code do_pay_and_fulfil uses for provider "agent".
     return system_account(AccountKind.CLEARING, currency, PROVIDER)
 
 
@@ -882,7 +881,7 @@ def _post_sale(
 def _pay_and_fulfil(order: TopUpOrder, key: str, now: datetime) -> TopUpOrder:
     """The ordinary order path, paid from sale clearing (credited by the
     sale's posting, made after this, in the same transaction)."""
-    order = do_mark_paid(
+    order = do_pay_and_fulfil(
         order,
         amount=order.price,
         currency=order.currency,
@@ -890,7 +889,6 @@ def _pay_and_fulfil(order: TopUpOrder, key: str, now: datetime) -> TopUpOrder:
         reference=key,
         now=now,
     )
-    order = do_fulfil_order(order, now=now)
     if order.status != OrderStatus.FULFILLED:
         # The line left service between the quote and the lock.
         raise _Declined(FailureReason.LINE_TERMINATED, "line_left_service")
@@ -915,7 +913,7 @@ def _sell(
 
     Lock order: agent (shared), the external id's index entry, the float
     (agents with daily limits only), line and order (do_create_order,
-    do_fulfil_order), the wallet, then the float's debit last."""
+    do_pay_and_fulfil), the wallet, then the float's debit last."""
     agent = _share_agent(agent_id)
     topup.agent = agent
     if agent.status != AgentStatus.ACTIVE:

@@ -38,7 +38,7 @@ class BudgetShort(Exception):
 
 
 def slice_count() -> int:
-    return max(1, int(getattr(settings, "PROMOTION_BUDGET_SLICES", 16)))
+    return max(1, int(settings.PROMOTION_BUDGET_SLICES))
 
 
 def spread(total: int, count: int, unit: int = 1) -> list[int]:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from leb.catalog.models import Plan, Promotion
+from leb.catalog.models import Plan, Promotion, PromotionBudgetSlice
 from leb.catalog.quotes import QuoteError, quote
 from leb.lines import lifecycle
 from leb.lines.models import Line, LineStatus
@@ -53,7 +53,9 @@ class TestOnTheLoadedDemo:
 
     def test_a_demo_promotion_whose_budget_is_spent_gets_more(self, demo: LoadedDemo) -> None:
         now = demo.now
-        Promotion.objects.filter(code="hk-bonus-10").update(budget_used=19900)
+        PromotionBudgetSlice.objects.filter(promotion__code="hk-bonus-10", slot=0).update(
+            used=19900
+        )
         load_demo(now=now)
         promo = Promotion.objects.get(code="hk-bonus-10")
         assert promo.budget is not None and promo.budget - promo.budget_used >= 20000

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from leb.catalog.models import Plan, Promotion
+from leb.catalog.models import Plan, PromotionBudgetSlice
 from leb.common import clock
 from leb.ledger.actions import Leg, post_transfers, system_account
 from leb.ledger.models import AccountKind
@@ -133,7 +133,7 @@ def test_a_paid_order_left_unfulfilled_is_found(small_world: list[int]) -> None:
 def test_an_overspent_promotion_is_found(small_world: list[int]) -> None:
     # given a fulfilled promoted top-up, and a budget that says more was used
     _topup(small_world[1], "check:promo")
-    Promotion.objects.filter(code=world.PROMOTION).update(budget_used=99_000)
+    PromotionBudgetSlice.objects.filter(promotion__code=world.PROMOTION, slot=0).update(used=99_000)
 
     # when
     checked = check_all()
