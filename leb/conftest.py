@@ -261,7 +261,7 @@ def _flush_keeps_the_post_migrate_rows() -> Iterator[None]:
     from django.core.management import call_command
     from django.test import TransactionTestCase
 
-    original = TransactionTestCase._fixture_teardown
+    original = TransactionTestCase._fixture_teardown  # type: ignore[attr-defined]
 
     def teardown(self: Any) -> None:
         if self.available_apps is not None or self.serialized_rollback:
@@ -283,9 +283,9 @@ def _flush_keeps_the_post_migrate_rows() -> Iterator[None]:
             else:
                 _after_flush.put_back(alias)
 
-    TransactionTestCase._fixture_teardown = teardown  # type: ignore[method-assign]
+    TransactionTestCase._fixture_teardown = teardown  # type: ignore[attr-defined]
     yield
-    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
+    TransactionTestCase._fixture_teardown = original  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
