@@ -110,7 +110,7 @@ MIDDLEWARE = [
     "leb.common.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "leb.common.middleware.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "leb.common.middleware.AuthenticationMiddleware",
     "leb.common.middleware.OTPMiddleware",
     "leb.accounts.middleware.SessionEpochMiddleware",
