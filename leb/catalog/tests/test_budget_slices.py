@@ -158,14 +158,20 @@ def test_a_reservation_uses_its_lines_slot_while_it_has_room(
     assert slices(promo)[line.pk % 4] == (250, 100)
 
 
+@pytest.mark.parametrize("first_on_slot_0", [True, False])
 def test_a_release_gives_the_cost_back_to_its_slice(
-    now: datetime, make_line: Callable[..., Any]
+    now: datetime, make_line: Callable[..., Any], first_on_slot_0: bool
 ) -> None:
-    # given a full budget
+    # given a full budget, the first line's slot 0 (where the exact path puts
+    # the room left, so the second reservation lands there too) or not
     promo = do_create_promotion(promo_fields(now, budget=1000), actor=ACTOR, now=now)
-    lines = [make_line() for _ in range(3)]
+    first_line = make_line()
+    while (first_line.pk % 4 == 0) != first_on_slot_0:
+        first_line = make_line()
+    lines = [first_line, make_line(), make_line()]
     first = reserve(promo, lines[0], "o1", 500, now)
-    reserve(promo, lines[1], "o2", 500, now)
+    second = reserve(promo, lines[1], "o2", 500, now)
+    assert (second.slot == first.slot) == first_on_slot_0
     use_promotion("o2")
     with pytest.raises(QuoteError):
         reserve(promo, lines[2], "o3", 500, now)
@@ -174,7 +180,7 @@ def test_a_release_gives_the_cost_back_to_its_slice(
         release_promotion("o1")
     # then its slice has the room back, and another line can take it
     assert Promotion.objects.get(pk=promo.pk).budget_used == 500
-    assert slices(promo)[first.slot][1] == 0
+    assert slices(promo)[first.slot][1] == (500 if first_on_slot_0 else 0)
     assert_exact(promo)
     reserve(promo, lines[2], "o3", 500, now)
     assert_exact(promo)
