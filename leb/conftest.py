@@ -4,6 +4,7 @@ a local webhook receiver. Helpers (functions, classes) live in leb.testing."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -324,6 +325,29 @@ def _private_var_dir(settings: Any, tmp_path: Any) -> None:
     """Files a test writes under VAR_DIR (demo voucher exports) go to its own
     folder, never to the project's var/."""
     settings.VAR_DIR = tmp_path / "var"
+
+
+@pytest.fixture
+def live_server(live_server: Any) -> Any:
+    """pytest-django's live server, one request at a time on in-memory SQLite.
+
+    There the server's threads share the test's one connection (the database
+    lives in it), so two requests at once (a double click) would run inside
+    one transaction and see each other's unfinished writes, which no real
+    deployment does. Serialising them gives what SQLite's write lock gives a
+    deployment; on PostgreSQL each request has its own connection and races
+    for real."""
+    thread = live_server.thread
+    if thread.connections_override:
+        app = thread.httpd.get_app()
+        lock = threading.Lock()
+
+        def one_at_a_time(environ: Any, start_response: Any) -> Any:
+            with lock:
+                return app(environ, start_response)
+
+        thread.httpd.set_app(one_at_a_time)
+    return live_server
 
 
 @pytest.fixture

@@ -86,6 +86,15 @@ def no_sideways_scroll(page: Any) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
+# Both requests go out before either is answered; each follows its redirect.
+SUBMIT_CONFIRM_TWICE_AT_ONCE = """async () => {
+  const form = document.querySelector("[data-testid=sell-confirm-form]");
+  const send = () => fetch(form.action, {method: "POST", body: new FormData(form)});
+  const answers = await Promise.all([send(), send()]);
+  return answers.map((answer) => answer.url);
+}"""
+
+
 def test_a_seller_signs_in_with_a_code_and_sells_a_top_up_in_traditional_chinese(
     page_for: Any, live_server: Any, settings: Any
 ) -> None:
@@ -133,7 +142,11 @@ def test_a_seller_signs_in_with_a_code_and_sells_a_top_up_in_traditional_chinese
     no_sideways_scroll(page)
     shot(page, "agent-portal-zh-hant-4-quote")
 
-    # and confirm, pressing the button twice
+    # and confirm: two submits of the form at once (what a double press sends
+    # when both requests leave the browser), then a double press as well
+    landed = page.evaluate(SUBMIT_CONFIRM_TWICE_AT_ONCE)
+    assert landed[0] == landed[1]
+    assert landed[0].startswith(f"{base}/agent/portal/sales/")
     button = page.locator("[data-testid=sell-confirm]")
     # (the second press may abort the first request's navigation: wait for the
     # page that ends up shown, not for one particular navigation)

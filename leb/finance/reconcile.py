@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import combinations
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -282,28 +283,68 @@ def compare_day(
         day_totals.leb_refunds += 1
         attempt = paying.get(order.pk)
         seen = provider_refunds.get(attempt.pk, []) if attempt else []
-        given_back = sum(r.amount for r in seen)
-        matched.update(r.transaction_id for r in seen)
-        if given_back != movement.amount:
-            day_totals.mismatches.append(
-                Found(
-                    MismatchKind.REFUND_DIFFERS,
-                    order_id=order.pk,
-                    attempt_id=attempt.pk if attempt else None,
-                    reference=order.payment_reference,
-                    provider_transaction=seen[0].transaction_id if seen else "",
-                    leb_amount=movement.amount,
-                    provider_amount=given_back if seen else None,
-                    detail="refunded in leb, not at the provider"
-                    if not seen
-                    else "the provider refunded another amount",
-                )
+        claimed = _refund_records_making(movement.amount, seen, start, end)
+        if claimed is not None:
+            matched.update(r.transaction_id for r in claimed)
+            continue
+        # No set of them makes the amount: the day's own records are what
+        # this mismatch is about (not reported again as unmatched).
+        own = [r for r in seen if start <= r.occurred_at < end] or seen
+        matched.update(r.transaction_id for r in own)
+        day_totals.mismatches.append(
+            Found(
+                MismatchKind.REFUND_DIFFERS,
+                order_id=order.pk,
+                attempt_id=attempt.pk if attempt else None,
+                reference=order.payment_reference,
+                provider_transaction=own[0].transaction_id if own else "",
+                leb_amount=movement.amount,
+                provider_amount=sum(r.amount for r in own) if own else None,
+                detail="refunded in leb, not at the provider"
+                if not own
+                else "the provider refunded another amount",
             )
+        )
 
     _unmatched_provider_records(
         [r for r in in_day if r.transaction_id not in matched], attempt_of, totals
     )
     return dict(totals)
+
+
+# More provider refunds than this on one payment are taken all together, not
+# matched as sets (2^n subsets).
+MAX_REFUNDS_MATCHED = 12
+
+
+def _refund_records_making(
+    amount: int, seen: list[ProviderTransaction], start: datetime, end: datetime
+) -> list[ProviderTransaction] | None:
+    """The provider's refunds of one payment that make up what leb refunded
+    on the day [start, end): the set closest to the day (records inside it
+    first, then the ones just across midnight), the smallest on a tie. A
+    refund of a neighbouring day, within SKEW, belongs to that day's own
+    refund and is not added in. None when no set makes the amount."""
+
+    def outside(record: ProviderTransaction) -> timedelta:
+        if record.occurred_at < start:
+            return start - record.occurred_at
+        if record.occurred_at >= end:
+            return record.occurred_at - end
+        return timedelta(0)
+
+    if len(seen) > MAX_REFUNDS_MATCHED:
+        return seen if sum(r.amount for r in seen) == amount else None
+    best: tuple[timedelta, int] | None = None
+    chosen: list[ProviderTransaction] | None = None
+    for size in range(len(seen) + 1):
+        for subset in combinations(seen, size):
+            if sum(r.amount for r in subset) != amount:
+                continue
+            cost = (sum((outside(r) for r in subset), timedelta(0)), size)
+            if best is None or cost < best:
+                best, chosen = cost, list(subset)
+    return chosen
 
 
 def _unmatched_provider_records(

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import combinations
 
 from django.conf import settings
 from django.db import transaction
@@ -806,27 +807,52 @@ def _settle_refund_notices(
     return UNKNOWN_REFUND
 
 
+# More waiting refunds on one payment than this are not matched to a total
+# (2^n subsets); they wait for their own events and the reconciler.
+MAX_REFUNDS_MATCHED_TO_TOTAL = 12
+
+
 def _settle_refunded_total(
     attempt: PaymentAttempt, total: int, actor: str, now: datetime
 ) -> list[str]:
     """The provider says only how much of the payment it has refunded in all
-    (Stripe's charge.refunded without its refund list): confirm the oldest
-    refunds still waiting, as far as that total covers them."""
+    (Stripe's charge.refunded without its refund list). The waiting refunds
+    it covers are confirmed only when exactly one set of them makes up the
+    new part of that total. Otherwise it could be either (two refunds of
+    HK$30, one done and one still pending at the provider): they are left to
+    their own refund events and to the reconciler, which asks the provider
+    about each one by its id."""
     confirmed = int(
         attempt.refunds.filter(status=RefundStatus.CONFIRMED).aggregate(total=Sum("amount"))[
             "total"
         ]
         or 0
     )
-    results = []
-    for refund in attempt.refunds.filter(status=RefundStatus.REQUESTED).order_by(
-        "created_at", "pk"
-    ):
-        if confirmed + refund.amount > total:
-            break
-        confirmed += refund.amount
-        results.append(_confirm_refund(refund, "", actor=actor, now=now))
-    return results or [DUPLICATE]
+    if total <= confirmed:
+        return [DUPLICATE]
+    waiting = list(
+        attempt.refunds.filter(status=RefundStatus.REQUESTED).order_by("created_at", "pk")
+    )
+    matches = (
+        [
+            subset
+            for size in range(1, len(waiting) + 1)
+            for subset in combinations(waiting, size)
+            if sum(refund.amount for refund in subset) == total - confirmed
+        ]
+        if len(waiting) <= MAX_REFUNDS_MATCHED_TO_TOTAL
+        else []
+    )
+    if len(matches) != 1:
+        logger.info(
+            "payment attempt %s: %s refunded in all matches %s sets of its %s waiting refunds",
+            attempt.pk,
+            total,
+            len(matches),
+            len(waiting),
+        )
+        return [REFUND_PENDING] if waiting else [UNKNOWN_REFUND]
+    return [_confirm_refund(refund, "", actor=actor, now=now) for refund in matches[0]]
 
 
 @one_transaction

@@ -295,3 +295,34 @@ def test_a_refund_made_at_the_provider_the_day_after_leb_booked_it_is_not_a_mism
     mismatch = _only_mismatch()
     assert (mismatch.run.date, mismatch.kind) == (DAY, MismatchKind.REFUND_DIFFERS)
     assert (mismatch.leb_amount, mismatch.provider_amount) == (1500, None)
+
+
+def test_refunds_of_one_payment_each_side_of_midnight_match_their_own_days(
+    pay: Callable[..., Any], at_hour: Callable[[float], datetime], settings: Any
+) -> None:
+    from leb.common import clock
+    from leb.payments.actions import do_request_refund, do_retry_refund
+
+    # given a partial refund booked in leb at 23:30 on DAY that the gateway
+    # only made at 00:12 the next day, and a second partial refund of the
+    # same payment at 00:30 that both sides booked at once
+    attempt = pay(at_hour(1))
+    settings.PAYMENTS_SANDBOX_REFUNDS = "unavailable"
+    with clock.frozen(at_hour(23.5)):
+        late = do_request_refund(attempt, amount=1500, reason="disputed", actor="staff:fin")
+    settings.PAYMENTS_SANDBOX_REFUNDS = "instant"
+    with clock.frozen(at_hour(24.2)):
+        do_retry_refund(late, actor="staff:fin")
+    with clock.frozen(at_hour(24.5)):
+        do_request_refund(attempt, amount=1000, reason="disputed", actor="staff:fin")
+
+    # when both days are reconciled
+    later = at_hour(24 * 2 + 1)
+    (first,) = do_reconcile_day(DAY, "sandbox", actor="staff:fin", now=later)
+    (second,) = do_reconcile_day(DAY + timedelta(days=1), "sandbox", actor="staff:fin", now=later)
+
+    # then each day's refund is matched by the gateway's record of it, not
+    # by the sum of every record within two hours of the day
+    assert (first.leb_refunded, first.provider_refunded) == (1500, 0)
+    assert (second.leb_refunded, second.provider_refunded) == (1000, 2500)
+    assert not Mismatch.objects.exists()

@@ -343,6 +343,101 @@ def test_stripe_partial_refund_pending_then_confirmed_by_its_webhooks(
     ledger_ok()
 
 
+def charge_refunded(client: Client, event_id: str, total: int) -> str:
+    """Stripe's charge.refunded in an API version that leaves the refund list
+    out: only the total refunded so far. The outcome leb answers."""
+    from .test_stripe import post, stripe_header
+
+    charge: dict[str, Any] = {"id": "ch_1", "object": "charge", "payment_intent": "pi_123"}
+    charge |= {"amount_refunded": total, "currency": "hkd", "refunded": False}
+    body = json.dumps(
+        {"id": event_id, "object": "event", "type": "charge.refunded", "data": {"object": charge}}
+    )
+    return str(post(client, body, stripe_header(body)).json()["outcome"])
+
+
+def pending_stripe_refunds(
+    client: Client,
+    make_order: Any,
+    fake_stripe: Any,  # noqa: F811
+    now: datetime,
+    amounts: list[int],
+) -> list[Refund]:
+    """A Stripe payment with one refund per amount, each answered "pending"
+    and named re_0, re_1, …"""
+    from .test_stripe import post, session_event, start, stripe_header
+
+    attempt = start(client, make_order())
+    payload = session_event(attempt)
+    post(client, payload, stripe_header(payload))
+    attempt.refresh_from_db()
+    fake_stripe.refund_status = "pending"
+    refunds = []
+    for number, amount in enumerate(amounts):
+        fake_stripe.refund_id = f"re_{number}"
+        refunds.append(
+            do_request_refund(attempt, amount=amount, reason="x", actor="staff:s", now=now)
+        )
+    return refunds
+
+
+def statuses(refunds: list[Refund]) -> list[str]:
+    return [str(Refund.objects.get(pk=refund.pk).status) for refund in refunds]
+
+
+def test_stripe_total_that_two_equal_refunds_could_make_confirms_neither(
+    client: Client,
+    make_order: Any,
+    fake_stripe: Any,  # noqa: F811
+    now: datetime,
+    ledger_ok: Any,
+) -> None:
+    from .test_stripe import post, stripe_header
+
+    # given two pending refunds of HK$20 on one Stripe payment
+    first, second = pending_stripe_refunds(client, make_order, fake_stripe, now, [2000, 2000])
+    # when charge.refunded says only that HK$20 has been refunded in all
+    # then it cannot tell which: both keep waiting
+    assert charge_refunded(client, "evt_total_1", 2000) == "refund_pending"
+    assert statuses([first, second]) == [RefundStatus.REQUESTED] * 2
+    # when Stripe's refund.updated names the second as done
+    done = {"id": "re_1", "object": "refund", "status": "succeeded", "amount": 2000}
+    body = json.dumps(
+        {"id": "evt_re_1", "object": "event", "type": "refund.updated", "data": {"object": done}}
+    )
+    # then that one is confirmed, the first still waits
+    assert post(client, body, stripe_header(body)).json()["outcome"] == "refund_confirmed"
+    assert statuses([first, second]) == [RefundStatus.REQUESTED, RefundStatus.CONFIRMED]
+    # when the total later covers both, then the one left is confirmed
+    assert charge_refunded(client, "evt_total_2", 4000) == "refund_confirmed"
+    assert statuses([first, second]) == [RefundStatus.CONFIRMED] * 2
+    assert not order_of(first.attempt).refund_due
+    # and an old total sent again confirms nothing more
+    assert charge_refunded(client, "evt_total_3", 2000) == "duplicate"
+    assert AuditEntry.objects.filter(action="payment.refund.confirm").count() == 2
+    ledger_ok()
+
+
+def test_stripe_total_that_only_one_refund_makes_confirms_that_one(
+    client: Client,
+    make_order: Any,
+    fake_stripe: Any,  # noqa: F811
+    now: datetime,
+    ledger_ok: Any,
+) -> None:
+    # given pending refunds of HK$20 and HK$10
+    larger, smaller = pending_stripe_refunds(client, make_order, fake_stripe, now, [2000, 1000])
+    # when the total refunded is HK$10: only the newer refund makes it
+    assert charge_refunded(client, "evt_total_1", 1000) == "refund_confirmed"
+    # then it alone is confirmed, whatever the order they were asked in
+    assert statuses([larger, smaller]) == [RefundStatus.REQUESTED, RefundStatus.CONFIRMED]
+    # when a total matches no set of the waiting refunds (HK$25: something
+    # refunded outside leb), then nothing is confirmed
+    assert charge_refunded(client, "evt_total_2", 2500) == "refund_pending"
+    assert statuses([larger, smaller]) == [RefundStatus.REQUESTED, RefundStatus.CONFIRMED]
+    ledger_ok()
+
+
 def test_paypal_refund_confirmed_by_payment_capture_refunded(
     client: Client,
     make_order: Any,

@@ -40,6 +40,7 @@ class FakeStripeHTTP(stripe.HTTPClient):
         self.session: dict[str, Any] = {}
         self.fail = False
         self.refund_status = "succeeded"
+        self.refund_id = "re_123"
 
     def request(
         self, method: str, url: str, headers: Any, post_data: Any = None, **kwargs: Any
@@ -74,7 +75,7 @@ class FakeStripeHTTP(stripe.HTTPClient):
             refund = {"id": refund_id, "object": "refund", "status": self.refund_status}
             return json.dumps(refund), 200, {}
         if url.endswith("/v1/refunds"):
-            refund = {"id": "re_123", "object": "refund", "status": self.refund_status}
+            refund = {"id": self.refund_id, "object": "refund", "status": self.refund_status}
             return json.dumps(refund), 200, {}
         return (
             json.dumps({"error": {"message": "not found", "type": "invalid_request_error"}}),
