@@ -207,6 +207,11 @@ def order_job(job: dict[str, Any], start: Callable[[], None]) -> dict[str, Any]:
     """A client: its own connection, one order per line of its slice."""
     plan = Plan.objects.get(code=PHASES[job["phase"]])
     connection.ensure_connection()
+    if job.get("warm_line") is not None:
+        # A fresh process's first order loads templates, catalogs and lazily
+        # imported code (a second or more): made on a line of its own before
+        # the clock starts, so it is neither timed nor a latency.
+        place_order(job["warm_line"], plan, job["phase"], f"{job['tag']}-warm")
     latencies: list[float] = []
     errors = retries = 0
     first_error = ""
@@ -293,10 +298,25 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def run_phase(
-    phase: str, line_ids: list[int], clients: int, tag: str, database_url: str | None
+    phase: str,
+    line_ids: list[int],
+    clients: int,
+    tag: str,
+    database_url: str | None,
+    warm_lines: list[int] | None = None,
 ) -> PhaseResult:
+    """The phase's orders, one per line, by `clients` clients; each first
+    makes one untimed order on its own line of `warm_lines`."""
+    chunks = procs.split(line_ids, clients)
+    warm = list(warm_lines or [])
     jobs = [
-        {"line_ids": chunk, "phase": phase, "tag": tag} for chunk in procs.split(line_ids, clients)
+        {
+            "line_ids": chunk,
+            "phase": phase,
+            "tag": tag,
+            "warm_line": warm[number] if number < len(warm) else None,
+        }
+        for number, chunk in enumerate(chunks)
     ]
     if database_url is None:
         run = procs.run_in_process(order_job, jobs)
@@ -434,8 +454,11 @@ def run_fulfil_bench(
     ensure_catalog(now)
 
     started = time.monotonic()
-    say(f"seeding {orders + EXTRA_LINES} lines through do_create_line/do_activate_line")
-    chunks = procs.split(list(range(orders + EXTRA_LINES)), clients)
+    # The spare lines: EXTRA_LINES for the warm-up and the capture, one per
+    # client for its untimed first order.
+    extra = EXTRA_LINES + clients
+    say(f"seeding {orders + extra} lines through do_create_line/do_activate_line")
+    chunks = procs.split(list(range(orders + extra)), clients)
     seed_jobs = [(chunk[0], len(chunk), now.isoformat()) for chunk in chunks if chunk]
     if url is None:
         procs.run_in_process(seed_job, seed_jobs)
@@ -443,12 +466,13 @@ def run_fulfil_bench(
         connection.close()
         procs.run_workers(url, "leb.ops.bench.fulfil:seed_job", seed_jobs)
     seed_seconds = time.monotonic() - started
-    line_ids = bench_line_ids(orders + EXTRA_LINES)
-    if len(line_ids) < orders + EXTRA_LINES:
+    line_ids = bench_line_ids(orders + extra)
+    if len(line_ids) < orders + extra:
         raise procs.BenchError(
-            f"only {len(line_ids)} active benchmark lines, need {orders + EXTRA_LINES}"
+            f"only {len(line_ids)} active benchmark lines, need {orders + extra}"
         )
-    spare, line_ids = line_ids[:EXTRA_LINES], line_ids[EXTRA_LINES:]
+    spare, warm_lines = line_ids[:EXTRA_LINES], line_ids[EXTRA_LINES:extra]
+    line_ids = line_ids[extra:]
     tag = uuid.uuid4().hex[:8]
 
     for phase, code in PHASES.items():
@@ -461,7 +485,7 @@ def run_fulfil_bench(
     result = FulfilResult(vendor=vendor, clients=clients, orders=orders, seed_seconds=seed_seconds)
     for phase in PHASES:
         say(f"{phase}: {orders} orders, {clients} client(s)")
-        result.phases.append(run_phase(phase, line_ids, clients, tag, url))
+        result.phases.append(run_phase(phase, line_ids, clients, tag, url, warm_lines))
         if raw_replay:
             say(f"{phase}: the same statements through the bare driver")
             result.raw.append(_replay_phase(phase, templates[phase], line_ids, tag, clients, url))
