@@ -138,6 +138,19 @@ def retrying(fn: Callable[[], T], tally: Counter[str]) -> T:
     raise AssertionError("unreachable")
 
 
+def answered(send: Callable[[], Any], tally: Counter[str]) -> Any:
+    """The response to a request, sent again after a 503: leb's answer when
+    another transaction held a row past the lock timeout (nothing written;
+    the documented reply is to try again, with the same Idempotency-Key)."""
+    for attempt in range(RETRIES + 1):
+        response = send()
+        if response.status_code != 503 or attempt == RETRIES:
+            return response
+        tally["retries after a 503 (database busy)"] += 1
+        time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 class Runner:
     def __init__(self, world: world_mod.World) -> None:
         from django.test import Client
@@ -164,13 +177,19 @@ class Runner:
     def create_order(self, op: Op, key: str) -> tuple[str, str]:
         """POST /api/v1/orders as a guest: (outcome, order public id)."""
         client = self.client_class()
-        response = client.post(
-            "/api/v1/orders",
-            json.dumps(
-                {"number": self.world.msisdns[op.params["line"]], "plan_code": op.params["plan"]}
+        response = answered(
+            lambda: client.post(
+                "/api/v1/orders",
+                json.dumps(
+                    {
+                        "number": self.world.msisdns[op.params["line"]],
+                        "plan_code": op.params["plan"],
+                    }
+                ),
+                content_type="application/json",
+                headers={"Idempotency-Key": key},
             ),
-            content_type="application/json",
-            headers={"Idempotency-Key": key},
+            self.tally,
         )
         if response.status_code >= 500:
             return f"error:http {response.status_code}", ""
@@ -187,10 +206,13 @@ class Runner:
         from leb.payments.providers import sandbox
 
         client = self.client_class()
-        response = client.post(
-            f"/api/v1/orders/{order_id}/payments",
-            json.dumps({"provider": "sandbox"}),
-            content_type="application/json",
+        response = answered(
+            lambda: client.post(
+                f"/api/v1/orders/{order_id}/payments",
+                json.dumps({"provider": "sandbox"}),
+                content_type="application/json",
+            ),
+            self.tally,
         )
         if response.status_code != 201:
             if response.status_code >= 500:
@@ -198,9 +220,12 @@ class Runner:
             return "payment " + str(response.json().get("code", response.status_code))
         attempt = str(response.json()["attempt"])
         card = DECLINED_CARD if op.params["declined"] else CARD
-        response = client.post(
-            f"/pay/sandbox/{attempt}/",
-            {"number": card, "expiry": "12/39", "cvc": "123", "name": "Torture"},
+        response = answered(
+            lambda: client.post(
+                f"/pay/sandbox/{attempt}/",
+                {"number": card, "expiry": "12/39", "cvc": "123", "name": "Torture"},
+            ),
+            self.tally,
         )
         if response.status_code != 302:
             return f"error:checkout answered {response.status_code}"
@@ -210,18 +235,22 @@ class Runner:
 
         def webhook() -> str:
             raw = body.encode()
-            answer = self.client_class().post(
-                "/webhooks/sandbox",
-                raw,
-                content_type="application/json",
-                headers={sandbox.SIGNATURE_HEADER: sandbox.sign(raw, int(time.time()))},
+            # A gateway sends its webhook again after any answer but 2xx.
+            answer = answered(
+                lambda: self.client_class().post(
+                    "/webhooks/sandbox",
+                    raw,
+                    content_type="application/json",
+                    headers={sandbox.SIGNATURE_HEADER: sandbox.sign(raw, int(time.time()))},
+                ),
+                self.tally,
             )
             if answer.status_code != 200:
                 return f"error:webhook answered {answer.status_code}"
             return str(answer.json()["outcome"])
 
         def return_page() -> str:
-            answer = client.get(f"/pay/return/{attempt}/")
+            answer = answered(lambda: client.get(f"/pay/return/{attempt}/"), self.tally)
             if answer.status_code != 200:
                 return f"error:return page answered {answer.status_code}"
             return "return page"

@@ -93,9 +93,14 @@ def _table(rows: list[tuple[str, str]]) -> list[str]:
 
 def render(report: Report) -> str:
     lines = [report.title, f"  {report.command}", ""]
+    # "kind|outcome" counts per operation; a key without "|" counts
+    # something across operations (the retries).
+    plain = sorted((key, n) for key, n in report.outcomes.items() if "|" not in key)
     if report.attempts:
         lines.append("Operations (attempts → outcomes)")
-        kinds = sorted({key.split("|", 1)[0] for key in report.outcomes} | set(report.attempts))
+        kinds = sorted(
+            {key.split("|", 1)[0] for key in report.outcomes if "|" in key} | set(report.attempts)
+        )
         for kind in kinds:
             attempted = report.attempts.get(kind)
             lines.append(
@@ -108,6 +113,10 @@ def render(report: Report) -> str:
             )
             lines += ["  " + row for row in _table([(name, f"{n:,}") for name, n in outcomes])]
         lines.append("")
+    if plain:
+        lines.append("Retries")
+        lines += _table([(name, f"{n:,}") for name, n in plain])
+        lines.append("")
     lines.append("Checks")
     lines += _table([(name, f"{value:,}") for name, value in report.counts.items()])
     lines.append("")
@@ -117,8 +126,9 @@ def render(report: Report) -> str:
         lines += [f"  - {violation}" for violation in report.violations]
     else:
         lines.append("OK: nothing lost, nothing credited twice, books and audit chain verify.")
-    for error in report.errors[:5]:
+    if report.errors:
         lines.append("first errors:")
+    for error in report.errors[:5]:
         lines.append("  " + error.replace("\n", "\n  "))
     return "\n".join(lines)
 

@@ -14,7 +14,7 @@ from django.db import connection
 from leb.ops.bench.procs import url_from_settings
 from leb.torture.crash import CrashSettings, chaos_schedule, run_crash
 from leb.torture.race import Settings, draw_operations
-from leb.torture.runs import run_race
+from leb.torture.runs import Report, render, run_race
 from leb.torture.world import World
 
 needs_postgres = pytest.mark.skipif(
@@ -107,3 +107,26 @@ def test_crash_kills_and_recovers(tmp_path: Path) -> None:
     kills = sum(n for name, n in report.counts.items() if name.startswith("kill -9"))
     assert kills > 0
     assert report.counts["pg_terminate_backend calls"] > 0
+
+
+def test_the_report_lists_the_retries_beside_the_outcomes() -> None:
+    # given a race whose runner retried after lock conflicts and 503 answers
+    report = Report(title="leb torture race", command="leb torture race")
+    report.attempts.update({"web_topup": 2})
+    report.outcomes.update(
+        {
+            "web_topup|paid": 2,
+            "retries after a lock conflict": 3,
+            "retries after a 503 (database busy)": 1,
+        }
+    )
+
+    # when it is rendered
+    text = render(report)
+
+    # then each count is under its heading, the retries on their own
+    operations, retries = text.split("Retries\n")
+    assert "web_topup: 2 attempted" in operations
+    assert "paid" in operations
+    assert "retries after a lock conflict" in retries.split("Checks")[0]
+    assert "retries after a 503 (database busy)" in retries.split("Checks")[0]
