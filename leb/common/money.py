@@ -1,10 +1,14 @@
-"""Amounts people type, as integer minor units."""
+"""Amounts in integer minor units: as people type them, and the sets of
+records that add up to one."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
+from itertools import combinations
+from typing import TypeVar
 
 from babel.numbers import get_currency_precision
 from django.core.exceptions import ValidationError
@@ -12,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 _NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
+T = TypeVar("T")
 
 
 def parse_amount(raw: str, currency: str) -> int:
@@ -44,3 +49,15 @@ def parse_amount(raw: str, currency: str) -> int:
             ) % {"count": digits}
         raise ValidationError(message, code="amount_decimals")
     return int(value.scaleb(digits))
+
+
+def sets_making(
+    amount: int, items: Sequence[T], value: Callable[[T], int]
+) -> Iterator[tuple[T, ...]]:
+    """Each set of `items` (the empty one first, then the smaller before the
+    larger) whose values add up to `amount`. There are 2^n sets of n items:
+    callers bound n."""
+    for size in range(len(items) + 1):
+        for subset in combinations(items, size):
+            if sum(value(item) for item in subset) == amount:
+                yield subset

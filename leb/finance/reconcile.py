@@ -12,12 +12,12 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from itertools import combinations
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Q
 
+from leb.common.money import sets_making
 from leb.ledger.models import Account, AccountKind, Transfer
 from leb.payments.models import PaymentAttempt, Refund, RefundStatus
 from leb.payments.providers.base import CAPTURE, REFUND, ProviderTransaction
@@ -337,13 +337,10 @@ def _refund_records_making(
         return seen if sum(r.amount for r in seen) == amount else None
     best: tuple[timedelta, int] | None = None
     chosen: list[ProviderTransaction] | None = None
-    for size in range(len(seen) + 1):
-        for subset in combinations(seen, size):
-            if sum(r.amount for r in subset) != amount:
-                continue
-            cost = (sum((outside(r) for r in subset), timedelta(0)), size)
-            if best is None or cost < best:
-                best, chosen = cost, list(subset)
+    for subset in sets_making(amount, seen, lambda record: record.amount):
+        cost = (sum((outside(r) for r in subset), timedelta(0)), len(subset))
+        if best is None or cost < best:
+            best, chosen = cost, list(subset)
     return chosen
 
 

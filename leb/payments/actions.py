@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import combinations
+from itertools import islice
 
 from django.conf import settings
 from django.db import transaction
@@ -24,6 +24,7 @@ from leb.audit.actions import record
 from leb.audit.models import AuditAction
 from leb.common import clock
 from leb.common.formatting import format_money
+from leb.common.money import sets_making
 from leb.common.transactions import one_transaction, outside_transaction
 from leb.topups.actions import (
     OrderError,
@@ -833,22 +834,18 @@ def _settle_refunded_total(
     waiting = list(
         attempt.refunds.filter(status=RefundStatus.REQUESTED).order_by("created_at", "pk")
     )
+    # Two sets are enough to know it is not exactly one.
     matches = (
-        [
-            subset
-            for size in range(1, len(waiting) + 1)
-            for subset in combinations(waiting, size)
-            if sum(refund.amount for refund in subset) == total - confirmed
-        ]
+        list(islice(sets_making(total - confirmed, waiting, lambda refund: refund.amount), 2))
         if len(waiting) <= MAX_REFUNDS_MATCHED_TO_TOTAL
         else []
     )
     if len(matches) != 1:
         logger.info(
-            "payment attempt %s: %s refunded in all matches %s sets of its %s waiting refunds",
+            "payment attempt %s: %s refunded in all matches %s set of its %s waiting refunds",
             attempt.pk,
             total,
-            len(matches),
+            "more than one" if matches else "no",
             len(waiting),
         )
         return [REFUND_PENDING] if waiting else [UNKNOWN_REFUND]
